@@ -1,0 +1,280 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/snaprestore/snaprestore/restore/backupstore"
+)
+
+// Options configure Restore.
+type Options struct {
+	// Concurrency is the number of blocks fetched and decoded at once; default
+	// max(4, 2×GOMAXPROCS) for 2 MiB blocks and 2 for 16 MiB blocks (memory
+	// is about 2 blocks per worker).
+	Concurrency int
+	// Force overwrites a non-empty target (or discards a progress record).
+	Force bool
+	// Resume continues an interrupted restore from the progress record beside
+	// the target; without a record it is an ordinary restore.
+	Resume bool
+	// IncrementalFrom names an older backup of the same volume whose restored
+	// image the target holds: only changed blocks are written and blocks
+	// removed since are zeroed.
+	IncrementalFrom string
+	// Progress, when set, is called after each block object is done, from one
+	// goroutine at a time.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot of a running restore or verify.
+type Progress struct {
+	Blocks, TotalBlocks int   // block offsets done / to do
+	Bytes, TotalBytes   int64 // their logical bytes
+}
+
+// Summary is the result of a completed restore.
+type Summary struct {
+	Backup      string // bak://<volume>/<backup>
+	Target      string
+	VolumeSize  int64
+	Blocks      int   // block offsets written (changed ones for an incremental)
+	Objects     int   // distinct block objects fetched in this run
+	Resumed     int   // objects skipped because an interrupted run restored them
+	Bytes       int64 // logical bytes of the blocks restored
+	Written     int64 // bytes written (all-zero blocks on a fresh target skipped)
+	ZeroedBytes int64 // bytes zeroed (removed blocks, or unlisted regions of a device)
+	Duration    time.Duration
+}
+
+// MBps is the restore throughput in MB/s of logical block data.
+func (s Summary) MBps() float64 { return mbps(s.Bytes, s.Duration) }
+
+func mbps(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / 1e6 / d.Seconds()
+}
+
+func defaultConcurrency(blockSize int64) int {
+	if blockSize > backupstore.BlockSize2Mi {
+		return 2
+	}
+	return max(4, 2*runtime.GOMAXPROCS(0))
+}
+
+// resolved is a backup checked for restoring.
+type resolved struct {
+	handle string
+	vol    *backupstore.Volume
+	backup *backupstore.Backup
+}
+
+// resolve loads a completed backup and checks it against its volume.
+func resolve(ctx context.Context, st *backupstore.Store, volume, backup string) (*resolved, error) {
+	vol, err := st.Volume(ctx, volume)
+	if err != nil {
+		return nil, err
+	}
+	b, err := st.Backup(ctx, vol, backup)
+	if err != nil {
+		return nil, err
+	}
+	handle := "bak://" + volume + "/" + backup
+	if b.InProgress() {
+		return nil, fmt.Errorf("%s: %w (its cfg has no CreatedTime yet); wait for it to complete", handle, backupstore.ErrInProgress)
+	}
+	if err := b.CheckFits(vol.Size); err != nil {
+		return nil, &backupstore.ConfigError{Path: backupstore.BackupConfigPath(volume, backup), Err: err}
+	}
+	return &resolved{handle: handle, vol: vol, backup: b}, nil
+}
+
+// Restore writes the image of bak://volume/backup to target (a regular file,
+// created sparse, or a block device). It returns only when every block is
+// written and synced; on error the image is incomplete and a progress record
+// is left beside a file target for Resume.
+func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetPath string, o Options) (Summary, error) {
+	start := time.Now()
+	r, err := resolve(ctx, st, volume, backup)
+	if err != nil {
+		return Summary{}, err
+	}
+	var old *backupstore.Backup
+	if o.IncrementalFrom != "" {
+		if old, err = loadOlder(ctx, st, r, o.IncrementalFrom); err != nil {
+			return Summary{}, err
+		}
+	}
+	p := planRestore(r.backup, old)
+	hdr := recordHeader{Version: 1, Backup: r.handle, VolumeSize: r.vol.Size, BlockSize: r.backup.BlockSize, IncrementalFrom: o.IncrementalFrom}
+	recPath := targetPath + RecordSuffix
+	done, err := loadRecord(recPath, hdr)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		done = nil
+	case err != nil && !o.Force:
+		return Summary{}, err
+	case !o.Resume && !o.Force:
+		return Summary{}, fmt.Errorf("found the progress record %s of an interrupted restore; add --resume to continue it or --force to start over", recPath)
+	case !o.Resume:
+		done = nil // --force: start over
+	}
+	t, err := openTarget(targetPath, targetMode{size: r.vol.Size, force: o.Force, incremental: old != nil, resuming: done != nil})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer t.f.Close()
+	var rec *record
+	if done != nil {
+		rec, err = appendRecord(recPath, t.f)
+	} else {
+		rec, err = createRecord(recPath, hdr, t.f)
+	}
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Backup: r.handle, Target: targetPath, VolumeSize: r.vol.Size}
+	if err := run(ctx, st, r, p, t, rec, done, o, &sum); err != nil {
+		if cerr := rec.close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return Summary{}, err
+	}
+	if err := t.f.Sync(); err != nil {
+		rec.close()
+		return Summary{}, fmt.Errorf("sync target %s: %w", targetPath, err)
+	}
+	if err := rec.remove(); err != nil {
+		return Summary{}, err
+	}
+	sum.Duration = time.Since(start)
+	return sum, nil
+}
+
+func loadOlder(ctx context.Context, st *backupstore.Store, r *resolved, name string) (*backupstore.Backup, error) {
+	old, err := st.Backup(ctx, r.vol, name)
+	if err != nil {
+		return nil, fmt.Errorf("incremental restore: %w", err)
+	}
+	if old.InProgress() {
+		return nil, fmt.Errorf("incremental restore from bak://%s/%s: %w", r.vol.Name, name, backupstore.ErrInProgress)
+	}
+	if old.BlockSize != r.backup.BlockSize {
+		return nil, fmt.Errorf("incremental restore: bak://%s/%s has %d-byte blocks but %s has %d-byte blocks; restore in full instead",
+			r.vol.Name, name, old.BlockSize, r.handle, r.backup.BlockSize)
+	}
+	return old, nil
+}
+
+// run executes the plan: zero what must be zeroed, then fetch, verify and
+// write each block object with a bounded worker pool.
+func run(ctx context.Context, st *backupstore.Store, r *resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
+	bs := r.backup.BlockSize
+	zero := p.zero
+	if !t.fresh && o.IncrementalFrom == "" {
+		zero = unlisted(r.backup, r.vol.Size)
+	}
+	for _, e := range zero {
+		if err := t.zero(e.off, e.len); err != nil {
+			return err
+		}
+		sum.ZeroedBytes += e.len
+	}
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = defaultConcurrency(bs)
+	}
+	pool := newBufPool(conc)
+	prog := progressTracker{fn: o.Progress, total: Progress{TotalBlocks: p.blocks, TotalBytes: int64(p.blocks) * bs}}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for _, grp := range p.groups {
+		if done[grp.checksum] {
+			sum.Resumed++
+			prog.add(len(grp.offsets), bs)
+			continue
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			buf := pool.get(bs)
+			defer pool.put(buf)
+			if err := fetchBlock(gctx, st, r.handle, r.backup, grp, buf); err != nil {
+				return err
+			}
+			written, zeroed, err := writeBlock(t, grp, buf.block)
+			if err != nil {
+				return &backupstore.BlockError{Backup: r.handle, Offsets: grp.offsets, Path: t.path, Err: err}
+			}
+			if err := rec.add(grp.checksum); err != nil {
+				return err
+			}
+			mu.Lock()
+			sum.Objects++
+			sum.Written += written
+			sum.ZeroedBytes += zeroed
+			mu.Unlock()
+			prog.add(len(grp.offsets), bs)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sum.Blocks = p.blocks
+	sum.Bytes = int64(p.blocks) * bs
+	return nil
+}
+
+// writeBlock writes one verified block at each of its offsets. An all-zero
+// block is skipped on a fresh target and zeroed (hole punched) otherwise.
+func writeBlock(t *target, g group, block []byte) (written, zeroed int64, err error) {
+	z := isZero(block)
+	for _, off := range g.offsets {
+		switch {
+		case z && t.fresh:
+		case z:
+			if err := t.zero(off, int64(len(block))); err != nil {
+				return written, zeroed, err
+			}
+			zeroed += int64(len(block))
+		default:
+			if _, err := t.f.WriteAt(block, off); err != nil {
+				return written, zeroed, fmt.Errorf("write target: %w", err)
+			}
+			written += int64(len(block))
+		}
+	}
+	return written, zeroed, nil
+}
+
+// progressTracker serializes Progress callbacks.
+type progressTracker struct {
+	mu    sync.Mutex
+	fn    func(Progress)
+	total Progress
+}
+
+func (p *progressTracker) add(blocks int, blockSize int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total.Blocks += blocks
+	p.total.Bytes += int64(blocks) * blockSize
+	if p.fn != nil {
+		p.fn(p.total)
+	}
+}

@@ -1,0 +1,111 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/snaprestore/snaprestore/restore/backupstore"
+)
+
+// workBuf is one worker's memory: the compressed object, the plain block and
+// the decompressor state. Restores hold at most Concurrency of them.
+type workBuf struct {
+	src   bytes.Buffer
+	block []byte
+	dec   backupstore.Decoder
+}
+
+// bufPool hands out at most n work buffers, allocated on first use.
+type bufPool chan *workBuf
+
+func newBufPool(n int) bufPool {
+	p := make(bufPool, n)
+	for range n {
+		p <- nil
+	}
+	return p
+}
+
+func (p bufPool) get(blockSize int64) *workBuf {
+	b := <-p
+	if b == nil {
+		b = &workBuf{block: make([]byte, blockSize)}
+	}
+	return b
+}
+
+func (p bufPool) put(b *workBuf) { p <- b }
+
+// retry policy for transient store errors (S3 5xx, timeouts, resets).
+const (
+	fetchAttempts = 5
+	firstBackoff  = 100 * time.Millisecond
+	maxBackoff    = 2 * time.Second
+)
+
+// fetchBlock reads, decompresses and verifies one block object into buf.block.
+// Transient read errors are retried with exponential backoff; a missing object
+// and checksum or decoding errors are not. Errors are *backupstore.BlockError.
+func fetchBlock(ctx context.Context, st *backupstore.Store, handle string, b *backupstore.Backup, g group, buf *workBuf) error {
+	key := backupstore.BlockPath(b.VolumeName, g.checksum)
+	blockErr := func(err error) error {
+		return &backupstore.BlockError{Backup: handle, Offsets: g.offsets, Path: key, Err: err}
+	}
+	backoff := firstBackoff
+	for attempt := 1; ; attempt++ {
+		err := readObject(ctx, st.Objects(), key, &buf.src)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return blockErr(backupstore.ErrBlockMissing)
+		}
+		if ctx.Err() != nil || attempt == fetchAttempts {
+			return blockErr(fmt.Errorf("read block (attempt %d): %w", attempt, err))
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return blockErr(ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	if err := buf.dec.Decode(b.CompressionMethod, buf.src.Bytes(), buf.block, g.checksum); err != nil {
+		return blockErr(err)
+	}
+	return nil
+}
+
+func readObject(ctx context.Context, objs backupstore.Objects, key string, dst *bytes.Buffer) error {
+	dst.Reset()
+	rc, err := objs.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	_, err = dst.ReadFrom(rc)
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// zeroChunk is read-only: compared against, and written to zero ranges.
+var zeroChunk [256 << 10]byte
+
+// isZero reports whether b is all zero bytes.
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroChunk))
+		if !bytes.Equal(b[:n], zeroChunk[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}

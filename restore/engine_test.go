@@ -1,0 +1,99 @@
+package restore
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const fixtures = "testdata/longhorn-backupstore"
+
+// fixtureCase is one CASES line: a backup and the sha256 of the image
+// Longhorn's own restore produced.
+type fixtureCase struct {
+	folder, volume, backup, sha256 string
+}
+
+func readCases(t *testing.T) []fixtureCase {
+	t.Helper()
+	f, err := os.Open(filepath.Join(fixtures, "CASES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []fixtureCase
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 3 {
+			continue
+		}
+		vb := strings.SplitN(strings.TrimPrefix(fields[1], "bak://"), "/", 2)
+		out = append(out, fixtureCase{folder: fields[0], volume: vb[0], backup: vb[1], sha256: fields[2]})
+	}
+	if len(out) == 0 {
+		t.Fatal("no CASES")
+	}
+	return out
+}
+
+func fixtureStore(t *testing.T, folder string) *Store {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join(fixtures, folder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenStore("file://"+abs, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestRestoreFixtures(t *testing.T) {
+	t.Parallel()
+	for _, c := range readCases(t) {
+		t.Run(c.folder+"/"+c.backup, func(t *testing.T) {
+			t.Parallel()
+			st := fixtureStore(t, c.folder)
+			target := filepath.Join(t.TempDir(), "image")
+			sum, err := Restore(context.Background(), st.Store, c.volume, c.backup, target, Options{})
+			if err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			if got := fileSHA256(t, target); got != c.sha256 {
+				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.sha256)
+			}
+			if _, err := os.Stat(target + RecordSuffix); !os.IsNotExist(err) {
+				t.Errorf("progress record left after a complete restore: %v", err)
+			}
+			if sum.Blocks == 0 || sum.Objects == 0 {
+				t.Errorf("summary %+v: no blocks", sum)
+			}
+			rep, err := Verify(context.Background(), st.Store, c.volume, c.backup, VerifyOptions{})
+			if err != nil || !rep.OK() {
+				t.Errorf("Verify = %+v, %v; want no problems", rep.Problems, err)
+			}
+		})
+	}
+}
