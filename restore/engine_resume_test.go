@@ -1,0 +1,93 @@
+package restore
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	envChildStore  = "SNAPRESTORE_TEST_CHILD_STORE"
+	envChildTarget = "SNAPRESTORE_TEST_CHILD_TARGET"
+	childStopAt    = 70 // blocks restored before the child stops and waits to be killed
+)
+
+// TestResumeChild is the restore that TestResumeAfterKill kills: it runs only
+// in the re-executed test binary.
+func TestResumeChild(t *testing.T) {
+	storeURL, target := os.Getenv(envChildStore), os.Getenv(envChildTarget)
+	if storeURL == "" {
+		return // not the child
+	}
+	st, err := OpenStore(storeURL, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	_, err = Restore(context.Background(), st.Store, "vol-kill", "backup-kill", target, Options{
+		Concurrency: 1,
+		Progress: func(p Progress) {
+			if p.Blocks == childStopAt {
+				fmt.Println("stopped")
+				<-stop // wait for SIGKILL
+			}
+		},
+	})
+	t.Fatalf("child restore returned (%v); it should have been killed", err)
+}
+
+func TestResumeAfterKill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newFileStore(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "src.img")
+	extents := map[int64]int{}
+	for i := range int64(90) {
+		extents[i*2<<20+int64(i)*512] = 4096 // 90 distinct blocks
+	}
+	writeImage(t, img, 200<<20, 3, extents)
+	if _, err := WriteBackup(ctx, st, BackupOptions{Volume: "vol-kill", Image: img, Backup: "backup-kill"}); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "restored.img")
+
+	child := exec.Command(os.Args[0], "-test.run=^TestResumeChild$", "-test.count=1")
+	child.Env = append(os.Environ(), envChildStore+"="+st.URL, envChildTarget+"="+target)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "stopped") {
+	}
+	child.Process.Kill() // SIGKILL: no cleanup runs
+	child.Wait()
+
+	if _, err := Restore(ctx, st.Store, "vol-kill", "backup-kill", target, Options{}); err == nil ||
+		!strings.Contains(err.Error(), "add --resume to continue it or --force to start over") {
+		t.Fatalf("restore over an interrupted one = %v; want a refusal naming --resume", err)
+	}
+	sum, err := Restore(ctx, st.Store, "vol-kill", "backup-kill", target, Options{Resume: true})
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if sum.Resumed < 64 || sum.Resumed+sum.Objects != 90 {
+		t.Errorf("resume summary %+v; want at least 64 objects taken from the record and 90 in all", sum)
+	}
+	if got, want := fileSHA256(t, target), fileSHA256(t, img); got != want {
+		t.Errorf("resumed image differs from the source image")
+	}
+	if _, err := os.Stat(target + RecordSuffix); !os.IsNotExist(err) {
+		t.Errorf("progress record left after the resumed restore: %v", err)
+	}
+}
