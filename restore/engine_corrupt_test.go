@@ -100,13 +100,17 @@ func TestRestoreRejectsDamage(t *testing.T) {
 		sentinel: backupstore.ErrInvalidConfig,
 		msg:      fullCfg + ": invalid backup config: backup cfg is not a JSON object: unexpected end of JSON input",
 	}, {
-		name:     "unknown compression",
-		damage:   func(t *testing.T, root string) { editFile(t, filepath.Join(root, fullCfg), replaceIn(`"CompressionMethod":"lz4"`, `"CompressionMethod":"zstd"`)) },
+		name: "unknown compression",
+		damage: func(t *testing.T, root string) {
+			editFile(t, filepath.Join(root, fullCfg), replaceIn(`"CompressionMethod":"lz4"`, `"CompressionMethod":"zstd"`))
+		},
 		sentinel: backupstore.ErrUnsupportedCompression,
 		msg:      fullCfg + `: backup cfg CompressionMethod: unsupported compression method "zstd"; expected lz4, gzip or none`,
 	}, {
-		name:     "in-progress backup",
-		damage:   func(t *testing.T, root string) { editFile(t, filepath.Join(root, fullCfg), replaceIn(`"CreatedTime":"2026-11-23T22:21:40Z"`, `"CreatedTime":""`)) },
+		name: "in-progress backup",
+		damage: func(t *testing.T, root string) {
+			editFile(t, filepath.Join(root, fullCfg), replaceIn(`"CreatedTime":"2026-11-23T22:21:40Z"`, `"CreatedTime":""`))
+		},
 		sentinel: backupstore.ErrInProgress,
 		msg:      "bak://vol-lz4/backup-7f3a9c21d4e85b60: backup in progress (its cfg has no CreatedTime yet); wait for it to complete",
 	}, {
