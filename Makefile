@@ -46,6 +46,7 @@ test: control-plane build ## Run every test: unit, fuzz seeds, e2e on the real c
 # Each fuzz target runs briefly; the checked-in corpus under testdata/fuzz always runs
 # as part of `go test`.
 FUZZ_TARGETS :=
+FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZ_TIME.
