@@ -132,7 +132,8 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
-	defer t.f.Close()
+	defer t.close()
+	t.openDirect()
 	var rec *record
 	if done != nil {
 		rec, err = appendRecord(recPath, t.f)
@@ -253,7 +254,7 @@ func writeBlock(t *target, g group, block []byte) (written, zeroed int64, err er
 			}
 			zeroed += int64(len(block))
 		default:
-			if _, err := t.f.WriteAt(block, off); err != nil {
+			if err := t.writeAt(block, off); err != nil {
 				return written, zeroed, fmt.Errorf("write target: %w", err)
 			}
 			written += int64(len(block))

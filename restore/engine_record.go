@@ -29,21 +29,56 @@ type recordHeader struct {
 	IncrementalFrom string `json:"incrementalFrom,omitempty"`
 }
 
-// Records are flushed after this many completed objects or this much time:
-// the target is synced first, so a listed object is on disk.
+// Records are flushed by a background goroutine after this many completed
+// objects or this much time: the target is synced first, so a listed object
+// is on disk. Workers never wait for a flush.
 const (
 	recordFlushEvery = 64
-	recordFlushAfter = time.Second
+	recordFlushAfter = 2 * time.Second
 )
 
 // record is the durable progress of one restore.
 type record struct {
 	path    string
 	target  *os.File
-	mu      sync.Mutex
 	f       *os.File
+	wake    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+
+	mu      sync.Mutex // guards pending and err
 	pending []string
-	last    time.Time
+	err     error // first flush error
+
+	flushMu sync.Mutex // serializes flushes
+}
+
+func newRecord(path string, target, f *os.File) *record {
+	r := &record{path: path, target: target, f: f, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
+	go r.flusher()
+	return r
+}
+
+func (r *record) flusher() {
+	defer close(r.stopped)
+	t := time.NewTicker(recordFlushAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		case <-r.wake:
+		}
+		if err := r.flush(); err != nil {
+			r.mu.Lock()
+			if r.err == nil {
+				r.err = err
+			}
+			r.mu.Unlock()
+		}
+	}
 }
 
 // loadRecord reads a record; done lists the objects already restored. A torn
@@ -95,7 +130,7 @@ func createRecord(path string, h recordHeader, target *os.File) (*record, error)
 		f.Close()
 		return nil, fmt.Errorf("progress record %s: %w", path, err)
 	}
-	return &record{path: path, target: target, f: f, last: time.Now()}, nil
+	return newRecord(path, target, f), nil
 }
 
 // appendRecord continues an existing record.
@@ -109,37 +144,40 @@ func appendRecord(path string, target *os.File) (*record, error) {
 		f.Close()
 		return nil, fmt.Errorf("progress record %s: %w", path, err)
 	}
-	return &record{path: path, target: target, f: f, last: time.Now()}, nil
+	return newRecord(path, target, f), nil
 }
 
-// add notes an object whose writes are issued; it is listed once the target
-// has been synced.
+// add notes an object whose writes are issued; the flusher lists it once the
+// target has been synced. It returns the first flush error, if any.
 func (r *record) add(checksum string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending = append(r.pending, checksum)
-	if len(r.pending) >= recordFlushEvery || time.Since(r.last) >= recordFlushAfter {
-		return r.flushLocked()
+	if len(r.pending) >= recordFlushEvery {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
 	}
-	return nil
+	return r.err
 }
 
+// flush syncs the target, then appends the pending entries durably.
 func (r *record) flush() error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.flushLocked()
-}
-
-func (r *record) flushLocked() error {
-	r.last = time.Now()
-	if len(r.pending) == 0 {
+	batch := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if len(batch) == 0 {
 		return nil
 	}
 	if err := r.target.Sync(); err != nil {
 		return fmt.Errorf("sync target: %w", err)
 	}
 	var buf bytes.Buffer
-	for _, c := range r.pending {
+	for _, c := range batch {
 		buf.WriteString(c)
 		buf.WriteByte('\n')
 	}
@@ -149,12 +187,21 @@ func (r *record) flushLocked() error {
 	if err := r.f.Sync(); err != nil {
 		return fmt.Errorf("progress record %s: %w", r.path, err)
 	}
-	r.pending = r.pending[:0]
 	return nil
+}
+
+func (r *record) halt() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	<-r.stopped
 }
 
 // close flushes and closes the record, leaving it for a resume.
 func (r *record) close() error {
+	r.halt()
 	err := r.flush()
 	if cerr := r.f.Close(); err == nil {
 		err = cerr
@@ -164,6 +211,7 @@ func (r *record) close() error {
 
 // remove deletes the record after a complete, synced restore.
 func (r *record) remove() error {
+	r.halt()
 	r.f.Close()
 	if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove progress record: %w", err)

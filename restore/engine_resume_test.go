@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -33,12 +34,22 @@ func TestResumeChild(t *testing.T) {
 		Concurrency: 1,
 		Progress: func(p Progress) {
 			if p.Blocks == childStopAt {
+				// The flusher records 64 objects in the background; wait
+				// until they are durable, so the resume has work to skip.
+				for recordLines(target) < 1+64 {
+					runtime.Gosched()
+				}
 				fmt.Println("stopped")
 				<-stop // wait for SIGKILL
 			}
 		},
 	})
 	t.Fatalf("child restore returned (%v); it should have been killed", err)
+}
+
+func recordLines(target string) int {
+	data, _ := os.ReadFile(target + RecordSuffix)
+	return strings.Count(string(data), "\n")
 }
 
 func TestResumeAfterKill(t *testing.T) {

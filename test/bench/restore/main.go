@@ -1,0 +1,217 @@
+// Command restore-bench measures the snaprestore restore engine against cp in
+// the same run (make bench): it generates volumes with `snaprestore backup`,
+// restores them with `snaprestore restore` run as a child process (for its
+// peak RSS), and times `cp --sparse=always` of the expected image as the
+// physical baseline. Every timed step ends with sync, so both are timed to
+// durable storage. Prints ratios; exits non-zero only when a step fails or a
+// restored image differs from its source.
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	bin      string // snaprestore binary
+	dir      string // work directory on the disk to measure; removed afterwards
+	volumeGi int64  // size of the main volume
+	writeGi  int64  // data written into it
+	keep     bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/snaprestore", "snaprestore binary")
+	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new directory under $TMPDIR)")
+	flag.Int64Var(&o.volumeGi, "volume-gib", 2, "main volume size in GiB")
+	flag.Int64Var(&o.writeGi, "written-gib", 1, "data written into the main volume in GiB")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "restore-bench:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	mi = int64(1) << 20
+	gi = int64(1) << 30
+)
+
+func run(o options) error {
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "snaprestore-bench-"); err != nil {
+			return err
+		}
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	}
+	store := "file://" + filepath.Join(dir, "store")
+	if err := os.MkdirAll(filepath.Join(dir, "store"), 0o755); err != nil {
+		return err
+	}
+	fmt.Printf("== restore benchmark (work dir %s)\n", dir)
+
+	// 1. Main case: 2 GiB volume, 1 GiB written, lz4, 2 MiB blocks.
+	img := filepath.Join(dir, "main.img")
+	if err := generate(img, o.volumeGi*gi, o.writeGi*gi, 1); err != nil {
+		return err
+	}
+	if _, err := timed(bin, "backup", "--backupstore", store, "--volume", "bench-main", "--from", img, "--backup", "backup-main"); err != nil {
+		return err
+	}
+	cpImg := filepath.Join(dir, "cp.img")
+	cpRes, err := timedCmd(exec.Command("cp", "--sparse=always", img, cpImg))
+	if err != nil {
+		return err
+	}
+	os.Remove(cpImg)
+	out := filepath.Join(dir, "restored.img")
+	rRes, err := timed(bin, "restore", "bak://bench-main/backup-main", "--backupstore", store, "--to", out)
+	if err != nil {
+		return err
+	}
+	if err := sameContent(img, out); err != nil {
+		return err
+	}
+	os.Remove(out)
+	vRes, err := timed(bin, "verify", "bak://bench-main/backup-main", "--backupstore", store)
+	if err != nil {
+		return err
+	}
+	written := float64(o.writeGi * gi)
+	cpRate, rRate, vRate := written/1e6/cpRes.wall.Seconds(), written/1e6/rRes.wall.Seconds(), written/1e6/vRes.wall.Seconds()
+	fmt.Printf("volume %d GiB, %d GiB written, lz4, 2 MiB blocks\n", o.volumeGi, o.writeGi)
+	fmt.Printf("  cp --sparse=always + sync : %7.2f s  %7.1f MB/s  (baseline)\n", cpRes.wall.Seconds(), cpRate)
+	fmt.Printf("  snaprestore restore + sync: %7.2f s  %7.1f MB/s  ratio %.2fx cp (goal >= 0.85)  peak RSS %.1f MiB (goal <= 64)\n",
+		rRes.wall.Seconds(), rRate, cpRes.wall.Seconds()/rRes.wall.Seconds(), float64(rRes.maxRSS)/float64(mi))
+	fmt.Printf("  snaprestore verify        : %7.2f s  %7.1f MB/s  ratio %.2fx restore speed (goal >= 1)  peak RSS %.1f MiB\n",
+		vRes.wall.Seconds(), vRate, rRes.wall.Seconds()/vRes.wall.Seconds(), float64(vRes.maxRSS)/float64(mi))
+
+	// 2. Cost follows written blocks: 1 TiB vs 128 MiB volume, 64 MiB written each.
+	var walls [2]time.Duration
+	var rss [2]int64
+	for i, size := range []int64{1 << 40, 128 * mi} {
+		name := fmt.Sprintf("bench-sparse-%d", i)
+		src := filepath.Join(dir, name+".img")
+		if err := generate(src, size, 64*mi, uint64(10+i)); err != nil {
+			return err
+		}
+		if _, err := timed(bin, "backup", "--backupstore", store, "--volume", name, "--from", src, "--backup", "backup-1"); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, name+".restored")
+		res, err := timed(bin, "restore", "bak://"+name+"/backup-1", "--backupstore", store, "--to", dst)
+		if err != nil {
+			return err
+		}
+		walls[i], rss[i] = res.wall, res.maxRSS
+		os.Remove(src)
+		os.Remove(dst)
+	}
+	fmt.Printf("64 MiB written: 1 TiB volume %.3f s (RSS %.1f MiB) vs 128 MiB volume %.3f s (RSS %.1f MiB): ratio %.2f (goal ~1)\n",
+		walls[0].Seconds(), float64(rss[0])/float64(mi), walls[1].Seconds(), float64(rss[1])/float64(mi), walls[0].Seconds()/walls[1].Seconds())
+	return nil
+}
+
+// generate writes a sparse image of size bytes with written bytes of
+// moderately compressible data (half random, half repeated text per 4 KiB)
+// in 2 MiB extents spread evenly over the volume.
+func generate(path string, size, written int64, seed uint64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	const extent = 2 << 20
+	n := written / extent
+	stride := size / n / extent * extent
+	r := rand.NewChaCha8([32]byte{byte(seed)})
+	buf := make([]byte, extent)
+	text := []byte("snaprestore bench: the quick brown fox jumps over the lazy longhorn volume. ")
+	for i := int64(0); i < n; i++ {
+		for p := 0; p < extent; p += 4096 {
+			r.Read(buf[p : p+2048])
+			for q := p + 2048; q < p+4096; q += len(text) {
+				copy(buf[q:min(q+len(text), p+4096)], text)
+			}
+		}
+		if _, err := f.WriteAt(buf, i*stride); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+type result struct {
+	wall   time.Duration
+	maxRSS int64 // bytes
+}
+
+func timed(bin string, args ...string) (result, error) {
+	return timedCmd(exec.Command(bin, args...))
+}
+
+// timedCmd runs a command followed by sync and reports the wall time of both
+// and the command's peak RSS.
+func timedCmd(cmd *exec.Cmd) (result, error) {
+	cmd.Stderr = io.Discard
+	start := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%s: %w\n%s", cmd, err, out)
+	}
+	syscall.Sync()
+	res := result{wall: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.maxRSS = ru.Maxrss * 1024
+	}
+	return res, nil
+}
+
+func sameContent(a, b string) error {
+	ha, err := hashFile(a)
+	if err != nil {
+		return err
+	}
+	hb, err := hashFile(b)
+	if err != nil {
+		return err
+	}
+	if ha != hb {
+		return fmt.Errorf("restored image %s differs from %s", b, a)
+	}
+	return nil
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
