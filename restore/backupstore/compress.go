@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pierrec/lz4/v4"
 )
@@ -104,10 +105,14 @@ func (d *Decoder) gunzip(src, dst []byte) error {
 }
 
 func decodeError(m Compression, err error) error {
-	if errors.Is(err, gzip.ErrChecksum) {
-		return fmt.Errorf("%w: %s integrity check failed: %v", ErrChecksumMismatch, m, err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, string(m)+":") {
+		msg = string(m) + ": " + msg
 	}
-	return fmt.Errorf("%w: %s: %v", ErrCorruptBlock, m, err)
+	if errors.Is(err, gzip.ErrChecksum) {
+		return fmt.Errorf("%w: %s", ErrChecksumMismatch, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrCorruptBlock, msg)
 }
 
 // Encoder compresses blocks; not safe for concurrent use.
