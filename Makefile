@@ -47,6 +47,7 @@ test: control-plane build ## Run every test: unit, fuzz seeds, e2e on the real c
 # as part of `go test`.
 FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
+FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZ_TIME.

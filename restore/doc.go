@@ -2,6 +2,7 @@
 // a backupstore (file/vfs path or S3), without Longhorn, and writes
 // Longhorn-format backups of raw images. It reads the store only; the backup
 // writer is the one operation that writes to it. Entry points: OpenStore,
-// Restore, Verify, List, WriteBackup. The handle grammar (ParseHandle,
-// ParseReference) lives in handle.go.
+// Restore, Verify, List, WriteBackup. The snapshotHandle grammar shared with the
+// webhook (ParseHandle) lives in handle.go, bare backup references (ParseReference)
+// in reference.go.
 package restore
