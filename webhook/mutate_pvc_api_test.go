@@ -1,0 +1,151 @@
+package webhook
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func testPVCMutation(t *testing.T, e *mutateEnv) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := newNamespace(t, e, "pvcs")
+	group := snapv1.GroupName
+
+	t.Run("creates snapshot, content and dataSource", func(t *testing.T) {
+		t.Parallel()
+		c, warnings := e.warningClient(t)
+		pvc := annotatedPVC(ns, "data", "vol-a/backup-1", "1Gi")
+		if err := c.Create(ctx, pvc); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		wantDS := &corev1.TypedLocalObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "data"}
+		wantRef := &corev1.TypedObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "data"}
+		if diff := cmp.Diff(wantDS, pvc.Spec.DataSource); diff != "" {
+			t.Errorf("spec.dataSource (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(wantRef, pvc.Spec.DataSourceRef); diff != "" {
+			t.Errorf("spec.dataSourceRef (-want +got):\n%s", diff)
+		}
+		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "1Gi" {
+			t.Errorf("storage request = %s, want 1Gi (backup size unknown)", got.String())
+		}
+		if w := warnings.take(); len(w) != 0 {
+			t.Errorf("warnings = %q, want none", w)
+		}
+		name := contentName(ns, "data", "bak://vol-a/backup-1")
+		snap := mustGet(t, e.client, ns, "data", &snapv1.VolumeSnapshot{})
+		wantSnap := snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: &name}}
+		if diff := cmp.Diff(wantSnap, snap.Spec); diff != "" {
+			t.Errorf("snapshot spec (-want +got):\n%s", diff)
+		}
+		wantMeta := []map[string]string{{LabelManagedBy: ManagedByValue}, {AnnotationPersistentVolumeClaim: "data"}}
+		if diff := cmp.Diff(wantMeta, []map[string]string{snap.Labels, snap.Annotations}); diff != "" {
+			t.Errorf("snapshot labels, annotations (-want +got):\n%s", diff)
+		}
+		content := mustGet(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+		want := wantContentView(ns, "data", "bak://vol-a/backup-1", "driver.longhorn.io", nil, snapv1.VolumeSnapshotContentRetain)
+		if diff := cmp.Diff(want, viewContent(content)); diff != "" {
+			t.Errorf("content (-want +got):\n%s", diff)
+		}
+
+		// Re-apply without the fields the webhook set: the spec does not change. (The
+		// resourceVersion may: the API server records the first update in managedFields.)
+		before := pvc.Spec.DeepCopy()
+		pvc.Spec.DataSource, pvc.Spec.DataSourceRef = nil, nil
+		if err := c.Update(ctx, pvc); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		if diff := cmp.Diff(before, &pvc.Spec); diff != "" {
+			t.Errorf("spec after update (-before +after):\n%s", diff)
+		}
+	})
+
+	t.Run("raises the request to the backup size", func(t *testing.T) {
+		t.Parallel()
+		c, warnings := e.warningClient(t)
+		pvc := annotatedPVC(ns, "big", "bak://vol-a/backup-big", "1Gi")
+		if err := c.Create(ctx, pvc); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "3Gi" {
+			t.Errorf("storage request = %s, want 3Gi", got.String())
+		}
+		want := []string{"spec.resources.requests[storage]: raised from 1Gi to 3Gi, the size of backup bak://vol-a/backup-big"}
+		if diff := cmp.Diff(want, warnings.take()); diff != "" {
+			t.Errorf("warnings (-want +got):\n%s", diff)
+		}
+		// kubectl apply sends the manifest's 1Gi back; the request stays at the backup size.
+		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("1Gi")
+		if err := c.Update(ctx, pvc); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "3Gi" {
+			t.Errorf("after update: request %s, want 3Gi", got.String())
+		}
+	})
+
+	t.Run("request at least the backup size is kept", func(t *testing.T) {
+		t.Parallel()
+		c, warnings := e.warningClient(t)
+		pvc := annotatedPVC(ns, "bigger", "vol-a/backup-big", "4Gi")
+		if err := c.Create(ctx, pvc); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "4Gi" {
+			t.Errorf("storage request = %s, want 4Gi", got.String())
+		}
+		if w := warnings.take(); len(w) != 0 {
+			t.Errorf("warnings = %q, want none", w)
+		}
+	})
+
+	t.Run("dry run creates nothing", func(t *testing.T) {
+		t.Parallel()
+		pvc := annotatedPVC(ns, "dry", "vol-a/backup-1", "1Gi")
+		if err := e.client.Create(ctx, pvc, &clientDryRun); err != nil {
+			t.Fatalf("dry-run create: %v", err)
+		}
+		if pvc.Spec.DataSource == nil || pvc.Spec.DataSource.Name != "dry" {
+			t.Errorf("dry run: spec.dataSource = %v, want the snapshot dry", pvc.Spec.DataSource)
+		}
+		wantNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
+		wantNotFound(t, e.client, "", contentName(ns, "dry", "bak://vol-a/backup-1"), &snapv1.VolumeSnapshotContent{})
+		wantNotFound(t, e.client, ns, "dry", &corev1.PersistentVolumeClaim{})
+	})
+
+	t.Run("snapshot with the PVC's name that differs is denied", func(t *testing.T) {
+		t.Parallel()
+		if err := e.client.Create(ctx, &snapv1.VolumeSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken"},
+			Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptrTo("elsewhere")}},
+		}); err != nil {
+			t.Fatalf("create snapshot: %v", err)
+		}
+		err := e.client.Create(ctx, annotatedPVC(ns, "taken", "vol-a/backup-1", "1Gi"))
+		want := `admission webhook "persistentvolumeclaims.mutate.snaprestore.io" denied the request: ` +
+			`PersistentVolumeClaim "taken" is invalid: metadata.annotations[snaprestore.io/backup]: Forbidden: ` +
+			`VolumeSnapshot "taken" already exists and does not match: spec.source.persistentVolumeClaimName is "elsewhere"; rename the PVC or delete that snapshot`
+		if err == nil || err.Error() != want {
+			t.Errorf("create: err = %v\nwant %s", err, want)
+		}
+	})
+
+	t.Run("dataSource naming another object is denied", func(t *testing.T) {
+		t.Parallel()
+		pvc := annotatedPVC(ns, "both", "vol-a/backup-1", "1Gi")
+		pvc.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "data"}
+		err := e.client.Create(ctx, pvc)
+		want := `admission webhook "persistentvolumeclaims.mutate.snaprestore.io" denied the request: ` +
+			`PersistentVolumeClaim "both" is invalid: metadata.annotations[snaprestore.io/backup]: Forbidden: ` +
+			`must not be set together with spec.dataSource naming PersistentVolumeClaim "data": the PVC restores either the backup or its data source`
+		if err == nil || err.Error() != want {
+			t.Errorf("create: err = %v\nwant %s", err, want)
+		}
+	})
+}
