@@ -2,17 +2,190 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/snaprestore/snaprestore/restore"
 )
 
-// TODO(placeholder): replaced by the owner of the restore command.
+// restoreOptions are the flags of `snaprestore restore`.
+type restoreOptions struct {
+	Reference       string // argument
+	Backupstore     string // --backupstore; optional when the reference carries one
+	To              string // --to, required
+	Force           bool   // --force
+	Resume          bool   // --resume
+	IncrementalFrom string // --incremental-from: older backup name (or reference of the same volume)
+	Concurrency     int    // --concurrency; 0 = engine default
+}
+
+func (o *restoreOptions) Validate() error {
+	if o.To == "" {
+		return errors.New("--to is required: the file or block device to restore into")
+	}
+	if o.Concurrency < 0 {
+		return fmt.Errorf("--concurrency %d; expected a positive number", o.Concurrency)
+	}
+	return nil
+}
+
 func newRestoreCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "restore",
-		Short: "not implemented yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("restore: not implemented yet")
+	o := &restoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "restore REFERENCE --backupstore URL --to PATH",
+		Short: "Restore a Longhorn backup into a file or block device, without Longhorn",
+		Long: `Restore a backup into PATH: a regular file (created sparse, at the volume size)
+or a block device. Every block is checksummed before it is written; nothing is
+written to the backupstore. A non-empty target is refused without --force.
+
+An interrupted restore (even kill -9) leaves PATH.snaprestore-progress; run the
+same command with --resume to continue it. --incremental-from OLD restores onto
+PATH holding the image of the older backup OLD of the same volume, writing only
+changed blocks and zeroing removed ones.
+
+REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
+or a Longhorn UI backup URL (which names its own backupstore).`,
+		Example: `  snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
+  snaprestore restore vol-data/backup-a94d0f6e2b1c7358 --backupstore file:///mnt/backups --to data.img \
+      --incremental-from backup-1c0e4b2f9a7d6835`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Reference = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return runRestore(cmd, o)
 		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/path")
+	f.StringVar(&o.To, "to", "", "target file (created sparse) or block device")
+	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
+	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
+	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
+	return cmd
+}
+
+func runRestore(cmd *cobra.Command, o *restoreOptions) error {
+	ref, storeURL, err := resolveReference(o.Reference, o.Backupstore)
+	if err != nil {
+		return err
+	}
+	from := o.IncrementalFrom
+	if strings.Contains(from, "/") {
+		old, err := restore.ParseReference(from)
+		if err != nil {
+			return fmt.Errorf("--incremental-from: %w", err)
+		}
+		if old.Volume != ref.Volume {
+			return fmt.Errorf("--incremental-from %s is a backup of volume %q; expected a backup of %q", from, old.Volume, ref.Volume)
+		}
+		from = old.Backup
+	}
+	st, err := openStore(storeURL)
+	if err != nil {
+		return err
+	}
+	pr := newProgressPrinter(cmd.ErrOrStderr(), "restore")
+	sum, err := restore.Restore(cmd.Context(), st.Store, ref.Volume, ref.Backup, o.To, restore.Options{
+		Concurrency: o.Concurrency, Force: o.Force, Resume: o.Resume, IncrementalFrom: from, Progress: pr.update})
+	pr.finish()
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("%d blocks (%s)", sum.Blocks, humanBytes(sum.Bytes))
+	if from != "" {
+		what = fmt.Sprintf("%d changed blocks (%s), %s zeroed, incremental from %s", sum.Blocks, humanBytes(sum.Bytes), humanBytes(sum.ZeroedBytes), from)
+	}
+	if sum.Resumed > 0 {
+		what += fmt.Sprintf(", %d objects already restored before the interruption", sum.Resumed)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "restored %s to %s: %s volume, %s, %d objects fetched, %s written in %s (%.1f MB/s)\n",
+		sum.Backup, sum.Target, humanBytes(sum.VolumeSize), what, sum.Objects, humanBytes(sum.Written),
+		sum.Duration.Round(time.Millisecond), sum.MBps())
+	return nil
+}
+
+// resolveReference parses a bare backup reference and picks the backupstore:
+// the one the reference carries (a Longhorn UI URL) or --backupstore.
+func resolveReference(raw, flagStore string) (restore.Reference, string, error) {
+	ref, err := restore.ParseReference(raw)
+	if err != nil {
+		return restore.Reference{}, "", err
+	}
+	switch {
+	case ref.Backupstore != "" && flagStore != "" && ref.Backupstore != flagStore:
+		return restore.Reference{}, "", fmt.Errorf("the reference names backupstore %s but --backupstore is %s; give one of them", ref.Backupstore, flagStore)
+	case ref.Backupstore != "":
+		return ref, ref.Backupstore, nil
+	case flagStore == "":
+		return restore.Reference{}, "", errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/path)")
+	}
+	return ref, flagStore, nil
+}
+
+// progressPrinter shows restore/verify progress: a bar redrawn in place on a
+// terminal, a plain line every 10% (at most every 2 s) otherwise.
+type progressPrinter struct {
+	mu       sync.Mutex
+	out      io.Writer
+	verb     string
+	tty      bool
+	start    time.Time
+	last     time.Time
+	lastPct  int
+	drawn    bool
+	lastSeen restore.Progress
+}
+
+func newProgressPrinter(out io.Writer, verb string) *progressPrinter {
+	tty := false
+	if f, ok := out.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &progressPrinter{out: out, verb: verb, tty: tty, start: time.Now(), lastPct: -1}
+}
+
+func (p *progressPrinter) update(pr restore.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastSeen = pr
+	pct := 100
+	if pr.TotalBytes > 0 {
+		pct = int(pr.Bytes * 100 / pr.TotalBytes)
+	}
+	now := time.Now()
+	rate := float64(pr.Bytes) / 1e6 / max(now.Sub(p.start).Seconds(), 1e-3)
+	if p.tty {
+		if now.Sub(p.last) < 100*time.Millisecond && pr.Blocks != pr.TotalBlocks {
+			return
+		}
+		const width = 30
+		bar := strings.Repeat("#", pct*width/100) + strings.Repeat(".", width-pct*width/100)
+		fmt.Fprintf(p.out, "\r%s [%s] %3d%% %d/%d blocks %.1f MB/s", p.verb, bar, pct, pr.Blocks, pr.TotalBlocks, rate)
+		p.drawn, p.last = true, now
+		return
+	}
+	if pct/10 == p.lastPct/10 && now.Sub(p.last) < 2*time.Second {
+		return
+	}
+	fmt.Fprintf(p.out, "%s: %d%% (%d/%d blocks, %s of %s, %.1f MB/s)\n", p.verb, pct, pr.Blocks, pr.TotalBlocks,
+		humanBytes(pr.Bytes), humanBytes(pr.TotalBytes), rate)
+	p.lastPct, p.last = pct, now
+}
+
+func (p *progressPrinter) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintln(p.out)
 	}
 }

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const fixtureRoot = "../../restore/testdata/longhorn-backupstore"
+
+func storeURL(t *testing.T, folder string) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join(fixtureRoot, folder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + abs
+}
+
+// runCLI runs the command tree in-process and returns stdout and the error
+// (with its exit status when it carries one).
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+func TestBackupsTable(t *testing.T) {
+	t.Parallel()
+	out, err := runCLI(t, "backups", "--backupstore", storeURL(t, "lz4-chain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `VOLUME   BACKUP                   STATE      CREATED               SIZE    HANDLE
+vol-lz4  backup-a94d0f6e2b1c7358  completed  2026-11-23T22:21:44Z  64 MiB  bak://vol-lz4/backup-a94d0f6e2b1c7358
+vol-lz4  backup-1c0e4b2f9a7d6835  completed  2026-11-23T22:21:42Z  64 MiB  bak://vol-lz4/backup-1c0e4b2f9a7d6835
+vol-lz4  backup-7f3a9c21d4e85b60  completed  2026-11-23T22:21:40Z  64 MiB  bak://vol-lz4/backup-7f3a9c21d4e85b60
+`
+	if out != want {
+		t.Errorf("backups output\n got:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestRestoreVerifyCLI(t *testing.T) {
+	t.Parallel()
+	lz4 := storeURL(t, "lz4-chain")
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string // in stdout, or in the error when code != 0
+	}{
+		{"restore bak handle", []string{"restore", "bak://vol-lz4/backup-1c0e4b2f9a7d6835", "--backupstore", lz4, "--to", "TARGET"},
+			0, "restored bak://vol-lz4/backup-1c0e4b2f9a7d6835 to TARGET: 64 MiB volume, 8 blocks (16 MiB), 7 objects fetched, 14 MiB written in "},
+		{"restore legacy bs handle", []string{"restore", "bs://vol-lz4/backup-7f3a9c21d4e85b60", "--backupstore", lz4, "--to", "TARGET"},
+			0, "restored bak://vol-lz4/backup-7f3a9c21d4e85b60 to TARGET"},
+		{"restore needs a backupstore", []string{"restore", "bak://vol-lz4/backup-7f3a9c21d4e85b60", "--to", "TARGET"},
+			1, "--backupstore is required (file:///path, vfs:///path or s3://bucket@region/path)"},
+		{"restore needs a target", []string{"restore", "bak://vol-lz4/backup-7f3a9c21d4e85b60", "--backupstore", lz4},
+			1, "--to is required: the file or block device to restore into"},
+		{"restore of a missing backup", []string{"restore", "vol-lz4/backup-0000", "--backupstore", lz4, "--to", "TARGET"},
+			1, "backup not found: bak://vol-lz4/backup-0000"},
+		{"verify", []string{"verify", "vol-lz4/backup-a94d0f6e2b1c7358", "--backupstore", lz4},
+			0, "verified bak://vol-lz4/backup-a94d0f6e2b1c7358: 8 blocks (16 MiB, 7 objects) intact in "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			target := filepath.Join(t.TempDir(), "image")
+			args := make([]string, len(c.args))
+			for i, a := range c.args {
+				args[i] = strings.ReplaceAll(a, "TARGET", target)
+			}
+			out, err := runCLI(t, args...)
+			if got := exitCode(err); got != c.code {
+				t.Fatalf("exit %d (%v); want %d", got, err, c.code)
+			}
+			text := out
+			if err != nil {
+				text = err.Error()
+				if _, serr := os.Stat(target); serr == nil {
+					t.Errorf("a failed restore left %s", target)
+				}
+			}
+			want := strings.ReplaceAll(c.contains, "TARGET", target)
+			if !strings.Contains(text, want) {
+				t.Errorf("output %q; want it to contain %q", text, want)
+			}
+		})
+	}
+}
+
+func TestVerifyReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	src := filepath.Join(fixtureRoot, "gzip-single")
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(root, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(root, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := filepath.Join(root, "backupstore/volumes/8b/14/vol-gzip/blocks")
+	os.Remove(filepath.Join(blocks, "27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk"))
+	os.WriteFile(filepath.Join(blocks, "99/d8/99d87b0895bf8599e11e55731d868182e20bb89392b3281eb88087484671e71a.blk"), []byte("this is not a gzip stream at all"), 0o644)
+
+	out, err := runCLI(t, "verify", "bak://vol-gzip/backup-5b2e8d1f0c4a9367", "--backupstore", "file://"+root)
+	if exitCode(err) != 1 {
+		t.Fatalf("exit %d (%v); want 1", exitCode(err), err)
+	}
+	if want := "bak://vol-gzip/backup-5b2e8d1f0c4a9367: 2 of 4 block objects failed verification"; err.Error() != want {
+		t.Errorf("error %q; want %q", err, want)
+	}
+	want := `problem: bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): block missing
+problem: bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 31457280 (backupstore/volumes/8b/14/vol-gzip/blocks/99/d8/99d87b0895bf8599e11e55731d868182e20bb89392b3281eb88087484671e71a.blk): corrupt block: gzip: invalid header
+`
+	if out != want {
+		t.Errorf("verify output\n got:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestBackupCLIRoundTrip(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "src.img")
+	data := bytes.Repeat([]byte("snaprestore "), 1<<18) // 3 MiB
+	if err := os.WriteFile(img, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := "file://" + filepath.Join(dir, "store")
+	os.Mkdir(filepath.Join(dir, "store"), 0o755)
+	out, err := runCLI(t, "backup", "--backupstore", store, "--volume", "vol-cli", "--from", img, "--backup", "backup-cli", "--compression", "gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "backed up "+img+" to bak://vol-cli/backup-cli (full): 4 MiB volume, 2 blocks, 2 objects uploaded (") {
+		t.Errorf("backup output %q", out)
+	}
+	target := filepath.Join(dir, "restored.img")
+	if _, err := runCLI(t, "restore", "vol-cli/backup-cli", "--backupstore", store, "--to", target); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(target)
+	want := append(bytes.Clone(data), make([]byte, 4<<20-len(data))...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("restored image differs (len %d, want %d)", len(got), len(want))
+	}
+	if _, err := runCLI(t, "backup", "--backupstore", store, "--volume", "vol-cli", "--from", img, "--block-size", "4Mi"); err == nil ||
+		err.Error() != `--block-size "4Mi"; expected 2Mi or 16Mi` {
+		t.Errorf("bad block size error = %v", err)
+	}
+}
