@@ -52,6 +52,8 @@ type Preflight struct {
 	cache map[string]preflightEntry
 }
 
+var _ BackupSizer = (*Preflight)(nil)
+
 type preflightEntry struct {
 	facts   BackupFacts
 	expires time.Time

@@ -1,0 +1,225 @@
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/snaprestore/snaprestore/restore"
+)
+
+// vfCopyFixture copies a fixture backupstore so a test can damage it.
+func vfCopyFixture(t *testing.T, folder string) string {
+	t.Helper()
+	src := filepath.Join("../restore/testdata/longhorn-backupstore", folder)
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// vfPoll polls cond until it holds; the test binary's -timeout bounds it.
+func vfPoll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
+	}
+}
+
+func vfCounter(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
+
+func vfSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestVerifierOnAPIServer(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to bin/")
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(snapv1.AddToScheme(scheme))
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
+	if err != nil {
+		t.Fatalf("find external-snapshotter client module: %v", err)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(strings.TrimSpace(string(out)), "config", "crd")},
+		ErrorIfCRDPathMissing: true, Scheme: scheme,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() { env.Stop() })
+
+	root := vfCopyFixture(t, "lz4-chain")
+	// Damage one block only backup-7f3a9c21d4e85b60 lists (block 1 of the first backup).
+	blk := filepath.Join(root, "backupstore/volumes/19/25/vol-lz4/blocks/7b/76/7b760650b8070cfc375644a979c3f2713a83689f530f46e34f4ed8b03bf6545c.blk")
+	data, _ := os.ReadFile(blk)
+	data[len(data)/2] ^= 1
+	os.WriteFile(blk, data, 0o644)
+	store, err := restore.OpenStore("file://"+root, restore.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restoreDir := t.TempDir()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddVerifier(mgr, VerifyOptions{Store: store, RestoreDir: restoreDir}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intactBefore := vfCounter(verifications.WithLabelValues(verifyIntact))
+	damagedBefore := vfCounter(verifications.WithLabelValues(verifyDamaged))
+
+	cases := []struct {
+		name, backup, verification, status, sha256, reason string
+	}{
+		{"intact", "backup-1c0e4b2f9a7d6835", "intact", "completed", "4e9021e9109e23c45235152e0dd5f0831f2810e568487d5607aaddcd7f3a9f78", "BackupVerified"},
+		{"damaged", "backup-7f3a9c21d4e85b60", "damaged: 1 of 6 block objects", "failed: ", "", "BackupDamaged"},
+	}
+	for _, tc := range cases {
+		ns := "vf-" + tc.name
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+		content := &snapv1.VolumeSnapshotContent{
+			ObjectMeta: metav1.ObjectMeta{Name: "vf-content-" + tc.name},
+			Spec: snapv1.VolumeSnapshotContentSpec{
+				Driver: "driver.longhorn.io", DeletionPolicy: snapv1.VolumeSnapshotContentRetain,
+				Source:            snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To("bak://vol-lz4/" + tc.backup)},
+				VolumeSnapshotRef: corev1.ObjectReference{Namespace: ns, Name: "snap"},
+			},
+		}
+		snap := &snapv1.VolumeSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "snap"},
+			Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr.To(content.Name)}},
+		}
+		pvc := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+				DataSource:  &corev1.TypedLocalObjectReference{APIGroup: ptr.To(snapv1.GroupName), Kind: "VolumeSnapshot", Name: "snap"},
+			},
+		}
+		for _, o := range []client.Object{content, snap, pvc} {
+			if err := c.Create(ctx, o); err != nil {
+				t.Fatalf("create %T: %v", o, err)
+			}
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := "vf-" + tc.name
+			var pvc corev1.PersistentVolumeClaim
+			vfPoll(t, "verification and restore annotations", func() bool {
+				if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data"}, &pvc); err != nil {
+					return false
+				}
+				s := pvc.Annotations[AnnotationRestoreStatus]
+				return pvc.Annotations[AnnotationVerification] != "" && (s == "completed" || strings.HasPrefix(s, "failed"))
+			})
+			if got := pvc.Annotations[AnnotationVerification]; got != tc.verification {
+				t.Errorf("%s = %q; want %q", AnnotationVerification, got, tc.verification)
+			}
+			if got := pvc.Annotations[AnnotationRestoreStatus]; !strings.HasPrefix(got, tc.status) {
+				t.Errorf("%s = %q; want prefix %q", AnnotationRestoreStatus, got, tc.status)
+			}
+			image := filepath.Join(restoreDir, ns, "data.img")
+			if got := pvc.Annotations[AnnotationRestoredImage]; got != image {
+				t.Errorf("%s = %q; want %q", AnnotationRestoredImage, got, image)
+			}
+			if tc.sha256 != "" {
+				if got := vfSHA256(t, image); got != tc.sha256 {
+					t.Errorf("restored image sha256 %s; want %s (Longhorn's restore)", got, tc.sha256)
+				}
+			}
+			for _, kind := range []string{"PersistentVolumeClaim", "VolumeSnapshot"} {
+				vfPoll(t, tc.reason+" event on the "+kind, func() bool {
+					var evs corev1.EventList
+					if err := c.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+						return false
+					}
+					for _, e := range evs.Items {
+						if e.InvolvedObject.Kind == kind && e.Reason == tc.reason &&
+							strings.Contains(e.Message, "bak://vol-lz4/"+tc.backup) {
+							return true
+						}
+					}
+					return false
+				})
+			}
+		})
+	}
+	if d := vfCounter(verifications.WithLabelValues(verifyIntact)) - intactBefore; d != 1 {
+		t.Errorf("intact verifications +%v; want +1", d)
+	}
+	if d := vfCounter(verifications.WithLabelValues(verifyDamaged)) - damagedBefore; d != 1 {
+		t.Errorf("damaged verifications +%v; want +1", d)
+	}
+}
