@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 )
 
 func TestContentName(t *testing.T) {
@@ -87,11 +88,11 @@ func TestContentDifferences(t *testing.T) {
 		want     []string
 	}{
 		{"identical", edit(func(*snapv1.VolumeSnapshotContent) {}), nil},
-		{"legacy handle", edit(func(c *snapv1.VolumeSnapshotContent) { c.Spec.Source.SnapshotHandle = ptrTo("bs://vol/b") }), nil},
-		{"other backup", edit(func(c *snapv1.VolumeSnapshotContent) { c.Spec.Source.SnapshotHandle = ptrTo("bak://vol/c") }),
+		{"legacy handle", edit(func(c *snapv1.VolumeSnapshotContent) { c.Spec.Source.SnapshotHandle = ptr.To("bs://vol/b") }), nil},
+		{"other backup", edit(func(c *snapv1.VolumeSnapshotContent) { c.Spec.Source.SnapshotHandle = ptr.To("bak://vol/c") }),
 			[]string{`spec.source.snapshotHandle is "bak://vol/c", not "bak://vol/b"`}},
 		{"volume handle", edit(func(c *snapv1.VolumeSnapshotContent) {
-			c.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptrTo("pv-1")}
+			c.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("pv-1")}
 		}), []string{`spec.source.volumeHandle is set ("pv-1"), not spec.source.snapshotHandle`}},
 		{"other snapshot", edit(func(c *snapv1.VolumeSnapshotContent) { c.Spec.VolumeSnapshotRef.Name = "other" }),
 			[]string{`spec.volumeSnapshotRef is "ns/other", not "ns/snap"`}},
@@ -120,5 +121,3 @@ func TestContentDifferences(t *testing.T) {
 		t.Errorf("contentConflict = %q, want %q", got, want)
 	}
 }
-
-func ptrTo[T any](v T) *T { return &v }

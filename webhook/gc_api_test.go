@@ -16,7 +16,7 @@ var clientDryRun = client.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 func testOrphanGC(t *testing.T, e *mutateEnv) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := newNamespace(t, e, "gc")
+	ns := createNamespace(t, e, "gc")
 	rejected := func(name, backup string, edit ...func(*snapv1.VolumeSnapshot)) string {
 		t.Helper()
 		snap := annotatedSnapshot(ns, name, backup, append(edit, func(s *snapv1.VolumeSnapshot) {
@@ -27,7 +27,7 @@ func testOrphanGC(t *testing.T, e *mutateEnv) {
 			t.Fatalf("create %s: err = %v, want the test's rejection", name, err)
 		}
 		content := contentName(ns, name, "bak://vol-a/"+backup[len("vol-a/"):])
-		mustGet(t, e.client, "", content, &snapv1.VolumeSnapshotContent{}) // created before the rejection
+		getOrFail(t, e.client, "", content, &snapv1.VolumeSnapshotContent{}) // created before the rejection
 		return content
 	}
 
@@ -53,12 +53,12 @@ func testOrphanGC(t *testing.T, e *mutateEnv) {
 	}
 
 	orphan := rejected("orphan", "vol-a/backup-2")
-	poll(t, "orphaned content deleted", func() bool {
+	pollUntil(t, "orphaned content deleted", func() bool {
 		err := e.client.Get(ctx, client.ObjectKey{Name: orphan}, &snapv1.VolumeSnapshotContent{})
 		return apierrors.IsNotFound(err)
 	})
 	for _, name := range []string{keepDelete, bound.Name, notOurs.Name} {
-		mustGet(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+		getOrFail(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
 	}
 
 	// Deleting a snapshot that was never bound orphans its content too.
@@ -70,7 +70,7 @@ func testOrphanGC(t *testing.T, e *mutateEnv) {
 	if err := e.client.Delete(ctx, snap); err != nil {
 		t.Fatalf("delete snapshot: %v", err)
 	}
-	poll(t, "content of deleted snapshot deleted", func() bool {
+	pollUntil(t, "content of deleted snapshot deleted", func() bool {
 		return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKey{Name: content}, &snapv1.VolumeSnapshotContent{}))
 	})
 }

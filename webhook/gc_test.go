@@ -6,6 +6,7 @@ import (
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestOrphaned(t *testing.T) {
@@ -44,7 +45,7 @@ func TestOrphaned(t *testing.T) {
 		{"no annotations", content(func(c *snapv1.VolumeSnapshotContent) { c.Annotations = nil }), false, after, false, reasonNotOurs},
 		{"annotations name another snapshot", content(func(c *snapv1.VolumeSnapshotContent) { c.Spec.VolumeSnapshotRef.Name = "other" }), false, after, false, reasonNotOurs},
 		{"volume handle", content(func(c *snapv1.VolumeSnapshotContent) {
-			c.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptrTo("pv")}
+			c.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("pv")}
 		}), false, after, false, reasonNotOurs},
 	}
 	for _, tt := range tests {
@@ -70,8 +71,8 @@ func TestClaims(t *testing.T) {
 		want bool
 	}{
 		{"missing snapshot", nil, false},
-		{"names the content", snap(ptrTo("snaprestore-x")), true},
-		{"names another content", snap(ptrTo("other")), false},
+		{"names the content", snap(ptr.To("snaprestore-x")), true},
+		{"names another content", snap(ptr.To("other")), false},
 		{"takes a PVC snapshot", snap(nil), false},
 	} {
 		if got := claims(tt.snap, c); got != tt.want {

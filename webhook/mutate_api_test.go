@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/snaprestore/snaprestore/restore"
@@ -66,14 +67,14 @@ func annotatedPVC(ns, name, backup, request string) *corev1.PersistentVolumeClai
 	return &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{AnnotationBackup: backup}},
 		Spec: corev1.PersistentVolumeClaimSpec{
-			StorageClassName: ptrTo("longhorn-test"),
+			StorageClassName: ptr.To("longhorn-test"),
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(request)}},
 		},
 	}
 }
 
-func mustGet[T client.Object](t *testing.T, c client.Client, ns, name string, obj T) T {
+func getOrFail[T client.Object](t *testing.T, c client.Client, ns, name string, obj T) T {
 	t.Helper()
 	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
 		t.Fatalf("get %T %s/%s: %v", obj, ns, name, err)
@@ -81,7 +82,7 @@ func mustGet[T client.Object](t *testing.T, c client.Client, ns, name string, ob
 	return obj
 }
 
-func wantNotFound(t *testing.T, c client.Client, ns, name string, obj client.Object) {
+func expectNotFound(t *testing.T, c client.Client, ns, name string, obj client.Object) {
 	t.Helper()
 	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
 	if !apierrors.IsNotFound(err) {
@@ -133,13 +134,13 @@ func TestMutatingWebhookAPIServer(t *testing.T) {
 func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := newNamespace(t, e, "snapshots")
+	ns := createNamespace(t, e, "snapshots")
 
 	t.Run("creates the content and points the snapshot at it", func(t *testing.T) {
 		t.Parallel()
 		c, warnings := e.warningClient(t)
 		snap := annotatedSnapshot(ns, "restore-1", "bak://vol-a/backup-1", func(s *snapv1.VolumeSnapshot) {
-			s.Spec.VolumeSnapshotClassName = ptrTo("other-class")
+			s.Spec.VolumeSnapshotClassName = ptr.To("other-class")
 		})
 		if err := c.Create(ctx, snap); err != nil {
 			t.Fatalf("create: %v", err)
@@ -148,8 +149,8 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		if got := deref(snap.Spec.Source.VolumeSnapshotContentName); got != name {
 			t.Errorf("spec.source.volumeSnapshotContentName = %q, want %q", got, name)
 		}
-		content := mustGet(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
-		want := wantContentView(ns, "restore-1", "bak://vol-a/backup-1", "other.csi.example.com", ptrTo("other-class"), snapv1.VolumeSnapshotContentRetain)
+		content := getOrFail(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+		want := wantContentView(ns, "restore-1", "bak://vol-a/backup-1", "other.csi.example.com", ptr.To("other-class"), snapv1.VolumeSnapshotContentRetain)
 		if diff := cmp.Diff(want, viewContent(content)); diff != "" {
 			t.Errorf("content (-want +got):\n%s", diff)
 		}
@@ -179,7 +180,7 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 			t.Fatalf("create: %v", err)
 		}
 		name := contentName(ns, "restore-2", "bak://vol-a/backup-2")
-		content := mustGet(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+		content := getOrFail(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
 		want := wantContentView(ns, "restore-2", "bak://vol-a/backup-2", "driver.longhorn.io", nil, snapv1.VolumeSnapshotContentDelete)
 		if diff := cmp.Diff(want, viewContent(content)); diff != "" {
 			t.Errorf("content (-want +got):\n%s", diff)
@@ -200,8 +201,8 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		if got := deref(snap.Spec.Source.VolumeSnapshotContentName); got != name {
 			t.Errorf("dry run: spec.source.volumeSnapshotContentName = %q, want %q", got, name)
 		}
-		wantNotFound(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
-		wantNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
+		expectNotFound(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+		expectNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
 	})
 
 	t.Run("unparsable reference is denied, nothing created", func(t *testing.T) {
@@ -244,7 +245,7 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 			t.Fatalf("create content: %v", err)
 		}
 		err := e.client.Create(ctx, annotatedSnapshot(ns, "conflict", "vol-a/backup-1", func(s *snapv1.VolumeSnapshot) {
-			s.Spec.Source.VolumeSnapshotContentName = ptrTo("hand-made-conflict")
+			s.Spec.Source.VolumeSnapshotContentName = ptr.To("hand-made-conflict")
 		}))
 		want := `admission webhook "volumesnapshots.mutate.snaprestore.io" denied the request: ` +
 			`VolumeSnapshot.snapshot.storage.k8s.io "conflict" is invalid: spec.source.volumeSnapshotContentName: Forbidden: ` +
@@ -268,7 +269,7 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 			t.Fatalf("create content: %v", err)
 		}
 		snap := annotatedSnapshot(ns, "match", "vol-a/backup-1", func(s *snapv1.VolumeSnapshot) {
-			s.Spec.Source.VolumeSnapshotContentName = ptrTo("hand-made-match")
+			s.Spec.Source.VolumeSnapshotContentName = ptr.To("hand-made-match")
 		})
 		if err := e.client.Create(ctx, snap); err != nil {
 			t.Fatalf("create: %v", err)

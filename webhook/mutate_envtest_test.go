@@ -163,8 +163,8 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 	srv.Register("/mutate/persistentvolumeclaims", &webhook.Admission{Handler: newMutatingHandler(scheme,
 		&pvcMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, sizes: sizes},
 		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })})
-	srv.Register("/test/touch", &webhook.Admission{Handler: admission.HandlerFunc(touch)})
-	srv.Register("/test/reject", &webhook.Admission{Handler: admission.HandlerFunc(reject)})
+	srv.Register("/test/touch", &webhook.Admission{Handler: admission.HandlerFunc(touchSnapshot)})
+	srv.Register("/test/reject", &webhook.Admission{Handler: admission.HandlerFunc(rejectAll)})
 	if err := addGC(mgr, testGrace, clock.RealClock{}); err != nil {
 		t.Fatalf("add GC: %v", err)
 	}
@@ -178,7 +178,7 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 		}
 	})
 	checker := srv.StartedChecker()
-	poll(t, "webhook server started", func() bool { return checker(&http.Request{}) == nil })
+	pollUntil(t, "webhook server started", func() bool { return checker(&http.Request{}) == nil })
 	if e.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -190,7 +190,7 @@ func testMutatingConfig() *admissionregv1.MutatingWebhookConfiguration {
 		return admissionregv1.MutatingWebhook{
 			Name:                    name,
 			ClientConfig:            admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "x", Namespace: "x", Path: ptr.To(path)}},
-			Rules:                   []admissionregv1.RuleWithOperations{rule(resource, groups...)},
+			Rules:                   []admissionregv1.RuleWithOperations{webhookRule(resource, groups...)},
 			SideEffects:             ptr.To(admissionregv1.SideEffectClassNoneOnDryRun),
 			AdmissionReviewVersions: []string{"v1"},
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
@@ -217,7 +217,7 @@ func testRejectConfig() *admissionregv1.ValidatingWebhookConfiguration {
 		Webhooks: []admissionregv1.ValidatingWebhook{{
 			Name:                    "reject.test.snaprestore.io",
 			ClientConfig:            admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "x", Namespace: "x", Path: ptr.To("test/reject")}},
-			Rules:                   []admissionregv1.RuleWithOperations{rule("volumesnapshots", snapv1.GroupName)},
+			Rules:                   []admissionregv1.RuleWithOperations{webhookRule("volumesnapshots", snapv1.GroupName)},
 			SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
 			AdmissionReviewVersions: []string{"v1"},
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
@@ -226,16 +226,16 @@ func testRejectConfig() *admissionregv1.ValidatingWebhookConfiguration {
 	}
 }
 
-func rule(resource string, groups ...string) admissionregv1.RuleWithOperations {
+func webhookRule(resource string, groups ...string) admissionregv1.RuleWithOperations {
 	return admissionregv1.RuleWithOperations{
 		Operations: []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update},
 		Rule:       admissionregv1.Rule{APIGroups: groups, APIVersions: []string{"*"}, Resources: []string{resource}},
 	}
 }
 
-// touch labels snapshots that ask for it, after snaprestore mutated them, which makes the
+// touchSnapshot labels snapshots that ask for it, after snaprestore mutated them, which makes the
 // API server reinvoke snaprestore's webhook (reinvocationPolicy IfNeeded).
-func touch(_ context.Context, req admission.Request) admission.Response {
+func touchSnapshot(_ context.Context, req admission.Request) admission.Response {
 	var snap snapv1.VolumeSnapshot
 	if err := admission.NewDecoder(runtime.NewScheme()).DecodeRaw(req.Object, &snap); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
@@ -252,12 +252,12 @@ func touch(_ context.Context, req admission.Request) admission.Response {
 	return admission.PatchResponseFromRaw(raw, edited)
 }
 
-func reject(context.Context, admission.Request) admission.Response {
+func rejectAll(context.Context, admission.Request) admission.Response {
 	return admission.Denied("rejected by the test")
 }
 
-// poll waits for cond without a time limit of its own (go test -timeout bounds a hang).
-func poll(t *testing.T, what string, cond func() bool) {
+// pollUntil waits for cond without a time limit of its own (go test -timeout bounds a hang).
+func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		time.Sleep(50 * time.Millisecond)
@@ -265,7 +265,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 	t.Logf("%s", what)
 }
 
-func newNamespace(t *testing.T, e *mutateEnv, name string) string {
+func createNamespace(t *testing.T, e *mutateEnv, name string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if err := e.client.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -21,7 +22,7 @@ func (m editMutation) mutate(_ context.Context, _ admission.Request, s, _ *snapv
 	if m.err != nil {
 		return admission.Warnings{"w"}, m.err
 	}
-	s.Spec.VolumeSnapshotClassName = ptrTo("set")
+	s.Spec.VolumeSnapshotClassName = ptr.To("set")
 	return admission.Warnings{"w"}, nil
 }
 

@@ -9,12 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func testPVCMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
 	ctx := context.Background()
-	ns := newNamespace(t, e, "pvcs")
+	ns := createNamespace(t, e, "pvcs")
 	group := snapv1.GroupName
 
 	t.Run("creates snapshot, content and dataSource", func(t *testing.T) {
@@ -39,7 +40,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 			t.Errorf("warnings = %q, want none", w)
 		}
 		name := contentName(ns, "data", "bak://vol-a/backup-1")
-		snap := mustGet(t, e.client, ns, "data", &snapv1.VolumeSnapshot{})
+		snap := getOrFail(t, e.client, ns, "data", &snapv1.VolumeSnapshot{})
 		wantSnap := snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: &name}}
 		if diff := cmp.Diff(wantSnap, snap.Spec); diff != "" {
 			t.Errorf("snapshot spec (-want +got):\n%s", diff)
@@ -48,7 +49,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		if diff := cmp.Diff(wantMeta, []map[string]string{snap.Labels, snap.Annotations}); diff != "" {
 			t.Errorf("snapshot labels, annotations (-want +got):\n%s", diff)
 		}
-		content := mustGet(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+		content := getOrFail(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
 		want := wantContentView(ns, "data", "bak://vol-a/backup-1", "driver.longhorn.io", nil, snapv1.VolumeSnapshotContentRetain)
 		if diff := cmp.Diff(want, viewContent(content)); diff != "" {
 			t.Errorf("content (-want +got):\n%s", diff)
@@ -114,16 +115,16 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		if pvc.Spec.DataSource == nil || pvc.Spec.DataSource.Name != "dry" {
 			t.Errorf("dry run: spec.dataSource = %v, want the snapshot dry", pvc.Spec.DataSource)
 		}
-		wantNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
-		wantNotFound(t, e.client, "", contentName(ns, "dry", "bak://vol-a/backup-1"), &snapv1.VolumeSnapshotContent{})
-		wantNotFound(t, e.client, ns, "dry", &corev1.PersistentVolumeClaim{})
+		expectNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
+		expectNotFound(t, e.client, "", contentName(ns, "dry", "bak://vol-a/backup-1"), &snapv1.VolumeSnapshotContent{})
+		expectNotFound(t, e.client, ns, "dry", &corev1.PersistentVolumeClaim{})
 	})
 
 	t.Run("snapshot with the PVC's name that differs is denied", func(t *testing.T) {
 		t.Parallel()
 		if err := e.client.Create(ctx, &snapv1.VolumeSnapshot{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken"},
-			Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptrTo("elsewhere")}},
+			Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To("elsewhere")}},
 		}); err != nil {
 			t.Fatalf("create snapshot: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/snaprestore/snaprestore/restore"
 )
@@ -113,10 +114,10 @@ func TestSnapshotDifferences(t *testing.T) {
 	}{
 		{"same", snap(func(*snapv1.VolumeSnapshot) {}), nil},
 		{"hand-written with the same source", snap(func(s *snapv1.VolumeSnapshot) { s.Labels, s.Annotations = nil, nil }), nil},
-		{"other content", snap(func(s *snapv1.VolumeSnapshot) { s.Spec.Source.VolumeSnapshotContentName = ptrTo("other") }),
+		{"other content", snap(func(s *snapv1.VolumeSnapshot) { s.Spec.Source.VolumeSnapshotContentName = ptr.To("other") }),
 			[]string{`spec.source.volumeSnapshotContentName is "other", not "snaprestore-x"`}},
 		{"PVC snapshot", snap(func(s *snapv1.VolumeSnapshot) {
-			s.Spec.Source = snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptrTo("pvc")}
+			s.Spec.Source = snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To("pvc")}
 		}), []string{`spec.source.persistentVolumeClaimName is "pvc"`}},
 		{"deleting", snap(func(s *snapv1.VolumeSnapshot) { s.DeletionTimestamp = &now }), []string{"it is being deleted"}},
 	}
