@@ -188,7 +188,7 @@ func (d *decoder) decodeDocument(source string, data []byte) ([]Object, error) {
 			Name      string `json:"name"`
 			Namespace string `json:"namespace"`
 		} `json:"metadata"`
-		Items           []json.RawMessage                `json:"items"`
+		Items []json.RawMessage `json:"items"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, &DecodeError{Source: source, Err: fmt.Errorf("not a Kubernetes object: %w", err)}
