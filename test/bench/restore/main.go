@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -27,6 +29,7 @@ type options struct {
 	volumeGi int64  // size of the main volume
 	writeGi  int64  // data written into it
 	keep     bool
+	runs     int // repetitions of each timed step; medians are reported
 }
 
 func main() {
@@ -36,6 +39,7 @@ func main() {
 	flag.Int64Var(&o.volumeGi, "volume-gib", 2, "main volume size in GiB")
 	flag.Int64Var(&o.writeGi, "written-gib", 1, "data written into the main volume in GiB")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.IntVar(&o.runs, "runs", 5, "repetitions of each timed step (medians are reported)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "restore-bench:", err)
@@ -76,28 +80,37 @@ func run(o options) error {
 	if _, err := timed(bin, "backup", "--backupstore", store, "--volume", "bench-main", "--from", img, "--backup", "backup-main"); err != nil {
 		return err
 	}
+	// Runs alternate cp and restore, three times each; medians are reported, so a
+	// burst of load from other processes does not decide the ratio.
 	cpImg := filepath.Join(dir, "cp.img")
-	cpRes, err := timedCmd(exec.Command("cp", "--sparse=always", img, cpImg))
-	if err != nil {
-		return err
-	}
-	os.Remove(cpImg)
 	out := filepath.Join(dir, "restored.img")
-	rRes, err := timed(bin, "restore", "bak://bench-main/backup-main", "--backupstore", store, "--to", out)
-	if err != nil {
-		return err
+	var cpRuns, rRuns, vRuns []result
+	for i := 0; i < o.runs; i++ {
+		res, err := timedCmd(exec.Command("cp", "--sparse=always", img, cpImg))
+		if err != nil {
+			return err
+		}
+		cpRuns = append(cpRuns, res)
+		os.Remove(cpImg)
+		if res, err = timed(bin, "restore", "bak://bench-main/backup-main", "--backupstore", store, "--to", out); err != nil {
+			return err
+		}
+		rRuns = append(rRuns, res)
+		if i == 0 {
+			if err := sameContent(img, out); err != nil {
+				return err
+			}
+		}
+		os.Remove(out)
+		if res, err = timed(bin, "verify", "bak://bench-main/backup-main", "--backupstore", store); err != nil {
+			return err
+		}
+		vRuns = append(vRuns, res)
 	}
-	if err := sameContent(img, out); err != nil {
-		return err
-	}
-	os.Remove(out)
-	vRes, err := timed(bin, "verify", "bak://bench-main/backup-main", "--backupstore", store)
-	if err != nil {
-		return err
-	}
+	cpRes, rRes, vRes := median(cpRuns), median(rRuns), median(vRuns)
 	written := float64(o.writeGi * gi)
 	cpRate, rRate, vRate := written/1e6/cpRes.wall.Seconds(), written/1e6/rRes.wall.Seconds(), written/1e6/vRes.wall.Seconds()
-	fmt.Printf("volume %d GiB, %d GiB written, lz4, 2 MiB blocks\n", o.volumeGi, o.writeGi)
+	fmt.Printf("volume %d GiB, %d GiB written, lz4, 2 MiB blocks (medians of %d runs)\n", o.volumeGi, o.writeGi, o.runs)
 	fmt.Printf("  cp --sparse=always + sync : %7.2f s  %7.1f MB/s  (baseline)\n", cpRes.wall.Seconds(), cpRate)
 	fmt.Printf("  snaprestore restore + sync: %7.2f s  %7.1f MB/s  ratio %.2fx cp (goal >= 0.85)  peak RSS %.1f MiB (goal <= 64)\n",
 		rRes.wall.Seconds(), rRate, cpRes.wall.Seconds()/rRes.wall.Seconds(), float64(rRes.maxRSS)/float64(mi))
@@ -105,9 +118,9 @@ func run(o options) error {
 		vRes.wall.Seconds(), vRate, rRes.wall.Seconds()/vRes.wall.Seconds(), float64(vRes.maxRSS)/float64(mi))
 
 	// 2. Cost follows written blocks: 1 TiB vs 128 MiB volume, 64 MiB written each.
-	var walls [2]time.Duration
-	var rss [2]int64
-	for i, size := range []int64{1 << 40, 128 * mi} {
+	// Restores alternate between the two volumes so both see the same load.
+	sizes := []int64{1 << 40, 128 * mi}
+	for i, size := range sizes {
 		name := fmt.Sprintf("bench-sparse-%d", i)
 		src := filepath.Join(dir, name+".img")
 		if err := generate(src, size, 64*mi, uint64(10+i)); err != nil {
@@ -116,14 +129,26 @@ func run(o options) error {
 		if _, err := timed(bin, "backup", "--backupstore", store, "--volume", name, "--from", src, "--backup", "backup-1"); err != nil {
 			return err
 		}
-		dst := filepath.Join(dir, name+".restored")
-		res, err := timed(bin, "restore", "bak://"+name+"/backup-1", "--backupstore", store, "--to", dst)
-		if err != nil {
-			return err
-		}
-		walls[i], rss[i] = res.wall, res.maxRSS
 		os.Remove(src)
-		os.Remove(dst)
+	}
+	runs := make([][]result, len(sizes))
+	for range o.runs {
+		for i := range sizes {
+			name := fmt.Sprintf("bench-sparse-%d", i)
+			dst := filepath.Join(dir, name+".restored")
+			res, err := timed(bin, "restore", "bak://"+name+"/backup-1", "--backupstore", store, "--to", dst)
+			if err != nil {
+				return err
+			}
+			runs[i] = append(runs[i], res)
+			os.Remove(dst)
+		}
+	}
+	var walls [2]time.Duration
+	var rss [2]int64
+	for i := range sizes {
+		m := median(runs[i])
+		walls[i], rss[i] = m.wall, m.maxRSS
 	}
 	fmt.Printf("64 MiB written: 1 TiB volume %.3f s (RSS %.1f MiB) vs 128 MiB volume %.3f s (RSS %.1f MiB): ratio %.2f (goal ~1)\n",
 		walls[0].Seconds(), float64(rss[0])/float64(mi), walls[1].Seconds(), float64(rss[1])/float64(mi), walls[0].Seconds()/walls[1].Seconds())
@@ -186,6 +211,16 @@ func timedCmd(cmd *exec.Cmd) (result, error) {
 		res.maxRSS = ru.Maxrss * 1024
 	}
 	return res, nil
+}
+
+// median returns the run with the median wall time (peak RSS: the largest).
+func median(runs []result) result {
+	sorted := slices.SortedFunc(slices.Values(runs), func(a, b result) int { return cmp.Compare(a.wall, b.wall) })
+	m := sorted[len(sorted)/2]
+	for _, r := range runs {
+		m.maxRSS = max(m.maxRSS, r.maxRSS)
+	}
+	return m
 }
 
 func sameContent(a, b string) error {
