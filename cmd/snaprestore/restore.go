@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,10 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	sum, err := restore.Restore(cmd.Context(), st.Store, ref.Volume, ref.Backup, o.To, restore.Options{
 		Concurrency: o.Concurrency, Force: o.Force, Resume: o.Resume, IncrementalFrom: from, Progress: pr.update})
 	pr.finish()
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("restore of %s interrupted; the image is incomplete; run the same command with --resume to continue (progress is in %s)",
+			ref.Handle(), o.To+restore.RecordSuffix)
+	}
 	if err != nil {
 		return err
 	}

@@ -43,15 +43,9 @@ func FuzzParseVolume(f *testing.F) {
 // FuzzDecode: decompressing arbitrary bytes as any method never panics and
 // never accepts content that does not hash to the checksum.
 func FuzzDecode(f *testing.F) {
+	// Seeds: testdata/fuzz/FuzzDecode holds this block encoded each way, a
+	// truncated lz4 frame and an unknown method.
 	block := bytes.Repeat([]byte("longhorn block!!"), 4096) // 64 KiB
-	var enc Encoder
-	for _, m := range []Compression{CompressionLZ4, CompressionGzip, CompressionNone} {
-		var buf bytes.Buffer
-		if err := enc.Encode(m, block, &buf); err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(m), bytes.Clone(buf.Bytes()))
-	}
 	want := Checksum(block)
 	f.Fuzz(func(t *testing.T, method string, src []byte) {
 		var d Decoder
