@@ -98,3 +98,35 @@ func TestPreflight(t *testing.T) {
 		}
 	})
 }
+
+func TestPreflightCheckHandle(t *testing.T) {
+	t.Parallel()
+	path := field.NewPath("spec", "source", "snapshotHandle")
+	p := NewPreflight(fixtureBackupstore(t, "gzip-single"), 0)
+	cases := []struct {
+		name   string
+		p      *Preflight
+		handle string
+		errs   field.ErrorList
+	}{
+		{"completed backup", p, "bak://vol-gzip/backup-5b2e8d1f0c4a9367", nil},
+		{"legacy bs handle", p, "bs://vol-gzip/backup-5b2e8d1f0c4a9367", nil},
+		{"snapshot handles are not backups", p, "snap://vol-gzip/snap-1", nil},
+		{"no backupstore configured", nil, "bak://vol-gzip/backup-nope", nil},
+		{"another backupstore", p, "s3://other@us-east-1/x?backup=backup-nope&volume=vol-gzip", nil},
+		{"missing backup", p, "bs://vol-gzip/backup-nope", field.ErrorList{field.Invalid(path, "bs://vol-gzip/backup-nope",
+			`backup "backup-nope" of volume "vol-gzip" does not exist in the backupstore; available backups (newest first): bak://vol-gzip/backup-5b2e8d1f0c4a9367`)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			errs, warnings := c.p.CheckHandle(context.Background(), path, c.handle)
+			if diff := cmp.Diff(c.errs, errs); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+			if len(warnings) != 0 {
+				t.Errorf("warnings %v", warnings)
+			}
+		})
+	}
+}
