@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"time"
 
@@ -57,9 +58,12 @@ func fetchBlock(ctx context.Context, st *backupstore.Store, handle string, b *ba
 	}
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
-		err := readObject(ctx, st.Objects(), key, &buf.src)
+		err := readObject(ctx, st.Objects(), key, &buf.src, maxObjectSize(b.BlockSize))
 		if err == nil {
 			break
+		}
+		if errors.Is(err, backupstore.ErrCorruptBlock) {
+			return blockErr(err)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return blockErr(backupstore.ErrBlockMissing)
@@ -82,15 +86,22 @@ func fetchBlock(ctx context.Context, st *backupstore.Store, handle string, b *ba
 	return nil
 }
 
-func readObject(ctx context.Context, objs backupstore.Objects, key string, dst *bytes.Buffer) error {
+// maxObjectSize bounds a block object: incompressible data grows by a few
+// bytes per 4 MiB in lz4 and gzip; anything much larger is not a block.
+func maxObjectSize(blockSize int64) int64 { return blockSize + blockSize/8 + 64<<10 }
+
+func readObject(ctx context.Context, objs backupstore.Objects, key string, dst *bytes.Buffer, limit int64) error {
 	dst.Reset()
 	rc, err := objs.Open(ctx, key)
 	if err != nil {
 		return err
 	}
-	_, err = dst.ReadFrom(rc)
+	_, err = dst.ReadFrom(io.LimitReader(rc, limit+1))
 	if cerr := rc.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && int64(dst.Len()) > limit {
+		return fmt.Errorf("%w: object larger than %d bytes", backupstore.ErrCorruptBlock, limit)
 	}
 	return err
 }
