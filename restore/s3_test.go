@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/snaprestore/snaprestore/restore/backupstore"
 )
 
 // flakyHandler answers the first failures GETs of each .blk object with 503,
@@ -135,4 +138,45 @@ func TestRestoreFixturesFromS3(t *testing.T) {
 			t.Errorf("no 503 was injected; the retry path was not exercised")
 		}
 	})
+}
+
+func TestS3TransientAndPersistentErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		failures int // 503s per block object before it is served
+		wantErr  string
+	}{
+		// minio-go retries 3 times per request; 4 failures need the engine's retry.
+		{name: "outlasting the client's retries", failures: 4},
+		{name: "persistent 503", failures: 1 << 30,
+			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): Please reduce your request rate."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h, open := s3Fixture(t, c.failures)
+			st := open("gzip-single")
+			target := filepath.Join(t.TempDir(), "image")
+			_, err := Restore(context.Background(), st.Store, "vol-gzip", "backup-5b2e8d1f0c4a9367", target, Options{Concurrency: 1})
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Restore: %v", err)
+				}
+				if got, want := fileSHA256(t, target), "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"; got != want {
+					t.Errorf("sha256 %s; want %s", got, want)
+				}
+				return
+			}
+			if err == nil || err.Error() != c.wantErr {
+				t.Errorf("Restore error\n got %v\nwant %s", err, c.wantErr)
+			}
+			if errors.Is(err, backupstore.ErrChecksumMismatch) || errors.Is(err, backupstore.ErrBlockMissing) {
+				t.Errorf("a store outage reported as %v", err)
+			}
+			if h.injected < 5 {
+				t.Errorf("%d requests; want the engine to retry", h.injected)
+			}
+		})
+	}
 }
