@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -127,6 +128,9 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 		return Summary{}, fmt.Errorf("found the progress record %s of an interrupted restore; add --resume to continue it or --force to start over", recPath)
 	case !o.Resume:
 		done = nil // --force: start over
+	}
+	if _, serr := os.Stat(targetPath); done != nil && errors.Is(serr, fs.ErrNotExist) {
+		done = nil // the target is gone: what the record lists is lost with it
 	}
 	t, err := openTarget(targetPath, targetMode{size: r.vol.Size, force: o.Force, incremental: old != nil, resuming: done != nil})
 	if err != nil {

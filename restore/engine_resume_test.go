@@ -102,3 +102,27 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Errorf("progress record left after the resumed restore: %v", err)
 	}
 }
+
+func TestResumeWithoutTarget(t *testing.T) {
+	t.Parallel()
+	st := fixtureStore(t, "gzip-single")
+	dir := t.TempDir()
+	target := filepath.Join(dir, "image")
+	// A record of an interrupted restore whose image was deleted since: the
+	// listed block must be restored again, not skipped.
+	hdr := `{"version":1,"backup":"bak://vol-gzip/backup-5b2e8d1f0c4a9367","volumeSize":33554432,"blockSize":2097152}` + "\n" +
+		"27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb\n"
+	if err := os.WriteFile(target+RecordSuffix, []byte(hdr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Restore(context.Background(), st.Store, "vol-gzip", "backup-5b2e8d1f0c4a9367", target, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Resumed != 0 || sum.Objects != 4 {
+		t.Errorf("summary %+v; want all 4 objects restored", sum)
+	}
+	if got, want := fileSHA256(t, target), "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"; got != want {
+		t.Errorf("sha256 %s; want %s", got, want)
+	}
+}
