@@ -97,3 +97,45 @@ func TestRestoreFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestIncrementalFixtureChain restores lz4-chain's first backup, then moves
+// the image forward backup by backup with IncrementalFrom; each step must give
+// Longhorn's image of that backup.
+func TestIncrementalFixtureChain(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{}
+	for _, c := range readCases(t) {
+		want[c.backup] = c.sha256
+	}
+	st := fixtureStore(t, "lz4-chain")
+	target := filepath.Join(t.TempDir(), "image")
+	ctx := context.Background()
+	chain := []string{"backup-7f3a9c21d4e85b60", "backup-1c0e4b2f9a7d6835", "backup-a94d0f6e2b1c7358"}
+	if _, err := Restore(ctx, st.Store, "vol-lz4", chain[0], target, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	wantBlocks := []int{0, 2, 1} // backup 2: block 1 rewritten, block 12 added; backup 3: block 3 rewritten
+	for i := 1; i < len(chain); i++ {
+		sum, err := Restore(ctx, st.Store, "vol-lz4", chain[i], target, Options{IncrementalFrom: chain[i-1]})
+		if err != nil {
+			t.Fatalf("incremental %s: %v", chain[i], err)
+		}
+		if sum.Blocks != wantBlocks[i] {
+			t.Errorf("incremental %s wrote %d blocks; want %d", chain[i], sum.Blocks, wantBlocks[i])
+		}
+		if got := fileSHA256(t, target); got != want[chain[i]] {
+			t.Errorf("after incremental %s: sha256 %s; want %s", chain[i], got, want[chain[i]])
+		}
+	}
+	// Backwards: from backup 3 to backup 1 zeroes block 12, which backup 1 lacks.
+	sum, err := Restore(ctx, st.Store, "vol-lz4", chain[0], target, Options{IncrementalFrom: chain[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.ZeroedBytes != 2<<20 {
+		t.Errorf("zeroed %d bytes; want one 2 MiB block", sum.ZeroedBytes)
+	}
+	if got := fileSHA256(t, target); got != want[chain[0]] {
+		t.Errorf("back to %s: sha256 %s; want %s", chain[0], got, want[chain[0]])
+	}
+}
