@@ -42,6 +42,13 @@ type BackupSizer interface {
 	BackupSize(ctx context.Context, ref restore.Reference) (size int64, known bool, err error)
 }
 
+// BackupChecker is the backup pre-flight: it reports a reference at path that names no
+// restorable backup in the configured backupstore (errors) or could not be checked
+// (warnings). *Preflight implements it, also when nil.
+type BackupChecker interface {
+	CheckHandle(ctx context.Context, path *field.Path, handle string) (field.ErrorList, admission.Warnings)
+}
+
 // MutateOptions configures the mutating handlers and the orphan GC.
 type MutateOptions struct {
 	// DefaultDriver is the content driver when no VolumeSnapshotClass (or, for a PVC, no
@@ -51,6 +58,9 @@ type MutateOptions struct {
 	GCGracePeriod time.Duration
 	// Sizes tells the PVC handler a backup's size; nil means unknown.
 	Sizes BackupSizer
+	// Backups checks that a referenced backup exists before anything is created; nil
+	// checks nothing.
+	Backups BackupChecker
 }
 
 // SetDefaults fills unset fields with their documented defaults.
@@ -140,6 +150,14 @@ func dryRun(req admission.Request) bool {
 // annotationPath is the field path of an annotation, e.g. metadata.annotations[snaprestore.io/backup].
 func annotationPath(key string) *field.Path {
 	return field.NewPath("metadata", "annotations").Key(key)
+}
+
+// checkBackup runs the pre-flight on the annotation's value, if there is a checker.
+func checkBackup(ctx context.Context, c BackupChecker, value string) (field.ErrorList, admission.Warnings) {
+	if c == nil {
+		return nil, nil
+	}
+	return c.CheckHandle(ctx, annotationPath(AnnotationBackup), value)
 }
 
 // parseBackupAnnotation parses the reference; a *restore.HandleError becomes a field error

@@ -231,6 +231,17 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		}
 	})
 
+	t.Run("missing backup is denied, nothing created", func(t *testing.T) {
+		t.Parallel()
+		err := e.client.Create(ctx, annotatedSnapshot(ns, "missing", "vol-a/backup-missing"))
+		want := `admission webhook "volumesnapshots.mutate.snaprestore.io" denied the request: ` +
+			`VolumeSnapshot.snapshot.storage.k8s.io "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Not found: "vol-a/backup-missing"`
+		if err == nil || err.Error() != want {
+			t.Errorf("create: err = %v\nwant %s", err, want)
+		}
+		expectNotFound(t, e.client, "", contentName(ns, "missing", "bak://vol-a/backup-missing"), &snapv1.VolumeSnapshotContent{})
+	})
+
 	t.Run("named content that conflicts is denied", func(t *testing.T) {
 		t.Parallel()
 		handle := "bak://vol-a/other"

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -83,6 +84,20 @@ type fixedSizes map[string]int64
 func (f fixedSizes) BackupSize(_ context.Context, ref restore.Reference) (int64, bool, error) {
 	s, ok := f[ref.Backup]
 	return s, ok, nil
+}
+
+// fakePreflight is a BackupChecker fake below the API boundary: backup-missing does not
+// exist in the backupstore, backup-unreachable cannot be checked.
+type fakePreflight struct{}
+
+func (fakePreflight) CheckHandle(_ context.Context, path *field.Path, handle string) (field.ErrorList, admission.Warnings) {
+	switch {
+	case strings.HasSuffix(handle, "/backup-missing"):
+		return field.ErrorList{field.NotFound(path, handle)}, nil
+	case strings.HasSuffix(handle, "/backup-unreachable"):
+		return nil, admission.Warnings{path.String() + ": backupstore unreachable"}
+	}
+	return nil, nil
 }
 
 func snapshotCRDDir(t *testing.T) string {
@@ -153,7 +168,8 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 	})
 	store := objectStore{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: writer}
 	sizes := fixedSizes{"backup-big": 3 << 30}
-	snapHandler := newMutatingHandler(scheme, &snapshotMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle},
+	backups := fakePreflight{}
+	snapHandler := newMutatingHandler(scheme, &snapshotMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, backups: backups},
 		func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} })
 	srv := mgr.GetWebhookServer()
 	srv.Register("/mutate/volumesnapshots", &webhook.Admission{Handler: admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
@@ -161,7 +177,7 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 		return snapHandler.Handle(ctx, req)
 	})})
 	srv.Register("/mutate/persistentvolumeclaims", &webhook.Admission{Handler: newMutatingHandler(scheme,
-		&pvcMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, sizes: sizes},
+		&pvcMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, sizes: sizes, backups: backups},
 		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })})
 	srv.Register("/test/touch", &webhook.Admission{Handler: admission.HandlerFunc(touchSnapshot)})
 	srv.Register("/test/reject", &webhook.Admission{Handler: admission.HandlerFunc(rejectAll)})

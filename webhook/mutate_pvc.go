@@ -27,7 +27,8 @@ type pvcMutation struct {
 	store         objectStore
 	defaultDriver string
 	canonical     func(string) string
-	sizes         BackupSizer // nil: sizes unknown
+	sizes         BackupSizer   // nil: sizes unknown
+	backups       BackupChecker // nil: no pre-flight
 }
 
 var _ mutation[*corev1.PersistentVolumeClaim] = (*pvcMutation)(nil)
@@ -61,6 +62,11 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 			pvc.Spec.DataSource, pvc.Spec.DataSourceRef = old.Spec.DataSource, old.Spec.DataSourceRef
 		}
 		return append(br.Warnings, m.raiseSize(ctx, pvc, br)...), nil
+	}
+	perrs, pwarns := checkBackup(ctx, m.backups, pvc.Annotations[AnnotationBackup])
+	br.Warnings = append(br.Warnings, pwarns...)
+	if len(perrs) > 0 {
+		return br.Warnings, apierrors.NewInvalid(persistentVolumeClaimGK, pvc.Name, perrs)
 	}
 	if err := m.ensureObjects(ctx, req, pvc, br); err != nil {
 		return br.Warnings, err

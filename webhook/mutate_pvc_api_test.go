@@ -106,6 +106,30 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		}
 	})
 
+	t.Run("pre-flight warning is passed on", func(t *testing.T) {
+		t.Parallel()
+		c, warnings := e.warningClient(t)
+		if err := c.Create(ctx, annotatedPVC(ns, "unchecked", "vol-a/backup-unreachable", "1Gi")); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		want := []string{"metadata.annotations[snaprestore.io/backup]: backupstore unreachable"}
+		if diff := cmp.Diff(want, warnings.take()); diff != "" {
+			t.Errorf("warnings (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("missing backup is denied, nothing created", func(t *testing.T) {
+		t.Parallel()
+		err := e.client.Create(ctx, annotatedPVC(ns, "missing", "vol-a/backup-missing", "1Gi"))
+		want := `admission webhook "persistentvolumeclaims.mutate.snaprestore.io" denied the request: ` +
+			`PersistentVolumeClaim "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Not found: "vol-a/backup-missing"`
+		if err == nil || err.Error() != want {
+			t.Errorf("create: err = %v\nwant %s", err, want)
+		}
+		expectNotFound(t, e.client, ns, "missing", &snapv1.VolumeSnapshot{})
+		expectNotFound(t, e.client, "", contentName(ns, "missing", "bak://vol-a/backup-missing"), &snapv1.VolumeSnapshotContent{})
+	})
+
 	t.Run("dry run creates nothing", func(t *testing.T) {
 		t.Parallel()
 		pvc := annotatedPVC(ns, "dry", "vol-a/backup-1", "1Gi")

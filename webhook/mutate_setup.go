@@ -24,10 +24,10 @@ func NewMutatingHandlers(mgr manager.Manager, opts MutateOptions) MutatingHandle
 	store := objectStore{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: mgr.GetClient()}
 	return MutatingHandlers{
 		VolumeSnapshots: newMutatingHandler(mgr.GetScheme(),
-			&snapshotMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle},
+			&snapshotMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, backups: opts.Backups},
 			func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} }),
 		PersistentVolumeClaims: newMutatingHandler(mgr.GetScheme(),
-			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, sizes: opts.Sizes},
+			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, sizes: opts.Sizes, backups: opts.Backups},
 			func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} }),
 	}
 }

@@ -61,6 +61,7 @@ type snapshotMutation struct {
 	store         objectStore
 	defaultDriver string
 	canonical     func(string) string
+	backups       BackupChecker // nil: no pre-flight
 }
 
 var _ mutation[*snapv1.VolumeSnapshot] = (*snapshotMutation)(nil)
@@ -86,6 +87,10 @@ func (m *snapshotMutation) mutate(ctx context.Context, req admission.Request, sn
 	namespace := firstNonEmpty(snap.Namespace, req.Namespace)
 	if snap.Name == "" {
 		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a VolumeSnapshot restoring a backup needs a fixed name (generateName is not supported)"))
+	}
+	if len(errs) == 0 {
+		perrs, pwarns := checkBackup(ctx, m.backups, snap.Annotations[AnnotationBackup])
+		errs, br.Warnings = append(errs, perrs...), append(br.Warnings, pwarns...)
 	}
 	if len(errs) > 0 {
 		return br.Warnings, apierrors.NewInvalid(volumeSnapshotGK, snap.Name, errs)
