@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -97,7 +98,8 @@ func (m *pvcMutation) ensureObjects(ctx context.Context, req admission.Request, 
 			field.Forbidden(annotationPath(AnnotationBackup), msg)})
 	}
 	if err := ensureContent(ctx, m.store, cr, m.canonical, dryRun(req), sourcePVC); err != nil {
-		if conflict, ok := err.(conflictError); ok {
+		var conflict conflictError
+		if errors.As(err, &conflict) {
 			return deny(string(conflict))
 		}
 		return err

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
@@ -79,19 +80,7 @@ func (m *snapshotMutation) mutate(ctx context.Context, req admission.Request, sn
 		}
 		return nil, nil
 	}
-	br, errs := parseBackupRequest(snap.Annotations)
-	if src.PersistentVolumeClaimName != nil {
-		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup),
-			"must not be set together with spec.source.persistentVolumeClaimName: a snapshot either takes a new snapshot of a PVC or restores a backup"))
-	}
-	namespace := firstNonEmpty(snap.Namespace, req.Namespace)
-	if snap.Name == "" {
-		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a VolumeSnapshot restoring a backup needs a fixed name (generateName is not supported)"))
-	}
-	if len(errs) == 0 {
-		perrs, pwarns := checkBackup(ctx, m.backups, snap.Annotations[AnnotationBackup])
-		errs, br.Warnings = append(errs, perrs...), append(br.Warnings, pwarns...)
-	}
+	br, errs := m.admit(ctx, snap)
 	if len(errs) > 0 {
 		return br.Warnings, apierrors.NewInvalid(volumeSnapshotGK, snap.Name, errs)
 	}
@@ -99,6 +88,7 @@ func (m *snapshotMutation) mutate(ctx context.Context, req admission.Request, sn
 	if ferr != nil {
 		return br.Warnings, apierrors.NewInvalid(volumeSnapshotGK, snap.Name, field.ErrorList{ferr})
 	}
+	namespace := firstNonEmpty(snap.Namespace, req.Namespace)
 	cr := contentRequest{
 		SnapshotNamespace: namespace,
 		SnapshotName:      snap.Name,
@@ -114,13 +104,32 @@ func (m *snapshotMutation) mutate(ctx context.Context, req admission.Request, sn
 		cr.Name = contentName(namespace, snap.Name, br.Handle)
 	}
 	if err := ensureContent(ctx, m.store, cr, m.canonical, dryRun(req), sourceSnapshot); err != nil {
-		if conflict, ok := err.(conflictError); ok {
+		var conflict conflictError
+		if errors.As(err, &conflict) {
 			return br.Warnings, apierrors.NewInvalid(volumeSnapshotGK, snap.Name, field.ErrorList{field.Forbidden(namePath, string(conflict))})
 		}
 		return br.Warnings, err
 	}
 	src.VolumeSnapshotContentName = &cr.Name
 	return br.Warnings, nil
+}
+
+// admit parses the annotations, rejects combinations that cannot restore a backup and runs
+// the backup pre-flight.
+func (m *snapshotMutation) admit(ctx context.Context, snap *snapv1.VolumeSnapshot) (backupRequest, field.ErrorList) {
+	br, errs := parseBackupRequest(snap.Annotations)
+	if snap.Spec.Source.PersistentVolumeClaimName != nil {
+		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup),
+			"must not be set together with spec.source.persistentVolumeClaimName: a snapshot either takes a new snapshot of a PVC or restores a backup"))
+	}
+	if snap.Name == "" {
+		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a VolumeSnapshot restoring a backup needs a fixed name (generateName is not supported)"))
+	}
+	if len(errs) == 0 {
+		perrs, pwarns := checkBackup(ctx, m.backups, snap.Annotations[AnnotationBackup])
+		errs, br.Warnings = append(errs, perrs...), append(br.Warnings, pwarns...)
+	}
+	return br, errs
 }
 
 // classDriver returns the driver of the named VolumeSnapshotClass, or the default driver
