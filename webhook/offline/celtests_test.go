@@ -1,0 +1,93 @@
+package offline
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// snapshotterModule is the directory of the external-snapshotter client module in the
+// module cache, which ships the CRDs' CEL test manifests.
+func snapshotterModule(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
+	if err != nil {
+		t.Fatalf("locate external-snapshotter client/v8 module: %v", err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		t.Fatal("external-snapshotter client/v8 module has no directory (not downloaded?)")
+	}
+	return dir
+}
+
+// TestCELConformance runs every VolumeSnapshot and VolumeSnapshotContent case of
+// external-snapshotter's hack/cel-tests through validate, with the semantics of its
+// hack/run-cel-tests.sh: each *.yaml is created (denied iff *.yaml.err exists, and the
+// output must contain its text); each *.pre.yaml → *.post.yaml pair is an update (denied
+// iff *.post.yaml.tx_err exists, same check).
+func TestCELConformance(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(snapshotterModule(t), "hack", "cel-tests")
+	cases := 0
+	for _, kind := range []string{"volumesnapshot", "volumesnapshotcontent"} {
+		files, err := filepath.Glob(filepath.Join(root, kind, "*.yaml"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no cel-tests for %s in %s: %v", kind, root, err)
+		}
+		for _, f := range files {
+			cases++
+			t.Run(kind+"/"+filepath.Base(f), func(t *testing.T) {
+				t.Parallel()
+				checkCELCase(t, Options{Files: []string{f}}, f+".err")
+			})
+			if pre, ok := strings.CutSuffix(f, ".pre.yaml"); ok {
+				post := pre + ".post.yaml"
+				cases++
+				t.Run(kind+"/"+filepath.Base(pre)+".pre->post", func(t *testing.T) {
+					t.Parallel()
+					checkCELCase(t, Options{Files: []string{post}, Old: f}, post+".tx_err")
+				})
+			}
+		}
+	}
+	if cases < 40 {
+		t.Errorf("ran %d cases; the module ships more (layout changed?)", cases)
+	}
+}
+
+func checkCELCase(t *testing.T, o Options, errFile string) {
+	t.Helper()
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var out strings.Builder
+	if err := rep.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(errFile)
+	switch {
+	case os.IsNotExist(err):
+		if rep.Denied() {
+			t.Errorf("denied, CEL allows:\n%s", out.String())
+		}
+		return
+	case err != nil:
+		t.Fatal(err)
+	}
+	if !rep.Denied() {
+		t.Errorf("allowed, CEL denies with %q:\n%s", strings.TrimSpace(string(want)), out.String())
+	}
+	if msg := strings.TrimSpace(string(want)); !strings.Contains(out.String(), msg) {
+		t.Errorf("output lacks the CEL message %q:\n%s", msg, out.String())
+	}
+	for _, res := range rep.Results {
+		if res.Verdict == Skipped {
+			t.Errorf("%s %s was skipped", res.Kind, res.Name)
+		}
+	}
+}
