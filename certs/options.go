@@ -159,10 +159,10 @@ func (o *Options) Validate() error {
 	if o.ServingValidity >= o.CAValidity {
 		errs = append(errs, fmt.Errorf("--serving-cert-validity: %s is not shorter than --ca-validity %s: expected a shorter serving certificate", o.ServingValidity, o.CAValidity))
 	}
-	// The old CA keeps signing until the new one has propagated; it must still have
-	// room for a serving certificate by then (it has 1/3 of its life left at rotation).
-	if 3*o.CAPropagation >= o.CAValidity {
-		errs = append(errs, fmt.Errorf("--ca-propagation: %s is not below a third of --ca-validity %s: expected a shorter propagation delay", o.CAPropagation, o.CAValidity))
+	// A routine serving renewal waits up to CAPropagation for a new CA to be trusted;
+	// the certificate it replaces has a third of its life left at that point.
+	if 3*o.CAPropagation >= o.ServingValidity {
+		errs = append(errs, fmt.Errorf("--ca-propagation: %s is not below a third of --serving-cert-validity %s: expected a shorter propagation delay", o.CAPropagation, o.ServingValidity))
 	}
 	return errors.Join(errs...)
 }
