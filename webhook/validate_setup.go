@@ -1,19 +1,24 @@
 package webhook
 
 import (
-	"context"
+	"errors"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// ValidateOptions configures the validating handlers (#2).
+// DefaultLonghornDriver is the CSI driver name of Longhorn.
+const DefaultLonghornDriver = "driver.longhorn.io"
+
+// ValidateOptions configures the validating rules (#2), in the webhook and in
+// snaprestore validate.
 type ValidateOptions struct {
 	// LonghornDrivers are the CSI driver names whose snapshot handles must follow
 	// Longhorn's grammar (--longhorn-driver). Default [driver.longhorn.io].
 	LonghornDrivers []string
 	// ProtectBackups denies deletionPolicy Delete on a VolumeSnapshotContent of a
-	// pre-existing backup instead of warning (--protect-backups).
+	// pre-existing backup instead of warning (--protect-backups). Default false.
 	ProtectBackups bool
 	// Backups checks that a bak:// or bs:// handle names a completed backup; nil
 	// checks nothing.
@@ -23,7 +28,23 @@ type ValidateOptions struct {
 	Sizes BackupSizer
 }
 
+// SetDefaults fills unset fields with their documented defaults.
+func (o *ValidateOptions) SetDefaults() {
+	if len(o.LonghornDrivers) == 0 {
+		o.LonghornDrivers = []string{DefaultLonghornDriver}
+	}
+}
+
+// Validate reports an empty driver name.
+func (o *ValidateOptions) Validate() error {
+	if slices.Contains(o.LonghornDrivers, "") {
+		return errors.New("--longhorn-driver must not be empty")
+	}
+	return nil
+}
+
 // ValidatingHandlers holds the handlers for the validate paths (see paths.go).
+// Register them with &webhook.Admission{Handler: h.VolumeSnapshots} etc.
 type ValidatingHandlers struct {
 	VolumeSnapshots        admission.Handler // PathValidateVolumeSnapshots
 	VolumeSnapshotContents admission.Handler // PathValidateVolumeSnapshotContents
@@ -31,13 +52,10 @@ type ValidatingHandlers struct {
 	PersistentVolumeClaims admission.Handler // PathValidatePVCs
 }
 
-// NewValidatingHandlers builds the handlers on mgr; cross-object reads go through
-// mgr's cache.
-//
-// TODO(#2): placeholder that allows everything, replaced by the rules.
+// NewValidatingHandlers builds the handlers on mgr. Cross-object reads go through mgr's
+// cache; only a miss is confirmed with mgr.GetAPIReader(). The scheme must know
+// snapshot.storage.k8s.io/v1, core/v1 and storage/v1.
 func NewValidatingHandlers(mgr manager.Manager, opts ValidateOptions) ValidatingHandlers {
-	allow := admission.HandlerFunc(func(_ context.Context, _ admission.Request) admission.Response {
-		return admission.Allowed("")
-	})
-	return ValidatingHandlers{allow, allow, allow, allow}
+	r := NewRules(newCachedObjects(mgr.GetClient(), mgr.GetAPIReader()), opts)
+	return r.handlers(mgr.GetScheme())
 }

@@ -1,0 +1,128 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// The CEL rules of external-snapshotter's VolumeSnapshot CRD, in its words. The webhook
+// repeats them (house style 7) for clusters whose CRDs lack CEL and for snaprestore validate.
+const (
+	msgSnapshotExactlyOne = "exactly one of volumeSnapshotContentName and persistentVolumeClaimName must be set"
+	msgSnapshotEmptyClass = "volumeSnapshotClassName must not be the empty string when set"
+	fieldPersistentVolume = "persistentVolumeClaimName"
+	fieldSnapshotContent  = "volumeSnapshotContentName"
+	celString, celObject  = "string", "object"
+	msgImmutable          = "%s is immutable"
+	msgRequiredOnceSet    = "%s is required once set"
+)
+
+// celInvalid is a CEL rule's failure as the API server reports it: the path of the field
+// the rule sits on, the type of that field in place of its value, and the rule's message.
+func celInvalid(p *field.Path, typ, msg string) *field.Error {
+	return field.Invalid(p, typ, msg)
+}
+
+// checkTransition applies the two transition rules CEL puts on an optional string field
+// named name under parent: "immutable" on the field and "required once set" on parent.
+// On CREATE (old unset) there is nothing to check.
+func checkTransition(parent *field.Path, name string, have, had *string) field.ErrorList {
+	switch {
+	case had == nil:
+		return nil
+	case have == nil:
+		return field.ErrorList{celInvalid(parent, celObject, fmt.Sprintf(msgRequiredOnceSet, name))}
+	case *have != *had:
+		return field.ErrorList{celInvalid(parent.Child(name), celString, fmt.Sprintf(msgImmutable, name))}
+	}
+	return nil
+}
+
+// exactlyOne reports whether exactly one of a and b is set.
+func exactlyOne(a, b *string) bool { return (a == nil) != (b == nil) }
+
+func sameString(a, b *string) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// snapshotFacts are what the snapshot rule knows about other objects.
+type snapshotFacts struct {
+	// content is the VolumeSnapshotContent named by spec.source.volumeSnapshotContentName,
+	// when contentPresence is Found. Not looked up (Unknown) on an UPDATE that kept the name.
+	content         *snapv1.VolumeSnapshotContent
+	contentPresence Presence
+}
+
+func (r *Rules) snapshot(ctx context.Context, snap, old *snapv1.VolumeSnapshot) (field.ErrorList, admission.Warnings) {
+	var f snapshotFacts
+	if name := snap.Spec.Source.VolumeSnapshotContentName; name != nil && *name != "" && !snapshotContentKept(snap, old) {
+		f.content, f.contentPresence = r.objects.Content(ctx, *name)
+	}
+	return validateSnapshot(snap, old, f)
+}
+
+// snapshotContentKept: an UPDATE that keeps the content name is not judged again (ratchet);
+// the content is by then bound to this snapshot, or the snapshot was admitted before.
+func snapshotContentKept(snap, old *snapv1.VolumeSnapshot) bool {
+	return old != nil && sameString(snap.Spec.Source.VolumeSnapshotContentName, old.Spec.Source.VolumeSnapshotContentName)
+}
+
+// validateSnapshot is the VolumeSnapshot rule: the CRD's per-object rules, then the
+// binding with a pre-provisioned content.
+func validateSnapshot(snap, old *snapv1.VolumeSnapshot, f snapshotFacts) (field.ErrorList, admission.Warnings) {
+	errs := validateSnapshotSpec(snap, old)
+	if len(errs) > 0 || snapshotContentKept(snap, old) || snap.Spec.Source.VolumeSnapshotContentName == nil {
+		return errs, nil
+	}
+	return validateSnapshotBinding(snap, f)
+}
+
+func validateSnapshotSpec(snap, old *snapv1.VolumeSnapshot) field.ErrorList {
+	src := field.NewPath("spec", "source")
+	s := snap.Spec.Source
+	var errs field.ErrorList
+	if old != nil {
+		errs = append(errs, checkTransition(src, fieldPersistentVolume, s.PersistentVolumeClaimName, old.Spec.Source.PersistentVolumeClaimName)...)
+		errs = append(errs, checkTransition(src, fieldSnapshotContent, s.VolumeSnapshotContentName, old.Spec.Source.VolumeSnapshotContentName)...)
+	}
+	unchanged := old != nil && sameString(s.PersistentVolumeClaimName, old.Spec.Source.PersistentVolumeClaimName) &&
+		sameString(s.VolumeSnapshotContentName, old.Spec.Source.VolumeSnapshotContentName)
+	if !exactlyOne(s.PersistentVolumeClaimName, s.VolumeSnapshotContentName) && !unchanged {
+		errs = append(errs, celInvalid(src, celObject, msgSnapshotExactlyOne))
+	}
+	if c := snap.Spec.VolumeSnapshotClassName; c != nil && *c == "" && (old == nil || !sameString(c, old.Spec.VolumeSnapshotClassName)) {
+		errs = append(errs, celInvalid(field.NewPath("spec", "volumeSnapshotClassName"), celString, msgSnapshotEmptyClass))
+	}
+	return errs
+}
+
+// validateSnapshotBinding is the "never binds" trap: a pre-provisioned content binds only
+// to the snapshot its spec.volumeSnapshotRef names, and never to a second one.
+func validateSnapshotBinding(snap *snapv1.VolumeSnapshot, f snapshotFacts) (field.ErrorList, admission.Warnings) {
+	p := field.NewPath("spec", "source", fieldSnapshotContent)
+	name := *snap.Spec.Source.VolumeSnapshotContentName
+	switch f.contentPresence {
+	case Missing:
+		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshotContent %q does not exist yet; the snapshot stays unbound until it is created with spec.volumeSnapshotRef %s/%s",
+			p, name, snap.Namespace, snap.Name)}
+	case Unknown:
+		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshotContent %q could not be looked up; its spec.volumeSnapshotRef must be %s/%s for the snapshot to bind",
+			p, name, snap.Namespace, snap.Name)}
+	}
+	ref := f.content.Spec.VolumeSnapshotRef
+	if ref.Namespace != snap.Namespace || ref.Name != snap.Name {
+		return field.ErrorList{field.Invalid(p, name, fmt.Sprintf(
+			"VolumeSnapshotContent %q has spec.volumeSnapshotRef %s/%s, but this VolumeSnapshot is %s/%s, so the two never bind; expected a content whose spec.volumeSnapshotRef is namespace %q, name %q",
+			name, ref.Namespace, ref.Name, snap.Namespace, snap.Name, snap.Namespace, snap.Name))}, nil
+	}
+	if ref.UID != "" && ref.UID != snap.UID {
+		return field.ErrorList{field.Invalid(p, name, fmt.Sprintf(
+			"VolumeSnapshotContent %q is bound to another VolumeSnapshot %s/%s (spec.volumeSnapshotRef.uid %q), so it never binds to this one; expected a content that is not bound yet, e.g. a new VolumeSnapshotContent with the same snapshotHandle",
+			name, ref.Namespace, ref.Name, ref.UID))}, nil
+	}
+	return nil, nil
+}
