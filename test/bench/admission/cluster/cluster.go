@@ -1,0 +1,209 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/snaprestore/snaprestore/webhook"
+)
+
+// PathNoop is the reference path: the same server and admission plumbing
+// (decode the AdmissionReview, encode the response) with a handler that
+// allows everything.
+const PathNoop = "/noop"
+
+// Options configures Start.
+type Options struct {
+	// Assets is the directory with kube-apiserver and etcd. Default
+	// $KUBEBUILDER_ASSETS, else bin.
+	Assets string
+	// Validate and Mutate are passed to the real handlers.
+	Validate webhook.ValidateOptions
+	Mutate   webhook.MutateOptions
+}
+
+// Env is a running control plane with the webhook server on loopback.
+type Env struct {
+	// Config reaches the API server; QPS limits are lifted for load.
+	Config *rest.Config
+	// Client is a live (uncached) controller-runtime client.
+	Client client.Client
+	// Manager serves the handlers; its cache backs their cross-object reads.
+	Manager ctrl.Manager
+	// URL is the webhook server's base URL (https://127.0.0.1:port).
+	URL string
+	// CAData is the PEM CA that signed the serving certificate.
+	CAData []byte
+	// Calls counts the reviews served per path (real paths and PathNoop).
+	Calls map[string]*atomic.Int64
+
+	stop func() error
+}
+
+// Start brings up etcd, kube-apiserver with the snapshot CRDs, and the webhook
+// server with the real handlers registered on the paths of webhook/paths.go.
+// The caller must call Stop.
+func Start(ctx context.Context, o Options) (*Env, error) {
+	ctrl.SetLogger(logr.Discard())
+	assets, err := assetsDir(o.Assets)
+	if err != nil {
+		return nil, err
+	}
+	crds, err := snapshotCRDDir()
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(snapv1.AddToScheme(scheme))
+	te := &envtest.Environment{
+		CRDDirectoryPaths:     []string{crds},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+		BinaryAssetsDirectory: assets,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"},
+	}
+	cfg, err := te.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start kube-apiserver and etcd from %s: %w", assets, err)
+	}
+	cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit: the benchmark is the load
+	e := &Env{Config: cfg, CAData: te.WebhookInstallOptions.LocalServingCAData, Calls: map[string]*atomic.Int64{}}
+	e.stop = te.Stop
+	fail := func(err error) (*Env, error) {
+		return nil, errors.Join(err, e.Stop())
+	}
+	wo := te.WebhookInstallOptions
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+		}),
+	})
+	if err != nil {
+		return fail(fmt.Errorf("new manager: %w", err))
+	}
+	e.Manager = mgr
+	e.URL = "https://" + net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
+	v := webhook.NewValidatingHandlers(mgr, o.Validate)
+	m := webhook.NewMutatingHandlers(mgr, o.Mutate)
+	srv := mgr.GetWebhookServer()
+	for path, h := range map[string]admission.Handler{
+		webhook.PathValidateVolumeSnapshots:        v.VolumeSnapshots,
+		webhook.PathValidateVolumeSnapshotContents: v.VolumeSnapshotContents,
+		webhook.PathValidateVolumeSnapshotClasses:  v.VolumeSnapshotClasses,
+		webhook.PathValidatePVCs:                   v.PersistentVolumeClaims,
+		webhook.PathMutateVolumeSnapshots:          m.VolumeSnapshots,
+		webhook.PathMutatePVCs:                     m.PersistentVolumeClaims,
+		PathNoop:                                   admission.HandlerFunc(allow),
+	} {
+		n := new(atomic.Int64)
+		e.Calls[path] = n
+		srv.Register(path, &ctrlwebhook.Admission{Handler: counted(h, n)})
+	}
+	// The informers the rules read through are started before any review, so
+	// that every lookup hits a warm cache.
+	for _, obj := range []client.Object{&snapv1.VolumeSnapshot{}, &snapv1.VolumeSnapshotContent{}, &snapv1.VolumeSnapshotClass{}, &storagev1.StorageClass{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fail(fmt.Errorf("informer for %T: %w", obj, err))
+		}
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	e.stop = func() error {
+		cancel()
+		return errors.Join(<-done, te.Stop())
+	}
+	started := srv.StartedChecker()
+	for started(&http.Request{}) != nil {
+		select {
+		case err := <-done:
+			done <- err
+			return fail(fmt.Errorf("manager stopped before the webhook server started: %w", err))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return fail(errors.New("manager cache did not sync"))
+	}
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return fail(fmt.Errorf("client: %w", err))
+	}
+	return e, nil
+}
+
+// Stop shuts down the manager and the control plane.
+func (e *Env) Stop() error {
+	return e.stop()
+}
+
+func allow(context.Context, admission.Request) admission.Response {
+	return admission.Allowed("")
+}
+
+func counted(h admission.Handler, n *atomic.Int64) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		n.Add(1)
+		return h.Handle(ctx, req)
+	})
+}
+
+// assetsDir resolves the control-plane binaries and says what is missing.
+func assetsDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("KUBEBUILDER_ASSETS")
+	}
+	if dir == "" {
+		dir = "bin"
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(abs, name)); err != nil {
+			return "", fmt.Errorf("control plane: %s not found in %s (KUBEBUILDER_ASSETS or -assets); expected the binaries `make control-plane` builds into bin/", name, abs)
+		}
+	}
+	// envtest looks at KUBEBUILDER_ASSETS before BinaryAssetsDirectory.
+	if err := os.Setenv("KUBEBUILDER_ASSETS", abs); err != nil {
+		return "", err
+	}
+	return abs, nil
+}
+
+// snapshotCRDDir is config/crd of the external-snapshotter client module the
+// project builds against.
+func snapshotCRDDir() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the external-snapshotter client/v8 module (go list -m, run from the snaprestore module): %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd"), nil
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/snaprestore/snaprestore/test/bench/admission/cluster"
+	"github.com/snaprestore/snaprestore/webhook"
+)
+
+const (
+	benchClass     = "bench-longhorn-backup"
+	probeNamespace = "bench-probe"
+)
+
+// bench creates objects through the API server with typed clients.
+type bench struct {
+	env      *cluster.Env
+	core     kubernetes.Interface
+	snaps    snapclient.Interface
+	warnings atomic.Int64
+}
+
+// countWarnings counts the warnings the API server returns (webhook warnings
+// arrive as Warning headers) instead of printing them.
+type countWarnings struct{ n *atomic.Int64 }
+
+func (c countWarnings) HandleWarningHeader(int, string, string) { c.n.Add(1) }
+
+func newBench(env *cluster.Env) (*bench, error) {
+	b := &bench{env: env}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WarningHandler = countWarnings{&b.warnings}
+	var err error
+	if b.core, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if b.snaps, err = snapclient.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("snapshot client: %w", err)
+	}
+	return b, nil
+}
+
+// prepare creates the VolumeSnapshotClass the objects name and the namespace
+// of the registration probe.
+func (b *bench) prepare(ctx context.Context) error {
+	if _, err := b.snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, cluster.SnapshotClass(benchClass), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create VolumeSnapshotClass %s: %w", benchClass, err)
+	}
+	if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(probeNamespace), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", probeNamespace, err)
+	}
+	return nil
+}
+
+// reviews is the number of reviews the webhook server has served so far.
+func (b *bench) reviews() int64 {
+	var n int64
+	for _, c := range b.env.Calls {
+		n += c.Load()
+	}
+	return n
+}
+
+// register creates (with) or deletes (!with) both webhook configurations and
+// returns once the API server acts on the change: a dry-run create of a
+// VolumeSnapshot reaches both snapshot webhooks, or neither.
+func (b *bench) register(ctx context.Context, with bool) error {
+	adm := b.core.AdmissionregistrationV1()
+	if with {
+		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, validatingConfig(b.env.URL, b.env.CAData), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", configName, err)
+		}
+		if _, err := adm.MutatingWebhookConfigurations().Create(ctx, mutatingConfig(b.env.URL, b.env.CAData), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create MutatingWebhookConfiguration %s: %w", configName, err)
+		}
+	} else {
+		if err := adm.ValidatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete ValidatingWebhookConfiguration %s: %w", configName, err)
+		}
+		if err := adm.MutatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete MutatingWebhookConfiguration %s: %w", configName, err)
+		}
+	}
+	validate, mutate := b.env.Calls[webhook.PathValidateVolumeSnapshots], b.env.Calls[webhook.PathMutateVolumeSnapshots]
+	probe := cluster.Snapshot(probeNamespace, "probe", "probe-content", benchClass)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		v, m := validate.Load(), mutate.Load()
+		_, err := b.snaps.SnapshotV1().VolumeSnapshots(probeNamespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		called := validate.Load() > v && mutate.Load() > m
+		passed := validate.Load() == v && mutate.Load() == m
+		if (with && called) || (!with && passed && err == nil) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("webhook configurations registered=%t: the API server did not act on them within 2m (last dry-run create: %v)", with, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// phase creates n VolumeSnapshotContents (bak:// handles, refs pointing back)
+// and their VolumeSnapshots in a new namespace from workers goroutines and
+// times it; each worker creates a content, then its snapshot.
+func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResult, error) {
+	if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(ns), metav1.CreateOptions{}); err != nil {
+		return phaseResult{}, fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	reviews0, warnings0 := b.reviews(), b.warnings.Load()
+	var (
+		next    atomic.Int64
+		errOnce sync.Once
+		first   error
+		wg      sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := b.create(ctx, ns, i); err != nil {
+					errOnce.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	if first != nil {
+		return phaseResult{}, first
+	}
+	if err := ctx.Err(); err != nil {
+		return phaseResult{}, err
+	}
+	return phaseResult{Namespace: ns, Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0}, nil
+}
+
+func (b *bench) create(ctx context.Context, ns string, i int) error {
+	snap := fmt.Sprintf("snap-%d", i)
+	content := fmt.Sprintf("%s-content-%d", ns, i)
+	c := cluster.Content(content, ns, snap, benchClass, cluster.Handle(ns, i))
+	if _, err := b.snaps.SnapshotV1().VolumeSnapshotContents().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create VolumeSnapshotContent %s: %w", content, err)
+	}
+	s := cluster.Snapshot(ns, snap, content, benchClass)
+	if _, err := b.snaps.SnapshotV1().VolumeSnapshots(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create VolumeSnapshot %s/%s: %w", ns, snap, err)
+	}
+	return nil
+}
