@@ -62,6 +62,14 @@ bench: control-plane build ## Run benchmarks; each reports a ratio against its b
 	@# Restore engine vs cp --sparse=always of the same image, both timed to durable
 	@# storage; peak RSS of the CLI; 1 TiB vs 128 MiB volume; verify vs restore.
 	$(GO) run ./test/bench/restore -bin $(BIN)/snaprestore
+	@# Admission webhook under load: the real handlers vs a no-op handler on the same
+	@# HTTPS server, concurrent keep-alive clients on loopback; reviews/s, p50/p99/p99.9,
+	@# allocations per review. Bigger runs: ADMISSION_BENCH_FLAGS="-requests 200000".
+	$(GO) run ./test/bench/admission $(ADMISSION_BENCH_FLAGS)
+	@# 1,000 VolumeSnapshots + VolumeSnapshotContents through kube-apiserver, with and
+	@# without the webhook configurations registered, alternating; ratio of wall times.
+	@# Bigger runs: APISERVER_BENCH_FLAGS="-objects 5000 -rounds 5".
+	$(GO) run ./test/bench/apiserver $(APISERVER_BENCH_FLAGS)
 
 .PHONY: demo
 demo: control-plane build ## Start a local control plane with the webhook and walk through a restore.
