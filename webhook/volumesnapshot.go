@@ -52,33 +52,30 @@ func sameString(a, b *string) bool {
 // snapshotFacts are what the snapshot rule knows about other objects.
 type snapshotFacts struct {
 	// content is the VolumeSnapshotContent named by spec.source.volumeSnapshotContentName,
-	// when contentPresence is Found. Not looked up (Unknown) on an UPDATE that kept the name.
+	// when contentPresence is Found.
 	content         *snapv1.VolumeSnapshotContent
 	contentPresence Presence
 }
 
+// snapshot is the VolumeSnapshot rule: the CRD's per-object rules and, when they pass,
+// the binding with a pre-provisioned content (looked up only then).
 func (r *Rules) snapshot(ctx context.Context, snap, old *snapv1.VolumeSnapshot) (field.ErrorList, admission.Warnings) {
-	var f snapshotFacts
-	if name := snap.Spec.Source.VolumeSnapshotContentName; name != nil && *name != "" && !snapshotContentKept(snap, old) {
-		f.content, f.contentPresence = r.objects.Content(ctx, *name)
+	if errs := validateSnapshotSpec(snap, old); len(errs) > 0 {
+		return errs, nil
 	}
-	return validateSnapshot(snap, old, f)
+	name := snap.Spec.Source.VolumeSnapshotContentName
+	if name == nil || *name == "" || snapshotContentKept(snap, old) {
+		return nil, nil
+	}
+	var f snapshotFacts
+	f.content, f.contentPresence = r.objects.Content(ctx, *name)
+	return validateSnapshotBinding(snap, f)
 }
 
 // snapshotContentKept: an UPDATE that keeps the content name is not judged again (ratchet);
 // the content is by then bound to this snapshot, or the snapshot was admitted before.
 func snapshotContentKept(snap, old *snapv1.VolumeSnapshot) bool {
 	return old != nil && sameString(snap.Spec.Source.VolumeSnapshotContentName, old.Spec.Source.VolumeSnapshotContentName)
-}
-
-// validateSnapshot is the VolumeSnapshot rule: the CRD's per-object rules, then the
-// binding with a pre-provisioned content.
-func validateSnapshot(snap, old *snapv1.VolumeSnapshot, f snapshotFacts) (field.ErrorList, admission.Warnings) {
-	errs := validateSnapshotSpec(snap, old)
-	if len(errs) > 0 || snapshotContentKept(snap, old) || snap.Spec.Source.VolumeSnapshotContentName == nil {
-		return errs, nil
-	}
-	return validateSnapshotBinding(snap, f)
 }
 
 func validateSnapshotSpec(snap, old *snapv1.VolumeSnapshot) field.ErrorList {
