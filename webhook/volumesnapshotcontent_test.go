@@ -27,7 +27,9 @@ func TestVolumeSnapshotContentRules(t *testing.T) {
 		refFields  = `spec.volumeSnapshotRef: Invalid value: "object": both spec.volumeSnapshotRef.name and spec.volumeSnapshotRef.namespace must be set`
 		deleteWarn = `spec.deletionPolicy: Delete deletes backup bak://vol-a/backup-1 from the backupstore when the VolumeSnapshot is deleted; set Retain to keep the backup`
 	)
-	c := func(edit func(*snapv1.VolumeSnapshotContent)) *snapv1.VolumeSnapshotContent { return ruleContent("content-1", edit) }
+	c := func(edit func(*snapv1.VolumeSnapshotContent)) *snapv1.VolumeSnapshotContent {
+		return ruleContent("content-1", edit)
+	}
 	hostpath := func(v *snapv1.VolumeSnapshotContent) {
 		v.Spec.Driver = "hostpath.csi.k8s.io"
 		v.Spec.Source = snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To("this-handle")}
@@ -100,7 +102,9 @@ func TestVolumeSnapshotContentRules(t *testing.T) {
 			hostpath(v)
 			v.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("vol-a")}
 		}), want: ruleVerdict{Causes: []string{`spec.source.volumeHandle: Invalid value: "string": volumeHandle is immutable`}}},
-		{name: "update changing sourceVolumeMode", content: c(func(v *snapv1.VolumeSnapshotContent) { v.Spec.SourceVolumeMode = ptr.To(corev1.PersistentVolumeFilesystem) }),
+		{name: "update changing sourceVolumeMode", content: c(func(v *snapv1.VolumeSnapshotContent) {
+			v.Spec.SourceVolumeMode = ptr.To(corev1.PersistentVolumeFilesystem)
+		}),
 			old:  c(func(v *snapv1.VolumeSnapshotContent) { v.Spec.SourceVolumeMode = ptr.To(corev1.PersistentVolumeBlock) }),
 			want: ruleVerdict{Causes: []string{`spec.sourceVolumeMode: Invalid value: "string": sourceVolumeMode is immutable`}}},
 		{name: "update dropping sourceVolumeMode", content: c(nil),
