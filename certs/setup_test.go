@@ -1,0 +1,195 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/snaprestore/snaprestore/certs/authority"
+	"github.com/snaprestore/snaprestore/certs/pki"
+)
+
+// TestSetupBuiltin wires Setup into a real manager the way the webhook command does and
+// checks that the webhook server presents a certificate for the Service's DNS names that
+// verifies against the bundle in the CA Secret, and that readyz waits for it.
+func TestSetupBuiltin(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
+	}
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop envtest: %v", err)
+		}
+	})
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "snaprestore"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	tlsOpts, add, err := Setup(cfg, Options{Mode: ModeBuiltin, Namespace: "snaprestore", ReloadInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	port, probePort := freePort(t), freePort(t)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(probePort)),
+		WebhookServer:          webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, TLSOpts: tlsOpts}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := add(mgr); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	mgr.GetWebhookServer().Register("/ping", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	poll(t, "readyz", func() bool {
+		resp, err := http.Get(readyz)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	var ca corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "snaprestore", Name: DefaultCASecret}, &ca); err != nil {
+		t.Fatalf("CA secret: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca.Data[authority.KeyBundle]) {
+		t.Fatalf("CA secret key %s holds no certificate", authority.KeyBundle)
+	}
+	started := mgr.GetWebhookServer().StartedChecker()
+	poll(t, "the webhook server", func() bool { return started(nil) == nil })
+	for _, name := range DNSNames("snaprestore", "snaprestore") {
+		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{ServerName: name, RootCAs: roots})
+		if err != nil {
+			t.Errorf("TLS handshake as %s: %v", name, err)
+			continue
+		}
+		_ = conn.Close()
+	}
+}
+
+// TestFilesModeReloads is cert-manager mode: Setup leaves the webhook server to
+// controller-runtime's certwatcher on --cert-dir, which must serve a rewritten
+// certificate without a restart.
+func TestFilesModeReloads(t *testing.T) {
+	t.Parallel()
+	tlsOpts, add, err := Setup(nil, Options{})
+	if err != nil || tlsOpts != nil || add == nil {
+		t.Fatalf("Setup(files) = %v, add set %v, %v; want nil, true, nil", tlsOpts, add != nil, err)
+	}
+	if err := add(nil); err != nil {
+		t.Fatalf("files-mode add: %v", err)
+	}
+	dir := t.TempDir()
+	ca, err := pki.NewCA("files-ca", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func() *x509.Certificate {
+		kp, err := pki.Sign(ca, []string{"snaprestore.snaprestore.svc"}, time.Now(), 30*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certPEM, keyPEM, err := kp.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Like a kubelet Secret volume: write aside, then rename into place.
+		for name, data := range map[string][]byte{"tls.key": keyPEM, "tls.crt": certPEM} {
+			tmp := filepath.Join(dir, "."+name)
+			if err := os.WriteFile(tmp, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return kp.Cert
+	}
+	first := write()
+	port := freePort(t)
+	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: tlsOpts})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("webhook server: %v", err)
+		}
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	servedSerial := func() string {
+		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{ServerName: "snaprestore.snaprestore.svc", RootCAs: roots})
+		if err != nil {
+			return ""
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	poll(t, "the first certificate to be served", func() bool { return servedSerial() == first.SerialNumber.String() })
+	second := write()
+	poll(t, "the rewritten certificate to be served", func() bool { return servedSerial() == second.SerialNumber.String() })
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
