@@ -17,10 +17,11 @@ import (
 // loader posts reviews over keep-alive HTTPS connections.
 type loader struct {
 	client *http.Client
-	base   string // https://host:port
+	base   string       // https://host:port
+	live   func() int64 // the handlers' uncached reads so far
 }
 
-func newLoader(base string, caPEM []byte, conns int) (*loader, error) {
+func newLoader(base string, caPEM []byte, conns int, live func() int64) (*loader, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("webhook serving CA: no PEM certificate")
@@ -32,7 +33,7 @@ func newLoader(base string, caPEM []byte, conns int) (*loader, error) {
 		MaxConnsPerHost:     conns,
 		IdleConnTimeout:     time.Minute,
 	}
-	return &loader{client: &http.Client{Transport: tr}, base: base}, nil
+	return &loader{client: &http.Client{Transport: tr}, base: base, live: live}, nil
 }
 
 // phaseSpec says how much load one phase sends.
@@ -54,6 +55,7 @@ type phase struct {
 	P999            time.Duration `json:"p999Nanos"`
 	AllocsPerReview float64       `json:"allocsPerReview"`
 	BytesPerReview  float64       `json:"bytesPerReview"`
+	LiveReads       int64         `json:"liveReads"` // cache misses read from the API server
 
 	byKind map[string][]time.Duration
 }
@@ -64,6 +66,7 @@ func (l *loader) run(spec phaseSpec, mix []review) (phase, error) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	live0 := l.live()
 	var (
 		next     atomic.Int64
 		failures atomic.Int64
@@ -108,11 +111,12 @@ func (l *loader) run(spec phaseSpec, mix []review) (phase, error) {
 	wg.Wait()
 	wall := time.Since(start)
 	runtime.ReadMemStats(&after)
+	live := l.live() - live0
 	if n := failures.Load(); n > 0 {
 		return phase{}, fmt.Errorf("%s phase: %d reviews failed; first: %w", spec.name, n, firstErr)
 	}
 	var all []time.Duration
-	p := phase{byKind: map[string][]time.Duration{}}
+	p := phase{LiveReads: live, byKind: map[string][]time.Duration{}}
 	for w := range lat {
 		all = append(all, lat[w]...)
 		for j, d := range lat[w] {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -35,6 +36,7 @@ type options struct {
 	objects     int
 	warmup      int
 	json        bool
+	cpuProfile  string
 }
 
 // Goals of issue #2 on 2 cores.
@@ -48,12 +50,13 @@ func main() {
 	var o options
 	flag.StringVar(&o.assets, "assets", "", "directory with kube-apiserver and etcd (default $KUBEBUILDER_ASSETS, else bin)")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent keep-alive HTTPS clients")
-	flag.IntVar(&o.requests, "requests", 20000, "reviews per phase (ignored with -duration)")
+	flag.IntVar(&o.requests, "requests", 30000, "reviews per phase (ignored with -duration)")
 	flag.DurationVar(&o.duration, "duration", 0, "length of each phase instead of a fixed number of reviews")
-	flag.IntVar(&o.rounds, "rounds", 3, "phases of each handler, alternating (medians are reported)")
+	flag.IntVar(&o.rounds, "rounds", 5, "phases of each handler, alternating (medians are reported)")
 	flag.IntVar(&o.objects, "objects", 16, "seeded snapshot/content pairs the reviews refer to")
 	flag.IntVar(&o.warmup, "warmup", 2000, "unmeasured reviews per handler before the first phase")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases (client and server share the process) to this file")
 	flag.Parse()
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "admission-bench:", err)
@@ -148,7 +151,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := newLoader(env.URL, env.CAData, o.concurrency)
+	l, err := newLoader(env.URL, env.CAData, o.concurrency, env.LiveReads.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +170,17 @@ func run(ctx context.Context, o options) (*results, error) {
 		res.Duration = o.duration
 	} else {
 		res.Requests = o.requests
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("-cpuprofile %s: %w", o.cpuProfile, err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	// real, no-op, no-op, real, ...: a drift in the machine's load affects both alike.
 	for r := range o.rounds {
@@ -222,6 +236,7 @@ func medianPhase(runs []phase) phase {
 		P999:            dur(func(p phase) time.Duration { return p.P999 }),
 		AllocsPerReview: med(func(p phase) float64 { return p.AllocsPerReview }),
 		BytesPerReview:  med(func(p phase) float64 { return p.BytesPerReview }),
+		LiveReads:       int64(med(func(p phase) float64 { return float64(p.LiveReads) })),
 	}
 }
 
@@ -262,8 +277,8 @@ func (r *results) print() {
 	}{{"no-op (baseline)", r.Noop}, {"real", r.Real}} {
 		fmt.Printf("  %-15s %10.0f %9.3f %9.3f %9.3f %14.0f %14.0f\n", row.name, row.p.PerSecond, ms(row.p.P50), ms(row.p.P99), ms(row.p.P999), row.p.AllocsPerReview, row.p.BytesPerReview)
 	}
-	fmt.Printf("  ratio real/no-op throughput %.2f; handler allocations %.0f per review (real minus no-op; both include the client's)\n",
-		r.Ratio, r.Real.AllocsPerReview-r.Noop.AllocsPerReview)
+	fmt.Printf("  ratio real/no-op throughput %.2f; handler allocations %.0f per review (real minus no-op; both include the client's); uncached reads per real phase %d\n",
+		r.Ratio, r.Real.AllocsPerReview-r.Noop.AllocsPerReview, r.Real.LiveReads)
 	for _, g := range r.Goals {
 		verdict := "MISS"
 		if g.Pass {

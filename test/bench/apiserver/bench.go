@@ -71,39 +71,56 @@ func (b *bench) reviews() int64 {
 	return n
 }
 
-// register creates (with) or deletes (!with) both webhook configurations and
-// returns once the API server acts on the change: a dry-run create of a
-// VolumeSnapshot reaches both snapshot webhooks, or neither.
-func (b *bench) register(ctx context.Context, with bool) error {
+// register puts the webhook configurations of mode m in place and returns
+// once the API server acts on them, as seen by a dry-run create of a
+// VolumeSnapshot: it reaches both real snapshot webhooks (with), the no-op
+// handler and neither real one (noop), or no webhook at all (without).
+func (b *bench) register(ctx context.Context, m mode) error {
 	adm := b.core.AdmissionregistrationV1()
-	if with {
-		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, validatingConfig(b.env.URL, b.env.CAData), metav1.CreateOptions{}); err != nil {
+	if err := adm.ValidatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete ValidatingWebhookConfiguration %s: %w", configName, err)
+	}
+	if err := adm.MutatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete MutatingWebhookConfiguration %s: %w", configName, err)
+	}
+	if m != without {
+		url := func(path string) string { return b.env.URL + path }
+		if m == noop {
+			url = func(string) string { return b.env.URL + cluster.PathNoop }
+		}
+		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, validatingConfig(url, b.env.CAData), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", configName, err)
 		}
-		if _, err := adm.MutatingWebhookConfigurations().Create(ctx, mutatingConfig(b.env.URL, b.env.CAData), metav1.CreateOptions{}); err != nil {
+		if _, err := adm.MutatingWebhookConfigurations().Create(ctx, mutatingConfig(url, b.env.CAData), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create MutatingWebhookConfiguration %s: %w", configName, err)
 		}
-	} else {
-		if err := adm.ValidatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete ValidatingWebhookConfiguration %s: %w", configName, err)
-		}
-		if err := adm.MutatingWebhookConfigurations().Delete(ctx, configName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete MutatingWebhookConfiguration %s: %w", configName, err)
-		}
 	}
-	validate, mutate := b.env.Calls[webhook.PathValidateVolumeSnapshots], b.env.Calls[webhook.PathMutateVolumeSnapshots]
+	counters := []*atomic.Int64{b.env.Calls[webhook.PathValidateVolumeSnapshots], b.env.Calls[webhook.PathMutateVolumeSnapshots], b.env.Calls[cluster.PathNoop]}
 	probe := cluster.Snapshot(probeNamespace, "probe", "probe-content", benchClass)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		v, m := validate.Load(), mutate.Load()
+		var before, delta [3]int64
+		for i, c := range counters {
+			before[i] = c.Load()
+		}
 		_, err := b.snaps.SnapshotV1().VolumeSnapshots(probeNamespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		called := validate.Load() > v && mutate.Load() > m
-		passed := validate.Load() == v && mutate.Load() == m
-		if (with && called) || (!with && passed && err == nil) {
+		for i, c := range counters {
+			delta[i] = c.Load() - before[i]
+		}
+		var ok bool
+		switch m {
+		case with:
+			ok = delta[0] > 0 && delta[1] > 0 && delta[2] == 0
+		case noop:
+			ok = delta[0] == 0 && delta[1] == 0 && delta[2] >= 2
+		default:
+			ok = delta == [3]int64{} && err == nil
+		}
+		if ok {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("webhook configurations registered=%t: the API server did not act on them within 2m (last dry-run create: %v)", with, err)
+			return fmt.Errorf("webhook configurations %q: the API server did not act on them within 2m (last dry-run create: %v; validate/mutate/no-op calls %v)", m, err, delta)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -116,7 +133,7 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 	if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(ns), metav1.CreateOptions{}); err != nil {
 		return phaseResult{}, fmt.Errorf("create namespace %s: %w", ns, err)
 	}
-	reviews0, warnings0 := b.reviews(), b.warnings.Load()
+	reviews0, warnings0, live0 := b.reviews(), b.warnings.Load(), b.env.LiveReads.Load()
 	var (
 		next    atomic.Int64
 		errOnce sync.Once
@@ -148,7 +165,7 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 	if err := ctx.Err(); err != nil {
 		return phaseResult{}, err
 	}
-	return phaseResult{Namespace: ns, Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0}, nil
+	return phaseResult{Namespace: ns, Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0, LiveReads: b.env.LiveReads.Load() - live0}, nil
 }
 
 func (b *bench) create(ctx context.Context, ns string, i int) error {

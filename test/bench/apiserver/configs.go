@@ -14,12 +14,13 @@ const configName = "snaprestore"
 
 // validatingConfig registers the validating paths as the shared contract
 // fixes them (names, rules, sideEffects None, timeoutSeconds 5, matchPolicy
-// Equivalent, failurePolicy Fail), reached by URL on loopback.
-func validatingConfig(base string, ca []byte) *admissionregv1.ValidatingWebhookConfiguration {
+// Equivalent, failurePolicy Fail), reached by URL on loopback; url maps a
+// path to the URL the webhook calls.
+func validatingConfig(url func(path string) string, ca []byte) *admissionregv1.ValidatingWebhookConfiguration {
 	hook := func(name, path string, rule admissionregv1.RuleWithOperations) admissionregv1.ValidatingWebhook {
 		return admissionregv1.ValidatingWebhook{
 			Name:                    name,
-			ClientConfig:            admissionregv1.WebhookClientConfig{URL: ptr.To(base + path), CABundle: ca},
+			ClientConfig:            admissionregv1.WebhookClientConfig{URL: ptr.To(url(path)), CABundle: ca},
 			Rules:                   []admissionregv1.RuleWithOperations{rule},
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
 			MatchPolicy:             ptr.To(admissionregv1.Equivalent),
@@ -43,11 +44,11 @@ func validatingConfig(base string, ca []byte) *admissionregv1.ValidatingWebhookC
 
 // mutatingConfig registers the mutating paths (sideEffects NoneOnDryRun,
 // reinvocationPolicy IfNeeded).
-func mutatingConfig(base string, ca []byte) *admissionregv1.MutatingWebhookConfiguration {
+func mutatingConfig(url func(path string) string, ca []byte) *admissionregv1.MutatingWebhookConfiguration {
 	hook := func(name, path string, rule admissionregv1.RuleWithOperations) admissionregv1.MutatingWebhook {
 		return admissionregv1.MutatingWebhook{
 			Name:                    name,
-			ClientConfig:            admissionregv1.WebhookClientConfig{URL: ptr.To(base + path), CABundle: ca},
+			ClientConfig:            admissionregv1.WebhookClientConfig{URL: ptr.To(url(path)), CABundle: ca},
 			Rules:                   []admissionregv1.RuleWithOperations{rule},
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
 			MatchPolicy:             ptr.To(admissionregv1.Equivalent),

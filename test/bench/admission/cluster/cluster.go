@@ -24,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -60,6 +61,9 @@ type Env struct {
 	CAData []byte
 	// Calls counts the reviews served per path (real paths and PathNoop).
 	Calls map[string]*atomic.Int64
+	// LiveReads counts the handlers' uncached reads (Get and List through
+	// the manager's API reader): cache misses confirmed against the API server.
+	LiveReads atomic.Int64
 
 	stop func() error
 }
@@ -110,8 +114,9 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	}
 	e.Manager = mgr
 	e.URL = "https://" + net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
-	v := webhook.NewValidatingHandlers(mgr, o.Validate)
-	m := webhook.NewMutatingHandlers(mgr, o.Mutate)
+	counting := countingManager{Manager: mgr, live: countingReader{Reader: mgr.GetAPIReader(), n: &e.LiveReads}}
+	v := webhook.NewValidatingHandlers(counting, o.Validate)
+	m := webhook.NewMutatingHandlers(counting, o.Mutate)
 	srv := mgr.GetWebhookServer()
 	for path, h := range map[string]admission.Handler{
 		webhook.PathValidateVolumeSnapshots:        v.VolumeSnapshots,
@@ -161,6 +166,29 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 // Stop shuts down the manager and the control plane.
 func (e *Env) Stop() error {
 	return e.stop()
+}
+
+// countingManager hands the handlers an API reader that counts its calls.
+type countingManager struct {
+	manager.Manager
+	live client.Reader
+}
+
+func (m countingManager) GetAPIReader() client.Reader { return m.live }
+
+type countingReader struct {
+	client.Reader
+	n *atomic.Int64
+}
+
+func (r countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.n.Add(1)
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (r countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	r.n.Add(1)
+	return r.Reader.List(ctx, list, opts...)
 }
 
 func allow(context.Context, admission.Request) admission.Response {
