@@ -37,8 +37,25 @@ $(BIN)/kubectl: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 $(BIN)/etcd: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -o $@ go.etcd.io/etcd/server/v3
 
+# helm for the chart tests and `make chart`, pinned in its own module (hack/helm/go.mod)
+# and rebuilt only when that module changes.
+HELM_MOD := hack/helm
+$(BIN)/helm: $(HELM_MOD)/go.mod $(HELM_MOD)/go.sum
+	cd $(HELM_MOD) && $(GO) build -o $@ helm.sh/helm/v3/cmd/helm
+
+CHART := charts/snaprestore
+.PHONY: chart
+chart: $(BIN)/helm ## Lint the Helm chart and package it into _output/.
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm package $(CHART) --destination _output
+
+IMAGE ?= ghcr.io/snaprestore/snaprestore:dev
+.PHONY: image
+image: ## Build the container image IMAGE (needs a Docker engine).
+	docker build --tag $(IMAGE) .
+
 .PHONY: test
-test: control-plane build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
+test: control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
