@@ -1,0 +1,275 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Options configure Start. Assets, Binary, ModuleDir and WorkDir are required.
+type Options struct {
+	// Assets is the directory with etcd, kube-apiserver and kubectl
+	// (KUBEBUILDER_ASSETS; bin/ after make control-plane).
+	Assets string
+	// Binary is the snaprestore binary the webhook runs from.
+	Binary string
+	// ModuleDir is a directory inside the snaprestore module; the snapshot CRDs
+	// are found from it with go list.
+	ModuleDir string
+	// WorkDir receives the kubeconfig, the serving certificate, kubectl's cache
+	// and the webhook's log (webhook.log). The caller owns and removes it.
+	WorkDir string
+	// StripCEL installs the CRDs without their x-kubernetes-validations rules.
+	StripCEL bool
+	// WebhookArgs are extra flags of `snaprestore webhook`, e.g. --backupstore.
+	WebhookArgs []string
+	// ReadyWithin bounds the wait for the webhook to serve and for the API server
+	// to call it. Default 2m: generous for a loaded 2-core machine.
+	ReadyWithin time.Duration
+}
+
+// Cluster is a running control plane with the snaprestore webhook registered.
+// Stop releases it.
+type Cluster struct {
+	// Kubeconfig is the path of an admin kubeconfig for the API server.
+	Kubeconfig string
+	// Config is the same as a rest.Config.
+	Config *rest.Config
+	// Client reads and writes core and snapshot.storage.k8s.io/v1 objects.
+	Client client.Client
+	// WebhookURL is the webhook server's base URL (https://127.0.0.1:<port>).
+	WebhookURL string
+	// CABundle is the PEM CA that signed the webhook's serving certificate.
+	CABundle []byte
+	// MetricsURL is the webhook's /metrics endpoint.
+	MetricsURL string
+	// ProbeURL is the base URL of the webhook's /healthz and /readyz.
+	ProbeURL string
+	// WebhookLog is the path of the webhook process's output.
+	WebhookLog string
+
+	assets   string
+	cacheDir string
+	env      *envtest.Environment
+	proc     *exec.Cmd
+	procDone chan error
+}
+
+// Start starts etcd and kube-apiserver with the snapshot CRDs, then `snaprestore
+// webhook` as a separate process on loopback, registers the webhook
+// configurations of the shared contract, and returns once the API server calls
+// the webhook. On error everything started is stopped again.
+func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	if o.ReadyWithin == 0 {
+		o.ReadyWithin = 2 * time.Minute
+	}
+	crds, err := SnapshotCRDs(o.ModuleDir, o.StripCEL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{assets: o.Assets, cacheDir: filepath.Join(o.WorkDir, "kubectl-cache"), WebhookLog: filepath.Join(o.WorkDir, "webhook.log")}
+	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, ErrorIfCRDPathMissing: true}
+	if c.Config, err = c.env.Start(); err != nil {
+		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", o.Assets, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	c.Kubeconfig = filepath.Join(o.WorkDir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, c.env.KubeConfig, 0o600); err != nil {
+		return nil, fmt.Errorf("write kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := snapv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	certDir := filepath.Join(o.WorkDir, "serving-certs")
+	if c.CABundle, err = servingCert(certDir); err != nil {
+		return nil, err
+	}
+	if err := c.startWebhook(o, certDir); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.ReadyWithin)
+	defer cancel()
+	if err := c.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.register(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (o Options) check() error {
+	var errs []error
+	if o.Assets == "" {
+		errs = append(errs, errors.New("no control plane binaries: set KUBEBUILDER_ASSETS to the directory with etcd, kube-apiserver and kubectl (make control-plane builds them into bin/)"))
+	} else {
+		for _, b := range []string{"etcd", "kube-apiserver", "kubectl"} {
+			if _, err := os.Stat(filepath.Join(o.Assets, b)); err != nil {
+				errs = append(errs, fmt.Errorf("KUBEBUILDER_ASSETS %s: %w (make control-plane builds it)", o.Assets, err))
+			}
+		}
+	}
+	if _, err := os.Stat(o.Binary); err != nil {
+		errs = append(errs, fmt.Errorf("snaprestore binary: %w", err))
+	}
+	if o.ModuleDir == "" || o.WorkDir == "" {
+		errs = append(errs, errors.New("cluster.Options: ModuleDir and WorkDir are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// startWebhook runs `snaprestore webhook` with loopback addresses on free ports.
+func (c *Cluster) startWebhook(o Options, certDir string) error {
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	c.WebhookURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	c.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics"
+	c.ProbeURL = "http://127.0.0.1:" + strconv.Itoa(ports[2])
+	args := append([]string{"webhook",
+		"--kubeconfig", c.Kubeconfig,
+		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
+		"--cert-dir", certDir,
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[2]),
+	}, o.WebhookArgs...)
+	log, err := os.Create(c.WebhookLog)
+	if err != nil {
+		return err
+	}
+	c.proc = exec.Command(o.Binary, args...)
+	c.proc.Stdout, c.proc.Stderr = log, log
+	if err := c.proc.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start %s: %w", o.Binary, err)
+	}
+	c.procDone = make(chan error, 1)
+	go func() {
+		c.procDone <- c.proc.Wait()
+		log.Close()
+	}()
+	return nil
+}
+
+// freePorts asks the kernel for n unused loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Stop stops the webhook process (SIGTERM, then SIGKILL after 30 s) and the
+// control plane.
+func (c *Cluster) Stop() error {
+	var errs []error
+	if c.proc != nil && c.proc.Process != nil {
+		_ = c.proc.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.procDone:
+		case <-time.After(30 * time.Second):
+			_ = c.proc.Process.Kill()
+			<-c.procDone
+			errs = append(errs, fmt.Errorf("snaprestore webhook did not stop within 30s of SIGTERM; killed (log %s)", c.WebhookLog))
+		}
+	}
+	if c.env != nil {
+		if err := c.env.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop control plane: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Exited reports whether the webhook process has exited, and how.
+func (c *Cluster) Exited() (bool, error) {
+	select {
+	case err := <-c.procDone:
+		c.procDone <- err // keep it for Stop and later calls
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// LogTail is the end of the webhook's log, for error messages.
+func (c *Cluster) LogTail() string {
+	b, err := os.ReadFile(c.WebhookLog)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// Result is one kubectl run.
+type Result struct {
+	Stdout, Stderr string
+	// Exit is kubectl's exit status.
+	Exit int
+}
+
+// Kubectl runs the real kubectl from Assets in dir with stdin, against the
+// cluster (KUBECONFIG in its environment, so args read as a user types them).
+func (c *Cluster) Kubectl(ctx context.Context, dir, stdin string, args ...string) (Result, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.assets, "kubectl"), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig, "KUBECACHEDIR="+c.cacheDir)
+	cmd.Stdin = bytes.NewBufferString(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errOut.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.Exit = exit.ExitCode()
+	case err != nil:
+		return r, fmt.Errorf("run kubectl: %w", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/snaprestore/snaprestore/webhook"
+)
+
+// ConfigurationName names both webhook configurations (the default of
+// --validating-webhook-configuration and --mutating-webhook-configuration).
+const ConfigurationName = "snaprestore"
+
+// hook is one webhook entry of the shared contract.
+type hook struct {
+	name, path, group, resource string
+	ops                         []admissionregv1.OperationType
+}
+
+var (
+	createUpdate = []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update}
+	createOnly   = []admissionregv1.OperationType{admissionregv1.Create}
+)
+
+var validatingHooks = []hook{
+	{"volumesnapshots.validate.snaprestore.io", webhook.PathValidateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate},
+	{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate},
+	{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate},
+	{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly},
+}
+
+var mutatingHooks = []hook{
+	{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate},
+	// UPDATE too, unlike the validating PVC hook: a re-apply of a PVC whose request was
+	// raised to the backup's size sends the manifest's smaller request again, and only
+	// raising it again keeps the (immutable) spec unchanged; see bare-reference-pvc.
+	{"persistentvolumeclaims.mutate.snaprestore.io", webhook.PathMutatePVCs, "", "persistentvolumeclaims", createUpdate},
+}
+
+func (h hook) clientConfig(baseURL string, caBundle []byte) admissionregv1.WebhookClientConfig {
+	return admissionregv1.WebhookClientConfig{URL: ptr.To(baseURL + h.path), CABundle: caBundle}
+}
+
+func (h hook) rules() []admissionregv1.RuleWithOperations {
+	return []admissionregv1.RuleWithOperations{{
+		Operations: h.ops,
+		Rule:       admissionregv1.Rule{APIGroups: []string{h.group}, APIVersions: []string{"v1"}, Resources: []string{h.resource}},
+	}}
+}
+
+// validatingConfiguration is the ValidatingWebhookConfiguration of the
+// contract, calling the webhook at baseURL (https://host:port).
+func validatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.ValidatingWebhookConfiguration {
+	c := &admissionregv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName}}
+	for _, h := range validatingHooks {
+		c.Webhooks = append(c.Webhooks, admissionregv1.ValidatingWebhook{
+			Name:                    h.name,
+			ClientConfig:            h.clientConfig(baseURL, caBundle),
+			Rules:                   h.rules(),
+			FailurePolicy:           ptr.To(admissionregv1.Fail),
+			MatchPolicy:             ptr.To(admissionregv1.Equivalent),
+			SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
+			TimeoutSeconds:          ptr.To[int32](5),
+			AdmissionReviewVersions: []string{"v1"},
+		})
+	}
+	return c
+}
+
+// mutatingConfiguration is the MutatingWebhookConfiguration of the contract.
+func mutatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
+	c := &admissionregv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName}}
+	for _, h := range mutatingHooks {
+		c.Webhooks = append(c.Webhooks, admissionregv1.MutatingWebhook{
+			Name:                    h.name,
+			ClientConfig:            h.clientConfig(baseURL, caBundle),
+			Rules:                   h.rules(),
+			FailurePolicy:           ptr.To(admissionregv1.Fail),
+			MatchPolicy:             ptr.To(admissionregv1.Equivalent),
+			SideEffects:             ptr.To(admissionregv1.SideEffectClassNoneOnDryRun),
+			TimeoutSeconds:          ptr.To[int32](5),
+			AdmissionReviewVersions: []string{"v1"},
+			ReinvocationPolicy:      ptr.To(admissionregv1.IfNeededReinvocationPolicy),
+		})
+	}
+	return c
+}
