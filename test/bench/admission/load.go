@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -56,6 +57,10 @@ type phase struct {
 	AllocsPerReview float64       `json:"allocsPerReview"`
 	BytesPerReview  float64       `json:"bytesPerReview"`
 	LiveReads       int64         `json:"liveReads"` // cache misses read from the API server
+	// CPUPerReview is this process's user+system CPU time per review (the
+	// clients' and the server's): unlike wall time, it hardly depends on what
+	// else the machine runs.
+	CPUPerReview time.Duration `json:"cpuPerReviewNanos"`
 
 	byKind map[string][]time.Duration
 }
@@ -67,6 +72,10 @@ func (l *loader) run(spec phaseSpec, mix []review) (phase, error) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	live0 := l.live()
+	cpu0, err := processCPU()
+	if err != nil {
+		return phase{}, err
+	}
 	var (
 		next     atomic.Int64
 		failures atomic.Int64
@@ -112,6 +121,10 @@ func (l *loader) run(spec phaseSpec, mix []review) (phase, error) {
 	wall := time.Since(start)
 	runtime.ReadMemStats(&after)
 	live := l.live() - live0
+	cpu1, err := processCPU()
+	if err != nil {
+		return phase{}, err
+	}
 	if n := failures.Load(); n > 0 {
 		return phase{}, fmt.Errorf("%s phase: %d reviews failed; first: %w", spec.name, n, firstErr)
 	}
@@ -130,7 +143,17 @@ func (l *loader) run(spec phaseSpec, mix []review) (phase, error) {
 	p.P50, p.P99, p.P999 = quantile(all, 0.50), quantile(all, 0.99), quantile(all, 0.999)
 	p.AllocsPerReview = float64(after.Mallocs-before.Mallocs) / float64(len(all))
 	p.BytesPerReview = float64(after.TotalAlloc-before.TotalAlloc) / float64(len(all))
+	p.CPUPerReview = (cpu1 - cpu0) / time.Duration(len(all))
 	return p, nil
+}
+
+// processCPU is the user+system CPU time of this process so far.
+func processCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 var allowed = []byte(`"allowed":true`)

@@ -110,9 +110,8 @@ type phaseResult struct {
 
 func run(ctx context.Context, o options) (*results, error) {
 	env, err := cluster.Start(ctx, cluster.Options{
-		Assets:   o.assets,
-		Validate: webhook.ValidateOptions{LonghornDrivers: []string{cluster.Driver}},
-		Mutate:   webhook.MutateOptions{DefaultDriver: cluster.Driver},
+		Assets:  o.assets,
+		Webhook: webhook.Options{LonghornDrivers: []string{cluster.Driver}, DefaultDriver: cluster.Driver},
 	})
 	if err != nil {
 		return nil, err

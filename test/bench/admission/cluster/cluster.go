@@ -42,9 +42,10 @@ type Options struct {
 	// Assets is the directory with kube-apiserver and etcd. Default
 	// $KUBEBUILDER_ASSETS, else bin.
 	Assets string
-	// Validate and Mutate are passed to the real handlers.
-	Validate webhook.ValidateOptions
-	Mutate   webhook.MutateOptions
+	// Webhook configures the handlers as the flags of `snaprestore webhook`
+	// do; the server's address, certificates, metrics and probes are set by
+	// Start (loopback, generated certificate, disabled).
+	Webhook webhook.Options
 }
 
 // Env is a running control plane with the webhook server on loopback.
@@ -61,6 +62,9 @@ type Env struct {
 	CAData []byte
 	// Calls counts the reviews served per path (real paths and PathNoop).
 	Calls map[string]*atomic.Int64
+	// Handlers are the HTTP handlers registered per path (AdmissionReview in,
+	// AdmissionReview out), counted in Calls.
+	Handlers map[string]http.Handler
 	// LiveReads counts the handlers' uncached reads (Get and List through
 	// the manager's API reader): cache misses confirmed against the API server.
 	LiveReads atomic.Int64
@@ -68,9 +72,10 @@ type Env struct {
 	stop func() error
 }
 
-// Start brings up etcd, kube-apiserver with the snapshot CRDs, and the webhook
-// server with the real handlers registered on the paths of webhook/paths.go.
-// The caller must call Stop.
+// Start brings up etcd, kube-apiserver with the snapshot CRDs, and a manager
+// wired by webhook.Setup as `snaprestore webhook` wires it: the real handlers
+// on the paths of webhook/paths.go (with snaprestore's metrics) and the orphan
+// GC, plus PathNoop. The caller must call Stop.
 func Start(ctx context.Context, o Options) (*Env, error) {
 	ctrl.SetLogger(logr.Discard())
 	assets, err := assetsDir(o.Assets)
@@ -96,17 +101,25 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		return nil, fmt.Errorf("start kube-apiserver and etcd from %s: %w", assets, err)
 	}
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit: the benchmark is the load
-	e := &Env{Config: cfg, CAData: te.WebhookInstallOptions.LocalServingCAData, Calls: map[string]*atomic.Int64{}}
+	e := &Env{Config: cfg, CAData: te.WebhookInstallOptions.LocalServingCAData, Calls: map[string]*atomic.Int64{}, Handlers: map[string]http.Handler{}}
 	e.stop = te.Stop
 	fail := func(err error) (*Env, error) {
 		return nil, errors.Join(err, e.Stop())
 	}
 	wo := te.WebhookInstallOptions
+	wopts := o.Webhook
+	wopts.BindAddress, wopts.Port, wopts.CertDir = wo.LocalServingHost, wo.LocalServingPort, wo.LocalServingCertDir
+	wopts.MetricsBindAddress, wopts.HealthProbeBindAddress = "0", "0"
+	wopts.SetDefaults()
+	if err := wopts.Validate(); err != nil {
+		return fail(fmt.Errorf("webhook options: %w", err))
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: wopts.MetricsBindAddress},
+		HealthProbeBindAddress: wopts.HealthProbeBindAddress,
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+			Host: wopts.BindAddress, Port: wopts.Port, CertDir: wopts.CertDir,
 		}),
 	})
 	if err != nil {
@@ -114,22 +127,17 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	}
 	e.Manager = mgr
 	e.URL = "https://" + net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
-	counting := countingManager{Manager: mgr, live: countingReader{Reader: mgr.GetAPIReader(), n: &e.LiveReads}}
-	v := webhook.NewValidatingHandlers(counting, o.Validate)
-	m := webhook.NewMutatingHandlers(counting, o.Mutate)
-	srv := mgr.GetWebhookServer()
-	for path, h := range map[string]admission.Handler{
-		webhook.PathValidateVolumeSnapshots:        v.VolumeSnapshots,
-		webhook.PathValidateVolumeSnapshotContents: v.VolumeSnapshotContents,
-		webhook.PathValidateVolumeSnapshotClasses:  v.VolumeSnapshotClasses,
-		webhook.PathValidatePVCs:                   v.PersistentVolumeClaims,
-		webhook.PathMutateVolumeSnapshots:          m.VolumeSnapshots,
-		webhook.PathMutatePVCs:                     m.PersistentVolumeClaims,
-		PathNoop:                                   admission.HandlerFunc(allow),
-	} {
-		n := new(atomic.Int64)
-		e.Calls[path] = n
-		srv.Register(path, &ctrlwebhook.Admission{Handler: counted(h, n)})
+	srv := countingServer{Server: mgr.GetWebhookServer(), env: e}
+	counting := countingManager{Manager: mgr, srv: srv, live: countingReader{Reader: mgr.GetAPIReader(), n: &e.LiveReads}}
+	if err := webhook.Setup(counting, wopts); err != nil {
+		return fail(fmt.Errorf("webhook setup: %w", err))
+	}
+	srv.Register(PathNoop, &ctrlwebhook.Admission{Handler: admission.HandlerFunc(allow)})
+	for _, p := range []string{webhook.PathValidateVolumeSnapshots, webhook.PathValidateVolumeSnapshotContents, webhook.PathValidateVolumeSnapshotClasses,
+		webhook.PathValidatePVCs, webhook.PathMutateVolumeSnapshots, webhook.PathMutatePVCs} {
+		if e.Handlers[p] == nil {
+			return fail(fmt.Errorf("webhook.Setup registered no handler on %s; expected every path of webhook/paths.go", p))
+		}
 	}
 	// The informers the rules read through are started before any review, so
 	// that every lookup hits a warm cache.
@@ -145,7 +153,7 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		cancel()
 		return errors.Join(<-done, te.Stop())
 	}
-	started := srv.StartedChecker()
+	started := mgr.GetWebhookServer().StartedChecker()
 	for started(&http.Request{}) != nil {
 		select {
 		case err := <-done:
@@ -168,14 +176,34 @@ func (e *Env) Stop() error {
 	return e.stop()
 }
 
-// countingManager hands the handlers an API reader that counts its calls.
+// countingManager hands webhook.Setup a webhook server and an API reader
+// that count what passes through them.
 type countingManager struct {
 	manager.Manager
+	srv  countingServer
 	live client.Reader
 }
 
-func (m countingManager) GetAPIReader() client.Reader { return m.live }
+func (m countingManager) GetAPIReader() client.Reader          { return m.live }
+func (m countingManager) GetWebhookServer() ctrlwebhook.Server { return m.srv }
 
+// countingServer counts the requests of every path registered on it.
+type countingServer struct {
+	ctrlwebhook.Server
+	env *Env
+}
+
+func (s countingServer) Register(path string, hook http.Handler) {
+	n := new(atomic.Int64)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		hook.ServeHTTP(w, r)
+	})
+	s.env.Calls[path], s.env.Handlers[path] = n, h
+	s.Server.Register(path, h)
+}
+
+// countingReader counts the Gets and Lists of an uncached reader.
 type countingReader struct {
 	client.Reader
 	n *atomic.Int64
@@ -193,13 +221,6 @@ func (r countingReader) List(ctx context.Context, list client.ObjectList, opts .
 
 func allow(context.Context, admission.Request) admission.Response {
 	return admission.Allowed("")
-}
-
-func counted(h admission.Handler, n *atomic.Int64) admission.Handler {
-	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
-		n.Add(1)
-		return h.Handle(ctx, req)
-	})
 }
 
 // assetsDir resolves the control-plane binaries and says what is missing.
