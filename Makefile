@@ -40,8 +40,15 @@ $(BIN)/etcd: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 # helm for the chart tests and `make chart`, pinned in its own module (hack/helm/go.mod)
 # and rebuilt only when that module changes.
 HELM_MOD := hack/helm
+# Like helm's own build, stamp its version and the Kubernetes version of its client-go
+# (the default of `helm template`'s .Capabilities.KubeVersion and of lint's checks).
 $(BIN)/helm: $(HELM_MOD)/go.mod $(HELM_MOD)/go.sum
-	cd $(HELM_MOD) && $(GO) build -o $@ helm.sh/helm/v3/cmd/helm
+	cd $(HELM_MOD) && v=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+	  k=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go) && k=$${k#v0.} && k=$${k%%.*} && \
+	  $(GO) build -trimpath -o $@ -ldflags "-X helm.sh/helm/v3/internal/version.version=$$v \
+	    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$k \
+	    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k" \
+	  helm.sh/helm/v3/cmd/helm
 
 CHART := charts/snaprestore
 .PHONY: chart
