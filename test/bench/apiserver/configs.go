@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,10 +45,13 @@ func validatingConfig(url func(path string) string, ca []byte) *admissionregv1.V
 }
 
 // mutatingConfig registers the mutating paths (sideEffects NoneOnDryRun,
-// reinvocationPolicy IfNeeded).
-func mutatingConfig(url func(path string) string, ca []byte) *admissionregv1.MutatingWebhookConfiguration {
+// reinvocationPolicy IfNeeded). With onlyAnnotated, a matchCondition lets the
+// API server skip the call for objects without the snaprestore.io/backup
+// annotation, which the mutating handlers leave untouched anyway (an
+// experiment, not the shared contract).
+func mutatingConfig(url func(path string) string, ca []byte, onlyAnnotated bool) *admissionregv1.MutatingWebhookConfiguration {
 	hook := func(name, path string, rule admissionregv1.RuleWithOperations) admissionregv1.MutatingWebhook {
-		return admissionregv1.MutatingWebhook{
+		h := admissionregv1.MutatingWebhook{
 			Name:                    name,
 			ClientConfig:            admissionregv1.WebhookClientConfig{URL: ptr.To(url(path)), CABundle: ca},
 			Rules:                   []admissionregv1.RuleWithOperations{rule},
@@ -57,6 +62,13 @@ func mutatingConfig(url func(path string) string, ca []byte) *admissionregv1.Mut
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      ptr.To(admissionregv1.IfNeededReinvocationPolicy),
 		}
+		if onlyAnnotated {
+			h.MatchConditions = []admissionregv1.MatchCondition{{
+				Name:       "annotated",
+				Expression: fmt.Sprintf("has(object.metadata.annotations) && %q in object.metadata.annotations", webhook.AnnotationBackup),
+			}}
+		}
+		return h
 	}
 	return &admissionregv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: configName},

@@ -17,18 +17,39 @@ const clockTick = 10 * time.Millisecond
 // running descendants (etcd and kube-apiserver): the whole system under test.
 // On a machine shared with other work it is steadier than wall time.
 func CPUTime() (time.Duration, error) {
-	procs, err := readProcs()
+	by, err := CPUTimes()
 	if err != nil {
 		return 0, err
 	}
-	self := os.Getpid()
 	var total time.Duration
+	for _, d := range by {
+		total += d
+	}
+	return total, nil
+}
+
+// SelfName is the key of this process in CPUTimes.
+const SelfName = "self"
+
+// CPUTimes is CPUTime by process: this process under SelfName, its
+// descendants under their command names (etcd, kube-apiserver).
+func CPUTimes() (map[string]time.Duration, error) {
+	procs, err := readProcs()
+	if err != nil {
+		return nil, err
+	}
+	self := os.Getpid()
+	by := map[string]time.Duration{}
 	seen := map[int]bool{self: true}
 	queue := []int{self}
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		total += procs[pid].cpu
+		name := procs[pid].comm
+		if pid == self {
+			name = SelfName
+		}
+		by[name] += procs[pid].cpu
 		for child, p := range procs {
 			if p.ppid == pid && !seen[child] {
 				seen[child] = true
@@ -36,10 +57,11 @@ func CPUTime() (time.Duration, error) {
 			}
 		}
 	}
-	return total, nil
+	return by, nil
 }
 
 type procStat struct {
+	comm string // command name, at most 15 bytes
 	ppid int
 	cpu  time.Duration
 }
@@ -74,7 +96,8 @@ func readProcs() (map[int]procStat, error) {
 // fields are counted after its closing parenthesis.
 func parseStat(line string) (procStat, error) {
 	i := strings.LastIndexByte(line, ')')
-	if i < 0 {
+	lp := strings.IndexByte(line, '(')
+	if i < 0 || lp < 0 || lp > i {
 		return procStat{}, fmt.Errorf("no command name in %q", line)
 	}
 	f := strings.Fields(line[i+1:]) // f[0] is field 3 (state)
@@ -87,5 +110,5 @@ func parseStat(line string) (procStat, error) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return procStat{}, fmt.Errorf("ppid/utime/stime %q %q %q: expected integers", f[1], f[11], f[12])
 	}
-	return procStat{ppid: ppid, cpu: time.Duration(utime+stime) * clockTick}, nil
+	return procStat{comm: line[lp+1 : i], ppid: ppid, cpu: time.Duration(utime+stime) * clockTick}, nil
 }

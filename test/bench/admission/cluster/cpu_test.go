@@ -16,12 +16,12 @@ func TestParseStat(t *testing.T) {
 		{
 			name: "plain",
 			line: "7432 (cat) R 7430 7430 18816 0 -1 4194304 100 0 0 0 25 7 0 0 20 0 1 0 103453 3133440 388",
-			want: procStat{ppid: 7430, cpu: 320 * time.Millisecond},
+			want: procStat{comm: "cat", ppid: 7430, cpu: 320 * time.Millisecond},
 		},
 		{
 			name: "command with spaces and parentheses",
 			line: "12 (kube apiserver (x)) S 1 12 12 0 -1 0 0 0 0 0 100 50 0 0 20 0 1 0 5",
-			want: procStat{ppid: 1, cpu: 1500 * time.Millisecond},
+			want: procStat{comm: "kube apiserver (x)", ppid: 1, cpu: 1500 * time.Millisecond},
 		},
 		{name: "no command", line: "12 S 1", wantErr: true},
 		{name: "truncated", line: "12 (x) S 1 12", wantErr: true},
