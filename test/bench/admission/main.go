@@ -290,8 +290,5 @@ func (r *results) print() {
 		}
 		fmt.Printf("  goal %-22s %-9s got %-8s %s\n", g.Name, g.Want, g.show, verdict)
 	}
-	fmt.Printf("  by kind (all rounds)            real p50   real p99   no-op p50  (ms)\n")
-	for _, k := range r.Kinds {
-		fmt.Printf("    %-30s %9.3f  %9.3f  %9.3f\n", k.Kind, ms(k.RealP50), ms(k.RealP99), ms(k.NoopP50))
-	}
+	fmt.Printf("  (latency by kind is in -json; the cost of each kind's handler: go test -run '^$' -bench Review ./test/bench/admission)\n")
 }
