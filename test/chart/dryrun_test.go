@@ -1,0 +1,103 @@
+package chart
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// moduleDir is the directory of a module in the build list (module cache).
+func moduleDir(t *testing.T, module string) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		t.Fatalf("find module %s: %v (%s); run go mod download", module, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestServerSideDryRun applies every object of every golden render with
+// `kubectl apply --dry-run=server` to a real kube-apiserver that has the snapshot CRDs
+// (external-snapshotter client module) and the cert-manager CRDs (cert-manager module,
+// deploy/crds), so each manifest is checked against the real schemas and admission.
+func TestServerSideDryRun(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
+	}
+	kubectl := tool(t, "kubectl")
+	env := &envtest.Environment{
+		CRDDirectoryPaths: []string{
+			filepath.Join(moduleDir(t, "github.com/kubernetes-csi/external-snapshotter/client/v8"), "config", "crd"),
+			filepath.Join(moduleDir(t, "github.com/cert-manager/cert-manager"), "deploy", "crds"),
+		},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop envtest: %v", err)
+		}
+	})
+	for _, crd := range []string{"certificates.cert-manager.io", "issuers.cert-manager.io", "volumesnapshots.snapshot.storage.k8s.io"} {
+		if !slicesContainsCRD(env, crd) {
+			t.Fatalf("CRD %s was not installed", crd)
+		}
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, rc := range renderCases {
+		t.Run(rc.name, func(t *testing.T) {
+			golden := filepath.Join("testdata", rc.name+".yaml")
+			data, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decode(t, data)
+			cmd := exec.Command(kubectl, "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "--validate=strict", "-o", "name", "-f", golden)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("kubectl apply --dry-run=server -f %s: %v\n%s", golden, err, stderr.Bytes())
+			}
+			applied := strings.Fields(string(out))
+			if len(applied) != len(objs) {
+				t.Errorf("server dry-run applied %d objects, the render has %d:\n%s", len(applied), len(objs), out)
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("kubectl warned: %s", stderr.Bytes())
+			}
+		})
+	}
+}
+
+func slicesContainsCRD(env *envtest.Environment, name string) bool {
+	for _, crd := range env.CRDs {
+		if crd.Name == name {
+			return true
+		}
+	}
+	return false
+}
