@@ -108,8 +108,12 @@ func (h *validatingHandler[T]) Handle(ctx context.Context, req admission.Request
 			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("validating %s %q failed: internal error", h.gk.Kind, req.Name))
 		}
 	}()
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update:
+	case admissionv1.Delete, admissionv1.Connect:
 		return admission.Allowed("")
+	default:
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("request.operation %q: expected CREATE, UPDATE, DELETE or CONNECT", req.Operation))
 	}
 	obj := h.new()
 	if err := h.decode(req.Object, obj, "object"); err != nil {
