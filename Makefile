@@ -72,6 +72,7 @@ test: control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e o
 FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
+FUZZ_TARGETS += ./webhook:FuzzValidatingReview
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZ_TIME.
