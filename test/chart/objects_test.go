@@ -219,8 +219,8 @@ func TestDeploymentArgs(t *testing.T) {
 			if p := svc.Spec.Ports[0]; p.Port != 443 || p.TargetPort.StrVal != "webhook" || ctr.Ports[0].Name != "webhook" || ctr.Ports[0].ContainerPort != int32(wo.Port) {
 				t.Errorf("service port %d -> %s, container port %s %d; want 443 -> webhook = %d", p.Port, p.TargetPort.StrVal, ctr.Ports[0].Name, ctr.Ports[0].ContainerPort, wo.Port)
 			}
-			switch c.name {
-			case "builtin":
+			switch {
+			case slices.Contains(c.set, "certs.mode=builtin"):
 				want := certs.Options{Mode: certs.ModeBuiltin, Namespace: namespace, CASecret: "snaprestore-ca", ServingSecret: "snaprestore-serving",
 					ServiceName: svc.Name, ValidatingConfig: r.validating.Name, MutatingConfig: r.mutating.Name,
 					CAValidity: 8760 * time.Hour, ServingValidity: 168 * time.Hour, CAPropagation: certs.DefaultCAPropagation,
@@ -245,6 +245,9 @@ func TestDeploymentArgs(t *testing.T) {
 						t.Errorf("certificate dnsNames (-want +got):\n%s", diff)
 					}
 				}
+			}
+			if c.name == "file-backupstore" && (wo.Backupstore != "file:///backups" || mountPath(ctr, "backups") != "/backups") {
+				t.Errorf("backupstore %q with volume backups at %q; want file:///backups mounted at /backups", wo.Backupstore, mountPath(ctr, "backups"))
 			}
 			if c.name == "certmanager-clusterissuer" {
 				if r.issuer != nil || r.certificate.Spec.IssuerRef.Kind != "ClusterIssuer" || r.certificate.Spec.IssuerRef.Name != "cluster-ca" {

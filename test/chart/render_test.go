@@ -46,6 +46,11 @@ var renderCases = []renderCase{
 		"longhorn.drivers={driver.longhorn.io,io.rancher.longhorn}", "protectBackups=true", "gcGracePeriod=5m",
 		"webhook.failurePolicy=Ignore", "replicas=1",
 	}},
+	{name: "file-backupstore", set: []string{
+		"certs.mode=builtin", "backupstore.url=file:///backups",
+		"extraVolumes[0].name=backups", "extraVolumes[0].nfs.server=nfs.example.com", "extraVolumes[0].nfs.path=/exports/longhorn",
+		"extraVolumeMounts[0].name=backups", "extraVolumeMounts[0].mountPath=/backups", "extraVolumeMounts[0].readOnly=true",
+	}},
 }
 
 func root(t *testing.T) string {
