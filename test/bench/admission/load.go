@@ -22,7 +22,10 @@ type loader struct {
 	live   func() int64 // the handlers' uncached reads so far
 }
 
-func newLoader(base string, caPEM []byte, conns int, live func() int64) (*loader, error) {
+// newLoader opens up to conns keep-alive HTTP/1.1 connections, or with http2
+// one HTTP/2 connection (as kube-apiserver calls webhooks) carrying conns
+// concurrent streams.
+func newLoader(base string, caPEM []byte, conns int, http2 bool, live func() int64) (*loader, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("webhook serving CA: no PEM certificate")
@@ -33,6 +36,7 @@ func newLoader(base string, caPEM []byte, conns int, live func() int64) (*loader
 		MaxIdleConnsPerHost: conns,
 		MaxConnsPerHost:     conns,
 		IdleConnTimeout:     time.Minute,
+		ForceAttemptHTTP2:   http2,
 	}
 	return &loader{client: &http.Client{Transport: tr}, base: base, live: live}, nil
 }

@@ -37,6 +37,7 @@ type options struct {
 	warmup      int
 	json        bool
 	cpuProfile  string
+	http2       bool
 }
 
 // Goals of issue #2 on 2 cores.
@@ -55,6 +56,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "phases of each handler, alternating (medians are reported)")
 	flag.IntVar(&o.objects, "objects", 16, "seeded snapshot/content pairs the reviews refer to")
 	flag.IntVar(&o.warmup, "warmup", 2000, "unmeasured reviews per handler before the first phase")
+	flag.BoolVar(&o.http2, "http2", false, "one HTTP/2 connection with -concurrency streams (as kube-apiserver calls webhooks) instead of HTTP/1.1 connections")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases (client and server share the process) to this file")
 	flag.Parse()
@@ -102,6 +104,7 @@ func (o options) validate() error {
 // results is the report, also the -json document.
 type results struct {
 	Concurrency int           `json:"concurrency"`
+	HTTP2       bool          `json:"http2"`
 	Requests    int           `json:"requestsPerPhase,omitempty"`
 	Duration    time.Duration `json:"phaseDurationNanos,omitempty"`
 	Rounds      int           `json:"rounds"`
@@ -151,7 +154,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := newLoader(env.URL, env.CAData, o.concurrency, env.LiveReads.Load)
+	l, err := newLoader(env.URL, env.CAData, o.concurrency, o.http2, env.LiveReads.Load)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +168,7 @@ func run(ctx context.Context, o options) (*results, error) {
 			}
 		}
 	}
-	res := &results{Concurrency: o.concurrency, Rounds: o.rounds, Mix: len(mix), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU()}
+	res := &results{Concurrency: o.concurrency, HTTP2: o.http2, Rounds: o.rounds, Mix: len(mix), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU()}
 	if o.duration > 0 {
 		res.Duration = o.duration
 	} else {
@@ -270,8 +273,12 @@ func (r *results) print() {
 	if r.Duration > 0 {
 		load = r.Duration.String()
 	}
-	fmt.Printf("== admission benchmark: %d keep-alive HTTPS clients on loopback, %s per phase, %d rounds (medians), mix of %d reviews, GOMAXPROCS %d\n",
-		r.Concurrency, load, r.Rounds, r.Mix, r.GOMAXPROCS)
+	clients := fmt.Sprintf("%d keep-alive HTTPS clients", r.Concurrency)
+	if r.HTTP2 {
+		clients = fmt.Sprintf("%d concurrent HTTP/2 streams", r.Concurrency)
+	}
+	fmt.Printf("== admission benchmark: %s on loopback, %s per phase, %d rounds (medians), mix of %d reviews, GOMAXPROCS %d\n",
+		clients, load, r.Rounds, r.Mix, r.GOMAXPROCS)
 	fmt.Printf("  %-16s %10s %9s %9s %9s %14s %14s %14s\n", "handler", "reviews/s", "p50 ms", "p99 ms", "p99.9 ms", "allocs/review", "bytes/review", "CPU µs/review")
 	for _, row := range []struct {
 		name string

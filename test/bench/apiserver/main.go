@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -37,6 +38,9 @@ type options struct {
 	json    bool
 	// matchAnnotated: see mutatingConfig.
 	matchAnnotated bool
+	// http1 makes the webhook server offer only HTTP/1.1, so kube-apiserver
+	// calls it over HTTP/1.1 connections instead of one HTTP/2 connection.
+	http1 bool
 }
 
 // goalRatio is issue #3's bound on wall time with webhooks / without.
@@ -59,6 +63,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "phases of each kind, alternating without, with[, noop], without, ... (medians are reported)")
 	flag.BoolVar(&o.noop, "noop", true, "also measure the configurations served by a no-op handler (what any webhook costs)")
 	flag.BoolVar(&o.matchAnnotated, "match-annotated", false, "experiment: let the API server call the mutating webhooks only for objects with the snaprestore.io/backup annotation (matchConditions)")
+	flag.BoolVar(&o.http1, "http1", false, "experiment: the webhook server offers only HTTP/1.1 (ALPN), not HTTP/2")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
 	if o.objects < 1 || o.workers < 1 || o.rounds < 1 {
@@ -87,6 +92,8 @@ func main() {
 // results is the report, also the -json document.
 type results struct {
 	Objects      int           `json:"objects"`
+	HTTP1        bool          `json:"http1"`
+	MatchAnnot   bool          `json:"matchAnnotated"`
 	Workers      int           `json:"workers"`
 	Rounds       int           `json:"rounds"`
 	GOMAXPROCS   int           `json:"gomaxprocs"`
@@ -117,10 +124,14 @@ type phaseResult struct {
 }
 
 func run(ctx context.Context, o options) (*results, error) {
-	env, err := cluster.Start(ctx, cluster.Options{
+	copts := cluster.Options{
 		Assets:  o.assets,
 		Webhook: webhook.Options{LonghornDrivers: []string{cluster.Driver}, DefaultDriver: cluster.Driver},
-	})
+	}
+	if o.http1 {
+		copts.TLSOpts = append(copts.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	env, err := cluster.Start(ctx, copts)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +144,7 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err := b.prepare(ctx); err != nil {
 		return nil, err
 	}
-	res := &results{Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
+	res := &results{HTTP1: o.http1, MatchAnnot: o.matchAnnotated, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
 	modes := []mode{without, with}
 	if o.noop {
 		modes = append(modes, noop)
@@ -227,8 +238,19 @@ func cpuBy(runs []phaseResult, m mode) string {
 }
 
 func (r *results) print() {
-	fmt.Printf("== API-server benchmark: %d VolumeSnapshots + %d VolumeSnapshotContents per phase, %d workers, %d rounds (medians), GOMAXPROCS %d\n",
-		r.Objects, r.Objects, r.Workers, r.Rounds, r.GOMAXPROCS)
+	var experiments []string
+	if r.HTTP1 {
+		experiments = append(experiments, "webhook server HTTP/1.1 only")
+	}
+	if r.MatchAnnot {
+		experiments = append(experiments, "mutating webhooks only for annotated objects")
+	}
+	exp := ""
+	if len(experiments) > 0 {
+		exp = "; experiment: " + strings.Join(experiments, ", ")
+	}
+	fmt.Printf("== API-server benchmark: %d VolumeSnapshots + %d VolumeSnapshotContents per phase, %d workers, %d rounds (medians), GOMAXPROCS %d%s\n",
+		r.Objects, r.Objects, r.Workers, r.Rounds, r.GOMAXPROCS, exp)
 	rate := func(d time.Duration) float64 { return float64(2*r.Objects) / d.Seconds() }
 	row := func(label string, wall time.Duration, m mode, note string) {
 		fmt.Printf("  %-20s: %7.2f s  %7.0f objects/s  CPU %6.2f s  (runs %s%s)\n", label, wall.Seconds(), rate(wall), medianCPU(r.Runs, m).Seconds(), walls(r.Runs, m), note)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,10 @@ type Options struct {
 	// do; the server's address, certificates, metrics and probes are set by
 	// Start (loopback, generated certificate, disabled).
 	Webhook webhook.Options
+	// TLSOpts adjust the webhook server's TLS configuration (as certs.Setup's
+	// do in `snaprestore webhook`). Default none: controller-runtime's (HTTP/2
+	// offered through ALPN).
+	TLSOpts []func(*tls.Config)
 }
 
 // Env is a running control plane with the webhook server on loopback.
@@ -119,7 +124,7 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		Metrics:                metricsserver.Options{BindAddress: wopts.MetricsBindAddress},
 		HealthProbeBindAddress: wopts.HealthProbeBindAddress,
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: wopts.BindAddress, Port: wopts.Port, CertDir: wopts.CertDir,
+			Host: wopts.BindAddress, Port: wopts.Port, CertDir: wopts.CertDir, TLSOpts: o.TLSOpts,
 		}),
 	})
 	if err != nil {
