@@ -21,7 +21,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* Names of objects other templates refer to. */}}
 {{- define "snaprestore.webhookConfigName" -}}{{ include "snaprestore.fullname" . }}{{- end -}}
+{{/* servingSecret is written by the builtin authority, tlsSecret by cert-manager: two
+names, so switching modes never has both writing one Secret. */}}
 {{- define "snaprestore.servingSecret" -}}{{ include "snaprestore.fullname" . }}-serving{{- end -}}
+{{- define "snaprestore.tlsSecret" -}}{{ include "snaprestore.fullname" . }}-tls{{- end -}}
 {{- define "snaprestore.caSecret" -}}{{ include "snaprestore.fullname" . }}-ca{{- end -}}
 {{- define "snaprestore.certificate" -}}{{ include "snaprestore.fullname" . }}-serving{{- end -}}
 {{- define "snaprestore.selfSignedIssuer" -}}{{ include "snaprestore.fullname" . }}-selfsigned{{- end -}}
