@@ -1,0 +1,274 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-logr/logr"
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+)
+
+// validateEnv is a real kube-apiserver with the snapshot CRDs and the validating webhooks
+// of NewValidatingHandlers, served by an in-process controller-runtime server.
+type validateEnv struct {
+	client   client.Client
+	warnings *warningLog
+}
+
+// warningLog collects the warnings the API server relays to the client.
+type warningLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warningLog) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, text)
+}
+
+// take returns the warnings seen so far and forgets them.
+func (w *warningLog) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := w.seen
+	w.seen = nil
+	return seen
+}
+
+func startValidateEnv(t *testing.T) *validateEnv {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
+	}
+	ctrl.SetLogger(logr.Discard())
+	scheme := validateScheme()
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{snapshotCRDDir(t)},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
+		},
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start envtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop envtest: %v", err)
+		}
+	})
+	wo := env.WebhookInstallOptions
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
+		}),
+	})
+	if err != nil {
+		t.Fatalf("new manager: %v", err)
+	}
+	h := NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}})
+	srv := mgr.GetWebhookServer()
+	srv.Register(PathValidateVolumeSnapshots, &webhook.Admission{Handler: h.VolumeSnapshots})
+	srv.Register(PathValidateVolumeSnapshotContents, &webhook.Admission{Handler: h.VolumeSnapshotContents})
+	srv.Register(PathValidateVolumeSnapshotClasses, &webhook.Admission{Handler: h.VolumeSnapshotClasses})
+	srv.Register(PathValidatePVCs, &webhook.Admission{Handler: h.PersistentVolumeClaims})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	checker := srv.StartedChecker()
+	pollUntil(t, "validating webhook server started", func() bool { return checker(&http.Request{}) == nil })
+	e := &validateEnv{warnings: &warningLog{}}
+	userCfg := rest.CopyConfig(cfg)
+	userCfg.WarningHandler = e.warnings
+	if e.client, err = client.New(userCfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return e
+}
+
+func testValidatingConfig() *admissionregv1.ValidatingWebhookConfiguration {
+	hook := func(resource, path string, groups ...string) admissionregv1.ValidatingWebhook {
+		return admissionregv1.ValidatingWebhook{
+			Name:                    resource + ".validate.snaprestore.io",
+			ClientConfig:            admissionregv1.WebhookClientConfig{Service: &admissionregv1.ServiceReference{Name: "x", Namespace: "x", Path: ptr.To(path)}},
+			Rules:                   []admissionregv1.RuleWithOperations{webhookRule(resource, groups...)},
+			SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr.To(admissionregv1.Fail),
+			TimeoutSeconds:          ptr.To[int32](10),
+		}
+	}
+	return &admissionregv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "snaprestore-validating-test"},
+		Webhooks: []admissionregv1.ValidatingWebhook{
+			hook("volumesnapshots", PathValidateVolumeSnapshots, snapv1.GroupName),
+			hook("volumesnapshotcontents", PathValidateVolumeSnapshotContents, snapv1.GroupName),
+			hook("volumesnapshotclasses", PathValidateVolumeSnapshotClasses, snapv1.GroupName),
+			hook("persistentvolumeclaims", PathValidatePVCs, ""),
+		},
+	}
+}
+
+// denied is the message kubectl and typed clients show for a denial of webhook hook.
+func denied(hook, kind, name, cause string) string {
+	return fmt.Sprintf("admission webhook %q denied the request: %s %q is invalid: %s", hook+".validate.snaprestore.io", kind, name, cause)
+}
+
+func envContent(name, namespace, snapshot, driver, handle string) *snapv1.VolumeSnapshotContent {
+	return &snapv1.VolumeSnapshotContent{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: snapv1.VolumeSnapshotContentSpec{
+			VolumeSnapshotRef: corev1.ObjectReference{Namespace: namespace, Name: snapshot},
+			DeletionPolicy:    snapv1.VolumeSnapshotContentRetain,
+			Driver:            driver,
+			Source:            snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To(handle)},
+		},
+	}
+}
+
+func envSnapshot(namespace, name, content string) *snapv1.VolumeSnapshot {
+	return &snapv1.VolumeSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr.To(content)}},
+	}
+}
+
+func envPVC(namespace, name, snapshot, storageClass, request string) *corev1.PersistentVolumeClaim {
+	p := rulePVC(snapshot, request, func(p *corev1.PersistentVolumeClaim) {
+		p.Spec.StorageClassName = ptr.To(storageClass)
+		p.Spec.DataSourceRef = nil // the API server fills it from dataSource
+	})
+	p.Namespace, p.Name = namespace, name
+	return p
+}
+
+// TestValidatingWebhookOnAPIServer runs the cross-object rules through a real API server,
+// each right after the object it depends on was created (the cache may not have it yet).
+func TestValidatingWebhookOnAPIServer(t *testing.T) {
+	t.Parallel()
+	e := startValidateEnv(t)
+	ctx := context.Background()
+	mustCreate := func(t *testing.T, obj client.Object) {
+		t.Helper()
+		if err := e.client.Create(ctx, obj); err != nil {
+			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+	wantDenied := func(t *testing.T, obj client.Object, want string) {
+		t.Helper()
+		err := e.client.Create(ctx, obj)
+		if err == nil {
+			t.Fatalf("create %T %s: allowed, want denied with %s", obj, obj.GetName(), want)
+		}
+		if err.Error() != want {
+			t.Errorf("create %T %s:\n got %s\nwant %s", obj, obj.GetName(), err, want)
+		}
+	}
+	namespace := func(t *testing.T, name string) string {
+		t.Helper()
+		mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		return name
+	}
+	const lh = DefaultLonghornDriver
+
+	t.Run("content ref pointing elsewhere", func(t *testing.T) {
+		ns := namespace(t, "v-binding")
+		mustCreate(t, envContent("v-elsewhere", "other", "snap-x", lh, "bak://vol-a/backup-1"))
+		wantDenied(t, envSnapshot(ns, "restore-1", "v-elsewhere"), denied("volumesnapshots", "VolumeSnapshot", "restore-1",
+			`spec.source.volumeSnapshotContentName: Invalid value: "v-elsewhere": VolumeSnapshotContent "v-elsewhere" has spec.volumeSnapshotRef other/snap-x, but this VolumeSnapshot is v-binding/restore-1, so the two never bind; expected a content whose spec.volumeSnapshotRef is namespace "v-binding", name "restore-1"`))
+		mustCreate(t, envContent("v-here", ns, "restore-2", lh, "bak://vol-a/backup-1"))
+		e.warnings.take()
+		mustCreate(t, envSnapshot(ns, "restore-2", "v-here"))
+		mustCreate(t, envSnapshot(ns, "restore-3", "v-later"))
+		want := []string{`spec.source.volumeSnapshotContentName: VolumeSnapshotContent "v-later" does not exist yet; the snapshot stays unbound until it is created with spec.volumeSnapshotRef v-binding/restore-3`}
+		if got := e.warnings.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("warnings = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("second default class per driver", func(t *testing.T) {
+		class := func(name string) *snapv1.VolumeSnapshotClass {
+			return ruleClass(name, "envtest.csi.example.com", true, nil)
+		}
+		mustCreate(t, class("v-default-1"))
+		wantDenied(t, class("v-default-2"), denied("volumesnapshotclasses", "VolumeSnapshotClass", "v-default-2",
+			`metadata.annotations[snapshot.storage.kubernetes.io/is-default-class]: Forbidden: driver "envtest.csi.example.com" already has the default VolumeSnapshotClass "v-default-1"; expected at most one default class per driver: remove the annotation here or there`))
+		// The default itself can still be updated.
+		var c snapv1.VolumeSnapshotClass
+		if err := e.client.Get(ctx, client.ObjectKey{Name: "v-default-1"}, &c); err != nil {
+			t.Fatal(err)
+		}
+		c.Labels = map[string]string{"team": "storage"}
+		if err := e.client.Update(ctx, &c); err != nil {
+			t.Errorf("update of the default class: %v", err)
+		}
+	})
+
+	t.Run("StorageClass provisioner vs content driver", func(t *testing.T) {
+		ns := namespace(t, "v-driver")
+		mustCreate(t, envContent("v-driver-content", ns, "snap", lh, "bak://vol-a/backup-1"))
+		mustCreate(t, envSnapshot(ns, "snap", "v-driver-content"))
+		mustCreate(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "v-hostpath"}, Provisioner: "hostpath.csi.k8s.io"})
+		wantDenied(t, envPVC(ns, "restored", "snap", "v-hostpath", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "restored",
+			`spec.storageClassName: Invalid value: "v-hostpath": StorageClass "v-hostpath" has provisioner "hostpath.csi.k8s.io", but VolumeSnapshot v-driver/snap is of VolumeSnapshotContent "v-driver-content" with driver "driver.longhorn.io"; expected a StorageClass whose provisioner is "driver.longhorn.io"`))
+		mustCreate(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "v-longhorn"}, Provisioner: lh})
+		mustCreate(t, envPVC(ns, "restored", "snap", "v-longhorn", "1Gi"))
+	})
+
+	t.Run("request below restoreSize", func(t *testing.T) {
+		ns := namespace(t, "v-size")
+		mustCreate(t, envContent("v-size-content", ns, "sized", lh, "bak://vol-a/backup-1"))
+		snap := envSnapshot(ns, "sized", "v-size-content")
+		mustCreate(t, snap)
+		snap.Status = &snapv1.VolumeSnapshotStatus{RestoreSize: ptr.To(resource.MustParse("2Gi"))}
+		if err := e.client.Status().Update(ctx, snap); err != nil {
+			t.Fatalf("set restoreSize: %v", err)
+		}
+		wantDenied(t, envPVC(ns, "small", "sized", "v-longhorn", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "small",
+			`spec.resources.requests[storage]: Invalid value: "1Gi": below the restore size 2Gi of VolumeSnapshot v-size/sized; expected at least 2Gi`))
+		mustCreate(t, envPVC(ns, "big-enough", "sized", "v-longhorn", "2Gi"))
+
+		// Before the snapshot controller fills restoreSize, the backup's size counts.
+		mustCreate(t, envContent("v-backup-content", ns, "backup", lh, "bak://vol-a/backup-big"))
+		mustCreate(t, envSnapshot(ns, "backup", "v-backup-content"))
+		wantDenied(t, envPVC(ns, "small-backup", "backup", "v-longhorn", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "small-backup",
+			`spec.resources.requests[storage]: Invalid value: "1Gi": below the size 3Gi of backup bak://vol-a/backup-big that VolumeSnapshot v-size/backup restores; expected at least 3Gi`))
+	})
+
+	t.Run("content of a missing backup and of a missing class", func(t *testing.T) {
+		wantDenied(t, envContent("v-missing", "apps", "s", lh, "bak://vol-a/backup-missing"), denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-missing",
+			`spec.source.snapshotHandle: Not found: "bak://vol-a/backup-missing"`))
+		c := envContent("v-classless", "apps", "s", lh, "bak://vol-a/backup-1")
+		c.Spec.VolumeSnapshotClassName = ptr.To("v-no-such-class")
+		wantDenied(t, c, denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-classless",
+			`spec.volumeSnapshotClassName: Invalid value: "v-no-such-class": VolumeSnapshotClass "v-no-such-class" does not exist; expected the name of a VolumeSnapshotClass of driver "driver.longhorn.io"`))
+	})
+}
