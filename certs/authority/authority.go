@@ -77,6 +77,7 @@ func (a *Authority) Start(ctx context.Context) error {
 		next, err := a.Reconcile(ctx)
 		wait := a.cfg.ResyncInterval
 		if err != nil {
+			reconcileErrors.Inc()
 			log.Error(err, "Reconcile builtin certificates failed", "retryAfter", backoff)
 			wait, backoff = backoff, min(2*backoff, a.cfg.ResyncInterval)
 		} else {
@@ -138,7 +139,8 @@ func (a *Authority) ensureCA(ctx context.Context, now time.Time) (*pki.KeyPair, 
 			kp = nil
 		}
 	}
-	if kp == nil {
+	issuedCA := kp == nil
+	if issuedCA {
 		if kp, err = pki.NewCA(caCommonName, now, a.cfg.CAValidity); err != nil {
 			return nil, nil, time.Time{}, err
 		}
@@ -156,6 +158,9 @@ func (a *Authority) ensureCA(ctx context.Context, now time.Time) (*pki.KeyPair, 
 	data := map[string][]byte{KeyCert: certPEM, KeyKey: keyPEM, KeyBundle: pki.EncodeCerts(bundle...)}
 	if err := a.write(ctx, s, a.cfg.CASecret, data); err != nil {
 		return nil, nil, time.Time{}, err
+	}
+	if issuedCA {
+		issued.WithLabelValues(kindCA).Inc()
 	}
 	return kp, bundle, next, nil
 }
@@ -201,6 +206,7 @@ func (a *Authority) ensureServing(ctx context.Context, ca *pki.KeyPair, bundle [
 	if err := a.write(ctx, s, a.cfg.ServingSecret, data); err != nil {
 		return time.Time{}, err
 	}
+	issued.WithLabelValues(kindServing).Inc()
 	return pki.RenewalTime(kp.Cert), nil
 }
 

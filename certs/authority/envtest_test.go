@@ -17,6 +17,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -278,6 +280,12 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 	if len(leaves) < 3 || len(issuers) < 2 {
 		t.Errorf("served %d serving certificates from %d CAs; want at least 3 from 2", len(leaves), len(issuers))
 	}
+	if n := counterValue(t, issued.WithLabelValues(kindServing)); n < float64(len(leaves)) {
+		t.Errorf("snaprestore_certs_issued_total{kind=serving} = %v, below the %d certificates served", n, len(leaves))
+	}
+	if n := counterValue(t, issued.WithLabelValues(kindCA)); n < 2 {
+		t.Errorf("snaprestore_certs_issued_total{kind=ca} = %v, want at least 2", n)
+	}
 }
 
 // testRestartReuses starts an authority on existing Secrets: it must keep the CA and the
@@ -320,4 +328,13 @@ func mustCerts(t *testing.T, pemBytes []byte) []*x509.Certificate {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -99,5 +99,6 @@ func (s *Source) Load(ctx context.Context) (changed bool, err error) {
 		return false, fmt.Errorf("secret %s keys %s/%s: %w", s.key, KeyCert, KeyKey, err)
 	}
 	s.current.Store(&loaded{cert: c, key: k, tls: &pair})
+	servingNotAfter.Set(float64(pair.Leaf.NotAfter.Unix()))
 	return true, nil
 }
