@@ -16,11 +16,14 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 )
@@ -55,19 +58,32 @@ func (w *warningLog) take() []string {
 
 func startValidateEnv(t *testing.T) *validateEnv {
 	t.Helper()
+	scheme := validateScheme()
+	mgr, cfg := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
+		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
+	})
+	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}}))
+	runManager(t, mgr)
+	e := &validateEnv{warnings: &warningLog{}}
+	userCfg := rest.CopyConfig(cfg)
+	userCfg.WarningHandler = e.warnings
+	var err error
+	if e.client, err = client.New(userCfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return e
+}
+
+// startWebhookEnv starts a kube-apiserver with the snapshot CRDs and the given webhook
+// configurations, and returns a manager (not started yet) whose webhook server is the
+// one they call.
+func startWebhookEnv(t *testing.T, scheme *runtime.Scheme, hooks envtest.WebhookInstallOptions) (manager.Manager, *rest.Config) {
+	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
 	}
 	ctrl.SetLogger(logr.Discard())
-	scheme := validateScheme()
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{snapshotCRDDir(t)},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
-		},
-	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{snapshotCRDDir(t)}, ErrorIfCRDPathMissing: true, Scheme: scheme, WebhookInstallOptions: hooks}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start envtest: %v", err)
@@ -77,41 +93,46 @@ func startValidateEnv(t *testing.T) *validateEnv {
 			t.Errorf("stop envtest: %v", err)
 		}
 	})
-	wo := env.WebhookInstallOptions
+	wo := &env.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		}),
+		Scheme:        scheme,
+		Metrics:       metricsserver.Options{BindAddress: "0"},
+		WebhookServer: webhook.NewServer(webhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
 	})
 	if err != nil {
 		t.Fatalf("new manager: %v", err)
 	}
-	h := NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}})
-	srv := mgr.GetWebhookServer()
+	return mgr, cfg
+}
+
+// runManager starts mgr until the test ends and waits for its webhook server.
+func runManager(t *testing.T, mgr manager.Manager) {
+	t.Helper()
+	runUntilCleanup(t, mgr.Start, mgr.GetWebhookServer().StartedChecker())
+}
+
+// runUntilCleanup runs start until the test ends, fails the test if it returns an
+// error, and waits until started reports success.
+func runUntilCleanup(t *testing.T, start func(context.Context) error, started healthz.Checker) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%T stopped: %v", start, err)
+		}
+	})
+	pollUntil(t, "webhook server started", func() bool { return started(&http.Request{}) == nil })
+}
+
+// registerValidating serves h on the validate paths.
+func registerValidating(srv webhook.Server, h ValidatingHandlers) {
 	srv.Register(PathValidateVolumeSnapshots, &webhook.Admission{Handler: h.VolumeSnapshots})
 	srv.Register(PathValidateVolumeSnapshotContents, &webhook.Admission{Handler: h.VolumeSnapshotContents})
 	srv.Register(PathValidateVolumeSnapshotClasses, &webhook.Admission{Handler: h.VolumeSnapshotClasses})
 	srv.Register(PathValidatePVCs, &webhook.Admission{Handler: h.PersistentVolumeClaims})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	checker := srv.StartedChecker()
-	pollUntil(t, "validating webhook server started", func() bool { return checker(&http.Request{}) == nil })
-	e := &validateEnv{warnings: &warningLog{}}
-	userCfg := rest.CopyConfig(cfg)
-	userCfg.WarningHandler = e.warnings
-	if e.client, err = client.New(userCfg, client.Options{Scheme: scheme}); err != nil {
-		t.Fatalf("client: %v", err)
-	}
-	return e
 }
 
 func testValidatingConfig() *admissionregv1.ValidatingWebhookConfiguration {

@@ -2,17 +2,11 @@ package webhook
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +24,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/snaprestore/snaprestore/certs/pki"
 )
 
 // validateScheme knows every kind the validating handlers decode.
@@ -40,52 +36,32 @@ func validateScheme() *runtime.Scheme {
 	return s
 }
 
-// servingCert writes a self-signed certificate for 127.0.0.1 as tls.crt and tls.key into
-// dir (the layout of --cert-dir) and returns a pool that trusts it.
+// servingCert writes a certificate for localhost, signed by a fresh CA, as tls.crt and
+// tls.key into dir (the layout of --cert-dir) and returns a pool that trusts the CA.
 func servingCert(t *testing.T, dir string) *x509.CertPool {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	ca, err := pki.NewCA("validate-handler-test-ca", now.Add(-time.Hour), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "validate-handler-test"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	leaf, err := pki.Sign(ca, []string{"localhost"}, now.Add(-time.Minute), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	key, err := pki.EncodeKey(leaf.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pki.EncodeCerts(leaf.Cert), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), key, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
+	pool.AddCert(ca.Cert)
 	return pool
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startValidateServer serves the validating handlers (facts from objs) on a
@@ -94,25 +70,17 @@ func startValidateServer(t *testing.T, objs Objects, opts ValidateOptions) (stri
 	t.Helper()
 	dir := t.TempDir()
 	pool := servingCert(t, dir)
-	port := freePort(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
-	h := NewRules(objs, opts).handlers(validateScheme())
-	srv.Register(PathValidateVolumeSnapshots, &webhook.Admission{Handler: h.VolumeSnapshots})
-	srv.Register(PathValidateVolumeSnapshotContents, &webhook.Admission{Handler: h.VolumeSnapshotContents})
-	srv.Register(PathValidateVolumeSnapshotClasses, &webhook.Admission{Handler: h.VolumeSnapshotClasses})
-	srv.Register(PathValidatePVCs, &webhook.Admission{Handler: h.PersistentVolumeClaims})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("webhook server: %v", err)
-		}
-	})
-	checker := srv.StartedChecker()
-	pollUntil(t, "validating webhook server started", func() bool { return checker(&http.Request{}) == nil })
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	registerValidating(srv, NewRules(objs, opts).handlers(validateScheme()))
+	runUntilCleanup(t, srv.Start, srv.StartedChecker())
+	tlsConfig := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	t.Cleanup(c.CloseIdleConnections)
 	return fmt.Sprintf("https://127.0.0.1:%d", port), c
 }
