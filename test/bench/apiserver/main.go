@@ -34,6 +34,7 @@ type options struct {
 	objects int
 	workers int
 	rounds  int
+	warmup  int
 	noop    bool
 	json    bool
 	// matchAnnotated: see mutatingConfig.
@@ -60,7 +61,8 @@ func main() {
 	flag.StringVar(&o.assets, "assets", "", "directory with kube-apiserver and etcd (default $KUBEBUILDER_ASSETS, else bin)")
 	flag.IntVar(&o.objects, "objects", 1000, "VolumeSnapshots (each with its VolumeSnapshotContent) created per phase")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent creators")
-	flag.IntVar(&o.rounds, "rounds", 3, "phases of each kind, alternating without, with[, noop], without, ... (medians are reported)")
+	flag.IntVar(&o.rounds, "rounds", 3, "phases of each kind, alternating without, with[, noop][, noop], with, without, ... (medians are reported)")
+	flag.IntVar(&o.warmup, "warmup", 200, "objects created, unmeasured, with the webhooks registered before the first phase")
 	flag.BoolVar(&o.noop, "noop", true, "also measure the configurations served by a no-op handler (what any webhook costs)")
 	flag.BoolVar(&o.matchAnnotated, "match-annotated", false, "experiment: let the API server call the mutating webhooks only for objects with the snaprestore.io/backup annotation (matchConditions)")
 	flag.BoolVar(&o.http1, "http1", false, "experiment: the webhook server offers only HTTP/1.1 (ALPN), not HTTP/2")
@@ -68,6 +70,10 @@ func main() {
 	flag.Parse()
 	if o.objects < 1 || o.workers < 1 || o.rounds < 1 {
 		fmt.Fprintf(os.Stderr, "apiserver-bench: -objects %d, -workers %d, -rounds %d: expected at least 1 each\n", o.objects, o.workers, o.rounds)
+		os.Exit(2)
+	}
+	if o.warmup < 0 {
+		fmt.Fprintf(os.Stderr, "apiserver-bench: -warmup %d: expected 0 or more\n", o.warmup)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -149,8 +155,24 @@ func run(ctx context.Context, o options) (*results, error) {
 	if o.noop {
 		modes = append(modes, noop)
 	}
+	// Unmeasured: the webhook connection, the caches and etcd warm up.
+	if o.warmup > 0 {
+		if err := b.register(ctx, with); err != nil {
+			return nil, err
+		}
+		if _, err := b.phase(ctx, "bench-warmup", o.warmup, o.workers); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	// without, with, noop, noop, with, without, ...: objects pile up in etcd
+	// from phase to phase, and reversing every other round spreads that drift
+	// over all modes alike.
 	for r := range o.rounds {
-		for _, m := range modes {
+		order := slices.Clone(modes)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, m := range order {
 			if err := b.register(ctx, m); err != nil {
 				return nil, err
 			}
