@@ -292,4 +292,44 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 		wantDenied(t, c, denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-classless",
 			`spec.volumeSnapshotClassName: Invalid value: "v-no-such-class": VolumeSnapshotClass "v-no-such-class" does not exist; expected the name of a VolumeSnapshotClass of driver "driver.longhorn.io"`))
 	})
+
+	t.Run("per-object rules print what the CRDs' CEL rules print", func(t *testing.T) {
+		ns := namespace(t, "v-cel")
+		// Each object fails a CEL rule, so the API server rejects it before any webhook;
+		// the webhook's own verdict on it must read the same.
+		both := envSnapshot(ns, "both", "c")
+		both.Spec.Source.PersistentVolumeClaimName = ptr.To("data")
+		emptyClass := envSnapshot(ns, "empty-class", "c")
+		emptyClass.Spec.VolumeSnapshotClassName = ptr.To("")
+		noHandle := envContent("v-cel-no-handle", ns, "s", "hostpath.csi.k8s.io", "h")
+		noHandle.Spec.Source = snapv1.VolumeSnapshotContentSource{}
+		noNamespace := envContent("v-cel-no-namespace", "", "s", "hostpath.csi.k8s.io", "h")
+		for _, obj := range []client.Object{both, emptyClass, noHandle, noNamespace} {
+			errs, _, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, obj, nil)
+			if len(errs) == 0 {
+				t.Errorf("%s: the rules allow it", obj.GetName())
+				continue
+			}
+			err := e.client.Create(ctx, obj.DeepCopyObject().(client.Object))
+			if err == nil {
+				t.Errorf("%s: the API server allowed it", obj.GetName())
+				continue
+			}
+			for _, cause := range errs {
+				if !strings.Contains(err.Error(), cause.Error()) {
+					t.Errorf("%s: the API server says\n  %s\nwhich lacks the rule's\n  %s", obj.GetName(), err, cause.Error())
+				}
+			}
+		}
+		// An UPDATE that changes the content name.
+		snap := envSnapshot(ns, "moved", "v-cel-first")
+		mustCreate(t, snap)
+		old := snap.DeepCopy()
+		snap.Spec.Source.VolumeSnapshotContentName = ptr.To("v-cel-second")
+		errs, _, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, snap, old)
+		err := e.client.Update(ctx, snap)
+		if len(errs) != 1 || err == nil || !strings.Contains(err.Error(), errs[0].Error()) {
+			t.Errorf("update: rules say %v, the API server %v", errs, err)
+		}
+	})
 }

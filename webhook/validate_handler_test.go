@@ -137,7 +137,7 @@ func TestValidatingHandlersOverHTTPS(t *testing.T) {
 		{name: "denied with a warning", path: PathValidateVolumeSnapshotContents, wantHTTP: 200, wantCode: 422,
 			body: review(admissionv1.Update, "volumesnapshotcontents", "VolumeSnapshotContent", "", "c1", fmt.Sprintf(content, "Delete", "bak://vol-a/backup-2"),
 				fmt.Sprintf(content, "Retain", "bak://vol-a/backup-1")),
-			wantMessage: `VolumeSnapshotContent "c1" is invalid: spec.source.snapshotHandle: Invalid value: "string": snapshotHandle is immutable`,
+			wantMessage: `VolumeSnapshotContent "c1" is invalid: spec.source.snapshotHandle: Invalid value: "bak://vol-a/backup-2": snapshotHandle is immutable`,
 			wantCauses:  []string{"spec.source.snapshotHandle"},
 			wantWarn:    []string{"spec.deletionPolicy: Delete deletes backup bak://vol-a/backup-2 from the backupstore when the VolumeSnapshot is deleted; set Retain to keep the backup"}},
 		{name: "delete is allowed", path: PathValidateVolumeSnapshots, wantHTTP: 200, wantAllowed: true,

@@ -22,9 +22,14 @@ const (
 )
 
 // celInvalid is a CEL rule's failure as the API server reports it: the path of the field
-// the rule sits on, the type of that field in place of its value, and the rule's message.
-func celInvalid(p *field.Path, typ, msg string) *field.Error {
-	return field.Invalid(p, typ, msg)
+// the rule sits on, its value for a string field (nil for an object: the API server omits
+// the value) and the rule's message. Older API servers printed the field's type ("string",
+// "object") in place of the value; see webhook/offline/celtests_test.go.
+func celInvalid(p *field.Path, value *string, msg string) *field.Error {
+	if value == nil {
+		return field.Invalid(p, field.OmitValueType{}, msg)
+	}
+	return field.Invalid(p, *value, msg)
 }
 
 // checkTransition applies the two transition rules CEL puts on an optional string field
@@ -35,9 +40,9 @@ func checkTransition(parent *field.Path, name string, have, had *string) field.E
 	case had == nil:
 		return nil
 	case have == nil:
-		return field.ErrorList{celInvalid(parent, celObject, fmt.Sprintf(msgRequiredOnceSet, name))}
+		return field.ErrorList{celInvalid(parent, nil, fmt.Sprintf(msgRequiredOnceSet, name))}
 	case *have != *had:
-		return field.ErrorList{celInvalid(parent.Child(name), celString, fmt.Sprintf(msgImmutable, name))}
+		return field.ErrorList{celInvalid(parent.Child(name), have, fmt.Sprintf(msgImmutable, name))}
 	}
 	return nil
 }
@@ -89,10 +94,10 @@ func validateSnapshotSpec(snap, old *snapv1.VolumeSnapshot) field.ErrorList {
 	unchanged := old != nil && sameString(s.PersistentVolumeClaimName, old.Spec.Source.PersistentVolumeClaimName) &&
 		sameString(s.VolumeSnapshotContentName, old.Spec.Source.VolumeSnapshotContentName)
 	if !exactlyOne(s.PersistentVolumeClaimName, s.VolumeSnapshotContentName) && !unchanged {
-		errs = append(errs, celInvalid(src, celObject, msgSnapshotExactlyOne))
+		errs = append(errs, celInvalid(src, nil, msgSnapshotExactlyOne))
 	}
 	if c := snap.Spec.VolumeSnapshotClassName; c != nil && *c == "" && (old == nil || !sameString(c, old.Spec.VolumeSnapshotClassName)) {
-		errs = append(errs, celInvalid(field.NewPath("spec", "volumeSnapshotClassName"), celString, msgSnapshotEmptyClass))
+		errs = append(errs, celInvalid(field.NewPath("spec", "volumeSnapshotClassName"), c, msgSnapshotEmptyClass))
 	}
 	return errs
 }

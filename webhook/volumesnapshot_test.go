@@ -40,8 +40,8 @@ func ruleContent(name string, edit func(*snapv1.VolumeSnapshotContent)) *snapv1.
 func TestVolumeSnapshotRules(t *testing.T) {
 	t.Parallel()
 	const (
-		exactlyOne = `spec.source: Invalid value: "object": exactly one of volumeSnapshotContentName and persistentVolumeClaimName must be set`
-		emptyClass = `spec.volumeSnapshotClassName: Invalid value: "string": volumeSnapshotClassName must not be the empty string when set`
+		exactlyOne = `spec.source: Invalid value: exactly one of volumeSnapshotContentName and persistentVolumeClaimName must be set`
+		emptyClass = `spec.volumeSnapshotClassName: Invalid value: "": volumeSnapshotClassName must not be the empty string when set`
 	)
 	pvcSource := func(s *snapv1.VolumeSnapshot) {
 		s.Spec.Source = snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To("data")}
@@ -89,17 +89,17 @@ func TestVolumeSnapshotRules(t *testing.T) {
 			wantRead: 1,
 			want:     ruleVerdict{Warnings: []string{`spec.source.volumeSnapshotContentName: VolumeSnapshotContent "later" could not be looked up; its spec.volumeSnapshotRef must be apps/restore-1 for the snapshot to bind`}}},
 		{name: "update: content name changed", snap: ruleSnapshot(func(s *snapv1.VolumeSnapshot) { s.Spec.Source.VolumeSnapshotContentName = ptr.To("elsewhere") }), old: ruleSnapshot(nil),
-			want: ruleVerdict{Causes: []string{`spec.source.volumeSnapshotContentName: Invalid value: "string": volumeSnapshotContentName is immutable`}}},
+			want: ruleVerdict{Causes: []string{`spec.source.volumeSnapshotContentName: Invalid value: "elsewhere": volumeSnapshotContentName is immutable`}}},
 		{name: "update: content name dropped for a PVC", snap: ruleSnapshot(pvcSource), old: ruleSnapshot(nil),
-			want: ruleVerdict{Causes: []string{`spec.source: Invalid value: "object": volumeSnapshotContentName is required once set`}}},
+			want: ruleVerdict{Causes: []string{`spec.source: Invalid value: volumeSnapshotContentName is required once set`}}},
 		{name: "update: PVC name changed", snap: ruleSnapshot(func(s *snapv1.VolumeSnapshot) {
 			s.Spec.Source.PersistentVolumeClaimName = ptr.To("other")
 			s.Spec.Source.VolumeSnapshotContentName = nil
 		}),
 			old:  ruleSnapshot(pvcSource),
-			want: ruleVerdict{Causes: []string{`spec.source.persistentVolumeClaimName: Invalid value: "string": persistentVolumeClaimName is immutable`}}},
+			want: ruleVerdict{Causes: []string{`spec.source.persistentVolumeClaimName: Invalid value: "other": persistentVolumeClaimName is immutable`}}},
 		{name: "update: PVC name dropped for a content", snap: ruleSnapshot(nil), old: ruleSnapshot(pvcSource),
-			want: ruleVerdict{Causes: []string{`spec.source: Invalid value: "object": persistentVolumeClaimName is required once set`}}},
+			want: ruleVerdict{Causes: []string{`spec.source: Invalid value: persistentVolumeClaimName is required once set`}}},
 		{name: "update keeping a content that names another snapshot is not judged again", old: ruleSnapshot(func(s *snapv1.VolumeSnapshot) { s.Spec.Source.VolumeSnapshotContentName = ptr.To("elsewhere") }),
 			snap: ruleSnapshot(func(s *snapv1.VolumeSnapshot) {
 				s.Spec.Source.VolumeSnapshotContentName = ptr.To("elsewhere")

@@ -100,12 +100,12 @@ func validateContentSpec(c, old *snapv1.VolumeSnapshotContent) field.ErrorList {
 	}
 	unchanged := old != nil && sameString(s.VolumeHandle, old.Spec.Source.VolumeHandle) && sameString(s.SnapshotHandle, old.Spec.Source.SnapshotHandle)
 	if !exactlyOne(s.VolumeHandle, s.SnapshotHandle) && !unchanged {
-		errs = append(errs, celInvalid(src, celObject, msgContentExactlyOne))
+		errs = append(errs, celInvalid(src, nil, msgContentExactlyOne))
 	}
 	ref := c.Spec.VolumeSnapshotRef
 	refKept := old != nil && old.Spec.VolumeSnapshotRef.Name == ref.Name && old.Spec.VolumeSnapshotRef.Namespace == ref.Namespace
 	if (ref.Name == "" || ref.Namespace == "") && !refKept {
-		errs = append(errs, celInvalid(spec.Child("volumeSnapshotRef"), celObject, msgContentRef))
+		errs = append(errs, celInvalid(spec.Child("volumeSnapshotRef"), nil, msgContentRef))
 	}
 	return errs
 }

@@ -23,8 +23,8 @@ func (c countingChecker) CheckHandle(ctx context.Context, path *field.Path, hand
 func TestVolumeSnapshotContentRules(t *testing.T) {
 	t.Parallel()
 	const (
-		exactlyOne = `spec.source: Invalid value: "object": exactly one of volumeHandle and snapshotHandle must be set`
-		refFields  = `spec.volumeSnapshotRef: Invalid value: "object": both spec.volumeSnapshotRef.name and spec.volumeSnapshotRef.namespace must be set`
+		exactlyOne = `spec.source: Invalid value: exactly one of volumeHandle and snapshotHandle must be set`
+		refFields  = `spec.volumeSnapshotRef: Invalid value: both spec.volumeSnapshotRef.name and spec.volumeSnapshotRef.namespace must be set`
 		deleteWarn = `spec.deletionPolicy: Delete deletes backup bak://vol-a/backup-1 from the backupstore when the VolumeSnapshot is deleted; set Retain to keep the backup`
 	)
 	c := func(edit func(*snapv1.VolumeSnapshotContent)) *snapv1.VolumeSnapshotContent {
@@ -87,29 +87,29 @@ func TestVolumeSnapshotContentRules(t *testing.T) {
 			v.Labels = map[string]string{"x": "y"}
 		}), old: c(handle("bak://Vol/b"))},
 		{name: "update changing the handle", content: c(handle("bak://vol-a/backup-2")), old: c(nil),
-			want: ruleVerdict{Causes: []string{`spec.source.snapshotHandle: Invalid value: "string": snapshotHandle is immutable`}}, wantChecks: 1},
+			want: ruleVerdict{Causes: []string{`spec.source.snapshotHandle: Invalid value: "bak://vol-a/backup-2": snapshotHandle is immutable`}}, wantChecks: 1},
 		{name: "update from snapshotHandle to volumeHandle", content: c(func(v *snapv1.VolumeSnapshotContent) {
 			v.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("vol-a")}
-		}), old: c(nil), want: ruleVerdict{Causes: []string{`spec.source: Invalid value: "object": snapshotHandle is required once set`}}},
+		}), old: c(nil), want: ruleVerdict{Causes: []string{`spec.source: Invalid value: snapshotHandle is required once set`}}},
 		{name: "update from volumeHandle to snapshotHandle", content: c(hostpath), old: c(func(v *snapv1.VolumeSnapshotContent) {
 			hostpath(v)
 			v.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("vol-a")}
-		}), want: ruleVerdict{Causes: []string{`spec.source: Invalid value: "object": volumeHandle is required once set`}}},
+		}), want: ruleVerdict{Causes: []string{`spec.source: Invalid value: volumeHandle is required once set`}}},
 		{name: "update changing the volumeHandle", content: c(func(v *snapv1.VolumeSnapshotContent) {
 			hostpath(v)
 			v.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("vol-b")}
 		}), old: c(func(v *snapv1.VolumeSnapshotContent) {
 			hostpath(v)
 			v.Spec.Source = snapv1.VolumeSnapshotContentSource{VolumeHandle: ptr.To("vol-a")}
-		}), want: ruleVerdict{Causes: []string{`spec.source.volumeHandle: Invalid value: "string": volumeHandle is immutable`}}},
+		}), want: ruleVerdict{Causes: []string{`spec.source.volumeHandle: Invalid value: "vol-b": volumeHandle is immutable`}}},
 		{name: "update changing sourceVolumeMode", content: c(func(v *snapv1.VolumeSnapshotContent) {
 			v.Spec.SourceVolumeMode = ptr.To(corev1.PersistentVolumeFilesystem)
 		}),
 			old:  c(func(v *snapv1.VolumeSnapshotContent) { v.Spec.SourceVolumeMode = ptr.To(corev1.PersistentVolumeBlock) }),
-			want: ruleVerdict{Causes: []string{`spec.sourceVolumeMode: Invalid value: "string": sourceVolumeMode is immutable`}}},
+			want: ruleVerdict{Causes: []string{`spec.sourceVolumeMode: Invalid value: "Filesystem": sourceVolumeMode is immutable`}}},
 		{name: "update dropping sourceVolumeMode", content: c(nil),
 			old:  c(func(v *snapv1.VolumeSnapshotContent) { v.Spec.SourceVolumeMode = ptr.To(corev1.PersistentVolumeBlock) }),
-			want: ruleVerdict{Causes: []string{`spec: Invalid value: "object": sourceVolumeMode is required once set`}}},
+			want: ruleVerdict{Causes: []string{`spec: Invalid value: sourceVolumeMode is required once set`}}},
 		{name: "class of the same driver", content: c(class("longhorn")), wantChecks: 1},
 		{name: "class of another driver", content: c(class("hostpath")), wantChecks: 1,
 			want: ruleVerdict{Causes: []string{`spec.volumeSnapshotClassName: Invalid value: "hostpath": VolumeSnapshotClass "hostpath" is of driver "hostpath.csi.k8s.io", but this content's spec.driver is "driver.longhorn.io"; expected a class of driver "driver.longhorn.io"`}}},
