@@ -14,9 +14,11 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -332,4 +334,57 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 			t.Errorf("update: rules say %v, the API server %v", errs, err)
 		}
 	})
+
+	t.Run("cache misses are confirmed live, hits are not", func(t *testing.T) {
+		ns := namespace(t, "v-cache")
+		mustCreate(t, envContent("v-cache-content", ns, "s", lh, "bak://vol-a/backup-1"))
+		mustCreate(t, ruleClass("v-cache-default", "cache.csi.example.com", true, nil))
+		live := &countingReader{Reader: e.client}
+		lagging := newCachedObjects(notCachedYet{}, live)
+		if _, p := lagging.Content(ctx, "v-cache-content"); p != Found || live.reads != 1 {
+			t.Errorf("content behind a lagging cache: %s after %d live reads, want found after 1", p, live.reads)
+		}
+		if _, p := lagging.Content(ctx, "v-cache-nothing"); p != Missing || live.reads != 2 {
+			t.Errorf("content that does not exist: %s after %d live reads, want missing after 2", p, live.reads)
+		}
+		if names, complete := lagging.DefaultClasses(ctx, "cache.csi.example.com"); !complete || len(names) != 1 || live.reads != 3 {
+			t.Errorf("default classes behind a lagging cache: %v (complete %v) after %d live reads, want [v-cache-default] after 3", names, complete, live.reads)
+		}
+		live.reads = 0
+		current := newCachedObjects(e.client, live)
+		if _, p := current.Content(ctx, "v-cache-content"); p != Found {
+			t.Errorf("content in the cache: %s, want found", p)
+		}
+		if names, _ := current.DefaultClasses(ctx, "cache.csi.example.com"); len(names) != 1 {
+			t.Errorf("default classes in the cache: %v, want [v-cache-default]", names)
+		}
+		if live.reads != 0 {
+			t.Errorf("%d live reads for objects the cache has, want 0", live.reads)
+		}
+	})
+}
+
+// notCachedYet is a cache that has not seen anything yet.
+type notCachedYet struct{}
+
+func (notCachedYet) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	return apierrors.NewNotFound(schema.GroupResource{Resource: fmt.Sprintf("%T", obj)}, key.Name)
+}
+
+func (notCachedYet) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+
+// countingReader counts the reads it passes on.
+type countingReader struct {
+	client.Reader
+	reads int
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.reads++
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (c *countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.reads++
+	return c.Reader.List(ctx, list, opts...)
 }
