@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -34,28 +33,7 @@ import (
 // of NewValidatingHandlers, served by an in-process controller-runtime server.
 type validateEnv struct {
 	client   client.Client
-	warnings *warningLog
-}
-
-// warningLog collects the warnings the API server relays to the client.
-type warningLog struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (w *warningLog) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.seen = append(w.seen, text)
-}
-
-// take returns the warnings seen so far and forgets them.
-func (w *warningLog) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	seen := w.seen
-	w.seen = nil
-	return seen
+	warnings *warningRecorder
 }
 
 func startValidateEnv(t *testing.T) *validateEnv {
@@ -66,7 +44,7 @@ func startValidateEnv(t *testing.T) *validateEnv {
 	})
 	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}}))
 	runManager(t, mgr)
-	e := &validateEnv{warnings: &warningLog{}}
+	e := &validateEnv{warnings: &warningRecorder{}}
 	userCfg := rest.CopyConfig(cfg)
 	userCfg.WarningHandler = e.warnings
 	var err error
