@@ -25,9 +25,9 @@ import (
 //   - NN-<what>.kubectl holds the arguments of any other kubectl command (one line,
 //     split at spaces), e.g. `get volumesnapshotcontents -o name`;
 //
-// and each step's expected result is NN-<what>.out, or NN-<what>.cel.out and
-// NN-<what>.nocel.out where the API server's CEL rules answer before the webhook.
-// The dry run's expected result is derived from it, or NN-<what>.dryrun.out where
+// and each step's expected result is NN-<what>.want, or NN-<what>.cel.want and
+// NN-<what>.nocel.want where the API server's CEL rules answer before the webhook.
+// The dry run's expected result is derived from it, or NN-<what>.dryrun.want where
 // it differs by more than kubectl's "(server dry run)" marks.
 // The namespace <name> exists before the first step. See testdata/README.md.
 type scenario struct {
@@ -57,9 +57,9 @@ func loadScenarios(t *testing.T) []scenario {
 			switch {
 			case stepName.MatchString(f.Name()):
 				sc.steps = append(sc.steps, f.Name())
-			case strings.HasSuffix(f.Name(), ".out"), f.Name() == "README.md":
+			case strings.HasSuffix(f.Name(), ".want"), f.Name() == "README.md":
 			default:
-				t.Fatalf("%s/%s: not a step (NN-<what>.yaml or NN-<what>.kubectl) or an expected output (.out)", sc.dir, f.Name())
+				t.Fatalf("%s/%s: not a step (NN-<what>.yaml or NN-<what>.kubectl) or an expected output (.want)", sc.dir, f.Name())
 			}
 		}
 		if len(sc.steps) == 0 {
@@ -141,7 +141,7 @@ func dryRun(t *testing.T, c *cluster.Cluster, sc scenario, step, want string, ha
 	if err != nil {
 		t.Fatalf("%s/%s: %v", sc.dir, step, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(sc.dir, strings.TrimSuffix(step, ".yaml")+".dryrun.out")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(sc.dir, strings.TrimSuffix(step, ".yaml")+".dryrun.want")); err == nil {
 		want, haveWant = string(b), true
 	} else if haveWant {
 		want = dryRunOutput(want)
@@ -205,13 +205,13 @@ func splitOutput(s string) (exit int, stdout, stderr string) {
 	return exit, stdout, stderr
 }
 
-// expectedFile is the .out file that applies to variant: NN-x.<variant>.out when
-// it exists, else NN-x.out.
+// expectedFile is the .want file that applies to variant: NN-x.<variant>.want when
+// it exists, else NN-x.want.
 func expectedFile(dir, base, variant string) string {
-	if p := filepath.Join(dir, base+"."+variant+".out"); fileExists(p) {
+	if p := filepath.Join(dir, base+"."+variant+".want"); fileExists(p) {
 		return p
 	}
-	return filepath.Join(dir, base+".out")
+	return filepath.Join(dir, base+".want")
 }
 
 func readExpected(dir, base, variant string) (string, error) {
@@ -246,8 +246,8 @@ func (o *outputs) put(variant, base, out string) {
 	o.m[base][variant] = out
 }
 
-// write stores one NN-x.out where both clusters printed the same, and
-// NN-x.cel.out and NN-x.nocel.out where they differ.
+// write stores one NN-x.want where both clusters printed the same, and
+// NN-x.cel.want and NN-x.nocel.want where they differ.
 func (o *outputs) write(t *testing.T, scenarios []scenario) {
 	for base, byVariant := range o.m {
 		cel, okCEL := byVariant["cel"]
@@ -256,12 +256,12 @@ func (o *outputs) write(t *testing.T, scenarios []scenario) {
 			t.Errorf("update %s: it did not run on both clusters; not written", base)
 			continue
 		}
-		for _, suffix := range []string{".out", ".cel.out", ".nocel.out"} {
+		for _, suffix := range []string{".want", ".cel.want", ".nocel.want"} {
 			os.Remove(base + suffix)
 		}
-		files := map[string]string{".out": cel}
+		files := map[string]string{".want": cel}
 		if cel != nocel {
-			files = map[string]string{".cel.out": cel, ".nocel.out": nocel}
+			files = map[string]string{".cel.want": cel, ".nocel.want": nocel}
 		}
 		for suffix, content := range files {
 			if err := os.WriteFile(base+suffix, []byte(content), 0o644); err != nil {

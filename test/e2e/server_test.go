@@ -153,3 +153,46 @@ func httpGet(t *testing.T, url string) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// TestCELOrWebhook shows who denies a VolumeSnapshot with two sources: the API
+// server's CEL rule on the cluster whose CRDs have it (the validating webhook is
+// never called), the webhook on the cluster whose CRDs lack it, with the same
+// words on both.
+func TestCELOrWebhook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	labels := map[string]string{"kind": "VolumeSnapshot", "operation": "CREATE", "verdict": "denied"}
+	snap := `apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata:
+  name: cel-or-webhook
+  namespace: default
+spec:
+  source:
+    persistentVolumeClaimName: data
+    volumeSnapshotContentName: cel-or-webhook
+`
+	stderr := map[string]string{}
+	for _, v := range variants {
+		before, err := v.c.Metric(ctx, "snaprestore_webhook_reviews_total", labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := v.c.Kubectl(ctx, ".", snap, "create", "-f", "-")
+		if err != nil || r.Exit == 0 {
+			t.Fatalf("%s cluster: kubectl create of a VolumeSnapshot with two sources: exit %d, %v; want a denial", v.name, r.Exit, err)
+		}
+		stderr[v.name] = r.Stderr
+		after, err := v.c.Metric(ctx, "snaprestore_webhook_reviews_total", labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		denials := after - before
+		if want := map[bool]float64{false: 0, true: 1}[v.stripCEL]; denials != want {
+			t.Errorf("%s cluster: the webhook denied %v VolumeSnapshot creations, want %v (CEL rules present: %v)", v.name, denials, want, !v.stripCEL)
+		}
+	}
+	if stderr["cel"] != stderr["nocel"] {
+		t.Errorf("the denial differs:\nCEL:     %q\nwebhook: %q", stderr["cel"], stderr["nocel"])
+	}
+}
