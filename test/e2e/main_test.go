@@ -20,11 +20,14 @@ var update = flag.Bool("update", false, "rewrite the expected kubectl outputs (*
 type variant struct {
 	name     string // "cel" or "nocel": also the infix of variant-specific .out files
 	stripCEL bool
+	args     []string // more flags of snaprestore webhook
 	c        *cluster.Cluster
 }
 
 // variants are started by TestMain.
-var variants = []*variant{{name: "cel"}, {name: "nocel", stripCEL: true}}
+// The nocel cluster's webhook also runs with leader election, as a Deployment with
+// several replicas does: its GC and verifier start only once it holds the Lease.
+var variants = []*variant{{name: "cel"}, {name: "nocel", stripCEL: true, args: []string{"--leader-elect", "--leader-election-namespace", "default"}}}
 
 // moduleRoot is the snaprestore module's directory.
 var moduleRoot string
@@ -99,7 +102,7 @@ func setup(tmp string) (stop func(), err error) {
 		wg.Go(func() {
 			v.c, errs[i] = cluster.Start(context.Background(), cluster.Options{
 				Assets: assets, Binary: bin, ModuleDir: moduleRoot, WorkDir: work, StripCEL: v.stripCEL,
-				WebhookArgs: []string{"--backupstore", store},
+				WebhookArgs: append([]string{"--backupstore", store}, v.args...),
 			})
 		})
 	}

@@ -131,12 +131,12 @@ func runScenario(t *testing.T, v *variant, sc scenario, got *outputs) {
 
 // dryRun applies step with --dry-run=server: the verdict and warnings are those
 // of the real apply, kubectl marks each object "(server dry run)", and no snapshot
-// object or PVC in the whole cluster changes (the mutating webhook's side effects
-// are skipped too).
+// object in the whole cluster and no PVC of the scenario changes (the mutating
+// webhook's side effects are skipped too).
 func dryRun(t *testing.T, c *cluster.Cluster, sc scenario, step, want string, haveWant bool) {
 	t.Helper()
 	ctx := context.Background()
-	before := clusterState(t, c)
+	before := clusterState(t, c, sc.name)
 	r, err := c.Kubectl(ctx, sc.dir, "", "apply", "--dry-run=server", "-f", step)
 	if err != nil {
 		t.Fatalf("%s/%s: %v", sc.dir, step, err)
@@ -151,20 +151,29 @@ func dryRun(t *testing.T, c *cluster.Cluster, sc scenario, step, want string, ha
 			t.Errorf("%s/%s: kubectl apply --dry-run=server\ngot:\n%s\nwant:\n%s", sc.dir, step, format(r), wantDry)
 		}
 	}
-	if after := clusterState(t, c); !slices.Equal(before, after) {
+	if after := clusterState(t, c, sc.name); !slices.Equal(before, after) {
 		t.Errorf("%s/%s: kubectl apply --dry-run=server changed the cluster:\nbefore %q\nafter  %q", sc.dir, step, before, after)
 	}
 }
 
-// clusterState lists every snapshot object and PVC with its resourceVersion, with kubectl.
-func clusterState(t *testing.T, c *cluster.Cluster) []string {
+// clusterState lists, with kubectl, every snapshot object in the cluster and the
+// scenario's PVCs with their resourceVersions. PVCs of other scenarios are left
+// out: the webhook's background verifier annotates restore PVCs at any time.
+func clusterState(t *testing.T, c *cluster.Cluster, namespace string) []string {
 	t.Helper()
-	r, err := c.Kubectl(context.Background(), ".", "", "get", "volumesnapshots,volumesnapshotcontents,volumesnapshotclasses,persistentvolumeclaims",
-		"-A", "--no-headers", "-o", "custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,RV:.metadata.resourceVersion")
-	if err != nil || r.Exit != 0 {
-		t.Fatalf("kubectl get: %v %s", err, r.Stderr)
+	columns := "custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,RV:.metadata.resourceVersion"
+	var state []string
+	for _, args := range [][]string{
+		{"get", "volumesnapshots,volumesnapshotcontents,volumesnapshotclasses", "-A", "--no-headers", "-o", columns},
+		{"get", "persistentvolumeclaims", "-n", namespace, "--no-headers", "-o", columns},
+	} {
+		r, err := c.Kubectl(context.Background(), ".", "", args...)
+		if err != nil || r.Exit != 0 {
+			t.Fatalf("kubectl %s: %v %s", strings.Join(args, " "), err, r.Stderr)
+		}
+		state = append(state, strings.Split(strings.TrimSpace(r.Stdout), "\n")...)
 	}
-	return strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	return state
 }
 
 // dryRunOutput is what kubectl apply --dry-run=server prints where the real apply

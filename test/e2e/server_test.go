@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/snaprestore/snaprestore/test/e2e/cluster"
 	"github.com/snaprestore/snaprestore/webhook"
 )
 
@@ -90,6 +92,23 @@ func TestProbes(t *testing.T) {
 			t.Errorf("%s cluster: GET /readyz/webhook: HTTP %d %q, want 200 (the webhook server started check)", v.name, code, body)
 		}
 	}
+}
+
+// TestLeaderElection finds the Lease of the nocel cluster's webhook, which runs
+// with --leader-elect, held by it.
+func TestLeaderElection(t *testing.T) {
+	t.Parallel()
+	v := variants[1]
+	// Acquiring a free Lease takes a moment after the start; poll for up to a minute.
+	var r cluster.Result
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		r, err = v.c.Kubectl(context.Background(), ".", "", "get", "lease", "snaprestore.io", "-n", "default", "-o", "jsonpath={.spec.holderIdentity}")
+		if err == nil && r.Exit == 0 && r.Stdout != "" {
+			return
+		}
+	}
+	t.Errorf("kubectl get lease snaprestore.io: exit %d, %v, holder %q, stderr %q; want a holder", r.Exit, err, r.Stdout, r.Stderr)
 }
 
 // TestReviewMetrics denies an object through kubectl and finds it counted by
