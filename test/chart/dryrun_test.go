@@ -25,15 +25,20 @@ func moduleDir(t *testing.T, module string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// TestServerSideDryRun applies every object of every golden render with
-// `kubectl apply --dry-run=server` to a real kube-apiserver that has the snapshot CRDs
-// (external-snapshotter client module) and the cert-manager CRDs (cert-manager module,
-// deploy/crds), so each manifest is checked against the real schemas and admission.
-func TestServerSideDryRun(t *testing.T) {
+// apiServer is a real kube-apiserver with the snapshot CRDs (external-snapshotter client
+// module) and the cert-manager CRDs (cert-manager module, deploy/crds), and the release
+// namespace.
+type apiServer struct {
+	env        *envtest.Environment
+	client     client.Client
+	kubeconfig string // admin
+}
+
+func startAPIServer(t *testing.T) *apiServer {
+	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
 	}
-	kubectl := tool(t, "kubectl")
 	env := &envtest.Environment{
 		CRDDirectoryPaths: []string{
 			filepath.Join(moduleDir(t, "github.com/kubernetes-csi/external-snapshotter/client/v8"), "config", "crd"),
@@ -55,7 +60,7 @@ func TestServerSideDryRun(t *testing.T) {
 			t.Fatalf("CRD %s was not installed", crd)
 		}
 	}
-	c, err := client.New(cfg, client.Options{})
+	c, err := client.New(cfg, client.Options{Scheme: scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +71,23 @@ func TestServerSideDryRun(t *testing.T) {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return &apiServer{env: env, client: c, kubeconfig: kubeconfig}
+}
 
+// TestOnAPIServer runs the chart's objects on one real API server: first every render as
+// a server-side dry run, then the builtin-mode release for real with the webhook process
+// running under the chart's ServiceAccount.
+func TestOnAPIServer(t *testing.T) {
+	s := startAPIServer(t)
+	t.Run("server-side dry run", func(t *testing.T) { testServerSideDryRun(t, s) })
+	t.Run("builtin release under its own RBAC", func(t *testing.T) { testBuiltinRelease(t, s) })
+}
+
+// testServerSideDryRun applies every object of every golden render with
+// `kubectl apply --dry-run=server`, so each manifest is checked against the real schemas
+// (built-in kinds, snapshot and cert-manager CRDs) and the API server's admission.
+func testServerSideDryRun(t *testing.T, s *apiServer) {
+	kubectl, kubeconfig := tool(t, "kubectl"), s.kubeconfig
 	for _, rc := range renderCases {
 		t.Run(rc.name, func(t *testing.T) {
 			golden := filepath.Join("testdata", rc.name+".yaml")
