@@ -29,8 +29,9 @@ type variant struct {
 // several replicas does: its GC and verifier start only once it holds the Lease.
 var variants = []*variant{{name: "cel"}, {name: "nocel", stripCEL: true, args: []string{"--leader-elect", "--leader-election-namespace", "default"}}}
 
-// moduleRoot is the snaprestore module's directory.
-var moduleRoot string
+// moduleRoot is the snaprestore module's directory; binary is the snaprestore
+// binary TestMain built.
+var moduleRoot, binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -83,6 +84,7 @@ func setup(tmp string) (stop func(), err error) {
 	}
 	moduleRoot = filepath.Dir(strings.TrimSpace(string(out)))
 	bin := filepath.Join(tmp, "snaprestore")
+	binary = bin
 	build := exec.Command("go", "build", "-o", bin, "./cmd/snaprestore")
 	build.Dir = moduleRoot
 	if out, err := build.CombinedOutput(); err != nil {

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// TestBuiltinCertificates runs a second `snaprestore webhook` with --cert-mode
+// builtin on the cel cluster: it must create the CA and serving Secrets, put the
+// CA into the caBundle of the webhook configurations it is pointed at, and serve
+// the certificate from the Secret (valid for the Service's DNS names), which
+// shows the command wires certs.Setup's TLS options and runnables into the
+// manager. Its configurations match no object, so the suite's other tests never
+// call it.
+func TestBuiltinCertificates(t *testing.T) {
+	t.Parallel()
+	v := variants[0]
+	ctx := context.Background()
+	const ns, configName = "snaprestore-builtin", "builtin-certs-test"
+	if err := v.c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	never := &metav1.LabelSelector{MatchLabels: map[string]string{"test.snaprestore.io/never": "true"}}
+	cc := admissionregv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/never")}
+	rules := []admissionregv1.RuleWithOperations{{Operations: []admissionregv1.OperationType{admissionregv1.Create},
+		Rule: admissionregv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}}
+	objs := []client.Object{
+		&admissionregv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}, Webhooks: []admissionregv1.ValidatingWebhook{{
+			Name: "never.validate.snaprestore.io", ClientConfig: cc, Rules: rules, ObjectSelector: never,
+			FailurePolicy: ptr.To(admissionregv1.Ignore), SideEffects: ptr.To(admissionregv1.SideEffectClassNone), AdmissionReviewVersions: []string{"v1"},
+		}}},
+		&admissionregv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: configName}, Webhooks: []admissionregv1.MutatingWebhook{{
+			Name: "never.mutate.snaprestore.io", ClientConfig: cc, Rules: rules, ObjectSelector: never,
+			FailurePolicy: ptr.To(admissionregv1.Ignore), SideEffects: ptr.To(admissionregv1.SideEffectClassNone), AdmissionReviewVersions: []string{"v1"},
+		}}},
+	}
+	for _, o := range objs {
+		if err := v.c.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ports := make([]int, 2)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	log := filepath.Join(t.TempDir(), "webhook.log")
+	logFile, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, "webhook", "--kubeconfig", v.c.Kubeconfig,
+		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
+		"--cert-mode", "builtin", "--cert-namespace", ns, "--ca-propagation", "1s",
+		"--validating-webhook-configuration", configName, "--mutating-webhook-configuration", configName)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		if err := <-done; err != nil {
+			t.Errorf("builtin-mode webhook exited with %v after SIGINT, want status 0; log %s", err, log)
+		}
+	}()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		b, _ := os.ReadFile(log)
+		t.Fatalf(format+"\nwebhook log:\n%s", append(args, b)...)
+	}
+
+	// Ready means the serving certificate was loaded from its Secret.
+	ready := false
+	for deadline := time.Now().Add(2 * time.Minute); !ready && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		select {
+		case err := <-done:
+			done <- err
+			fail("builtin-mode webhook exited: %v", err)
+		default:
+		}
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/readyz")
+		if err == nil {
+			ready = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+	}
+	if !ready {
+		fail("builtin-mode webhook not ready within 2 minutes")
+	}
+	var ca corev1.Secret
+	if err := v.c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "snaprestore-ca"}, &ca); err != nil {
+		fail("CA Secret: %v", err)
+	}
+	bundle := ca.Data["ca.crt"]
+	if len(bundle) == 0 {
+		fail("CA Secret %s/snaprestore-ca has no ca.crt", ns)
+	}
+	var vwc admissionregv1.ValidatingWebhookConfiguration
+	var mwc admissionregv1.MutatingWebhookConfiguration
+	patched := false
+	for deadline := time.Now().Add(2 * time.Minute); !patched && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err := v.c.Client.Get(ctx, client.ObjectKey{Name: configName}, &vwc); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.c.Client.Get(ctx, client.ObjectKey{Name: configName}, &mwc); err != nil {
+			t.Fatal(err)
+		}
+		patched = bytes.Equal(vwc.Webhooks[0].ClientConfig.CABundle, bundle) && bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, bundle)
+	}
+	if !patched {
+		fail("caBundle of %s not patched to the CA Secret's ca.crt within 2 minutes", configName)
+	}
+
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(bundle) {
+		fail("ca.crt of the CA Secret holds no certificate")
+	}
+	conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(ports[0]), &tls.Config{RootCAs: pool, ServerName: "snaprestore." + ns + ".svc", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		fail("TLS handshake with the builtin-mode webhook as snaprestore.%s.svc: %v", ns, err)
+	}
+	conn.Close()
+}
