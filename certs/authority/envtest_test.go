@@ -203,7 +203,7 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 	auth := New(e.client, Config{
 		Namespace: ns, CASecret: "ca", ServingSecret: "serving", DNSNames: []string{"localhost"},
 		ValidatingConfig: name, MutatingConfig: name,
-		CAValidity: 30 * time.Second, ServingValidity: 9 * time.Second, CAPropagation: 2 * time.Second, ResyncInterval: time.Second,
+		CAValidity: 36 * time.Second, ServingValidity: 12 * time.Second, CAPropagation: 2 * time.Second, ResyncInterval: time.Second,
 	})
 	ctx, stop := context.WithCancel(e.ctx)
 	var wg sync.WaitGroup
