@@ -110,7 +110,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	certDir := filepath.Join(o.WorkDir, "serving-certs")
-	if c.CABundle, err = servingCert(certDir); err != nil {
+	if c.CABundle, err = ServingCert(certDir); err != nil {
 		return nil, err
 	}
 	if err := c.startWebhook(o, certDir); err != nil {

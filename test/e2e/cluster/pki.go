@@ -15,11 +15,11 @@ import (
 	"time"
 )
 
-// servingCert writes a fresh CA-signed serving certificate for 127.0.0.1 and
+// ServingCert writes a fresh CA-signed serving certificate for 127.0.0.1 and
 // localhost into dir as tls.crt and tls.key (the files controller-runtime's
 // webhook server reads from --cert-dir) and returns the CA certificate in PEM,
 // the caBundle of the webhook configurations.
-func servingCert(dir string) (caPEM []byte, err error) {
+func ServingCert(dir string) (caPEM []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate CA key: %w", err)
