@@ -95,7 +95,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RestoreDir, "restore-dir", "", "Materialize each restore PVC's backup at DIR/<namespace>/<pvc>.img (needs --backupstore).")
 }
 
-// SetDefaults fills zero fields with their documented defaults. Addresses are
+// SetDefaults fills zero fields with their documented defaults, for Options
+// built without AddFlags (whose flags carry the defaults already). Addresses are
 // left alone: "" is a meaningful bind address.
 func (o *Options) SetDefaults() {
 	if o.Port == 0 {
@@ -144,8 +145,8 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("CSI driver name %q: %s", d, strings.Join(msgs, "; ")))
 		}
 	}
-	if o.GCGracePeriod < 0 {
-		errs = append(errs, fmt.Errorf("--gc-grace-period %s: expected a duration of 0 or more", o.GCGracePeriod))
+	if o.GCGracePeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--gc-grace-period %s: expected a positive duration", o.GCGracePeriod))
 	}
 	if o.RestoreDir != "" {
 		if o.Backupstore == "" {

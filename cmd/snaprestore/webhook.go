@@ -52,7 +52,8 @@ restore PVCs' backups are verified in the background. See docs/webhook.md.`,
 }
 
 func runWebhook(ctx context.Context, f webhookFlags) error {
-	f.webhook.SetDefaults()
+	// The flags carry the defaults: a zero value given on the command line (--port 0)
+	// is reported by Validate, not replaced.
 	if err := f.webhook.Validate(); err != nil {
 		return err
 	}
