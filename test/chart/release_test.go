@@ -24,6 +24,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,11 +40,8 @@ import (
 // itself, bootstrap the Secrets, publish the caBundle in every webhook, serve a
 // certificate for the Service's names, start its controllers, and never be forbidden.
 func testBuiltinRelease(t *testing.T, s *apiServer) {
-	golden := filepath.Join("testdata", "builtin.yaml")
-	apply := exec.Command(tool(t, "kubectl"), "--kubeconfig", s.kubeconfig, "apply", "-f", golden)
-	if out, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply -f %s: %v\n%s", golden, err, out)
-	}
+	golden := filepath.Join("testdata", "builtin.yaml") // what helm installs (TestGolden)
+	helmOn(t, s, "install", release, chartDir(t), "--namespace", namespace, "--set", "certs.mode=builtin")
 	var dep *appsv1.Deployment
 	for _, o := range decode(t, mustRead(t, golden)) {
 		if d, ok := o.(*appsv1.Deployment); ok {
@@ -167,6 +165,65 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 	}
 	if out := logs.String(); strings.Contains(out, "forbidden") {
 		t.Errorf("the webhook was forbidden something under the chart's RBAC:\n%s", grepLines(out, "forbidden"))
+	}
+
+	// helm upgrade keeps the caBundle the webhook published (a field Helm never set), and
+	// helm uninstall removes both webhook configurations.
+	helmOn(t, s, "upgrade", release, chartDir(t), "--namespace", namespace, "--reuse-values", "--set", "webhook.timeoutSeconds=7")
+	for _, w := range webhookBundles(t, s) {
+		if w.timeout != 7 || !bytes.Equal(w.bundle, bundle) {
+			t.Errorf("after helm upgrade, webhook %s has timeoutSeconds %d and a caBundle of %d bytes; want 7 and the published %d bytes",
+				w.name, w.timeout, len(w.bundle), len(bundle))
+		}
+	}
+	helmOn(t, s, "uninstall", release, "--namespace", namespace)
+	var v admissionregv1.ValidatingWebhookConfiguration
+	var m admissionregv1.MutatingWebhookConfiguration
+	if err := s.client.Get(ctx, types.NamespacedName{Name: release}, &v); !apierrors.IsNotFound(err) {
+		t.Errorf("after helm uninstall, ValidatingWebhookConfiguration %s: %v; want it deleted", release, err)
+	}
+	if err := s.client.Get(ctx, types.NamespacedName{Name: release}, &m); !apierrors.IsNotFound(err) {
+		t.Errorf("after helm uninstall, MutatingWebhookConfiguration %s: %v; want it deleted", release, err)
+	}
+}
+
+type webhookBundle struct {
+	name    string
+	timeout int32
+	bundle  []byte
+}
+
+// webhookBundles lists every webhook of both configurations of the release.
+func webhookBundles(t *testing.T, s *apiServer) []webhookBundle {
+	t.Helper()
+	ctx := context.Background()
+	var v admissionregv1.ValidatingWebhookConfiguration
+	var m admissionregv1.MutatingWebhookConfiguration
+	if err := s.client.Get(ctx, types.NamespacedName{Name: release}, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.client.Get(ctx, types.NamespacedName{Name: release}, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []webhookBundle
+	for _, w := range v.Webhooks {
+		out = append(out, webhookBundle{w.Name, deref(w.TimeoutSeconds), w.ClientConfig.CABundle})
+	}
+	for _, w := range m.Webhooks {
+		out = append(out, webhookBundle{w.Name, deref(w.TimeoutSeconds), w.ClientConfig.CABundle})
+	}
+	return out
+}
+
+// helmOn runs bin/helm against the test API server, with its state in a temporary home.
+func helmOn(t *testing.T, s *apiServer, args ...string) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(tool(t, "helm"), append(args, "--kubeconfig", s.kubeconfig)...)
+	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
