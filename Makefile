@@ -30,10 +30,17 @@ $(BIN)/snaprestore:
 .PHONY: control-plane
 control-plane: $(CONTROL_PLANE) ## Build etcd, kube-apiserver and kubectl into bin/ (once).
 
+# Like Kubernetes' own build, stamp the version (built from the module it is otherwise
+# v0.0.0-master), so kubectl version, discovery and Helm's kubeVersion checks see v1.37.x.
+K8S_VERSION := $(shell awk '$$1 == "k8s.io/kubernetes" { print $$2 }' $(TOOLS_MOD)/go.mod)
+K8S_MINOR   := $(word 2,$(subst ., ,$(K8S_VERSION)))
+K8S_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(K8S_MINOR) -X $(p).gitTreeState=clean)
+
 $(BIN)/kube-apiserver: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
-	cd $(TOOLS_MOD) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kube-apiserver
+	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-apiserver
 $(BIN)/kubectl: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
-	cd $(TOOLS_MOD) && $(GO) build -o $@ k8s.io/kubernetes/cmd/kubectl
+	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
 $(BIN)/etcd: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -o $@ go.etcd.io/etcd/server/v3
 
