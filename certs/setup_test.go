@@ -111,7 +111,8 @@ func TestSetupBuiltin(t *testing.T) {
 
 // TestFilesModeReloads is cert-manager mode: Setup leaves the webhook server to
 // controller-runtime's certwatcher on --cert-dir, which must serve a rewritten
-// certificate without a restart.
+// certificate without a restart, also when the kubelet swaps the ..data link (certwatcher
+// notices that by polling, within about 10s).
 func TestFilesModeReloads(t *testing.T) {
 	t.Parallel()
 	tlsOpts, add, err := Setup(nil, Options{})
@@ -122,6 +123,7 @@ func TestFilesModeReloads(t *testing.T) {
 		t.Fatalf("files-mode add: %v", err)
 	}
 	dir := t.TempDir()
+	gen := 0
 	ca, err := pki.NewCA("files-ca", time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -135,15 +137,29 @@ func TestFilesModeReloads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Like a kubelet Secret volume: write aside, then rename into place.
+		// Like the kubelet's Secret volume: the files are links through ..data, which is
+		// switched atomically to a new timestamped directory.
+		gen++
+		ts := filepath.Join(dir, fmt.Sprintf("..%d", gen))
+		if err := os.Mkdir(ts, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		for name, data := range map[string][]byte{"tls.key": keyPEM, "tls.crt": certPEM} {
-			tmp := filepath.Join(dir, "."+name)
-			if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(ts, name), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-				t.Fatal(err)
+			if gen == 1 {
+				if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+					t.Fatal(err)
+				}
 			}
+		}
+		tmp := filepath.Join(dir, "..data_tmp")
+		if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
 		}
 		return kp.Cert
 	}
