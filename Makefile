@@ -80,6 +80,7 @@ FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
 FUZZ_TARGETS += ./webhook:FuzzValidatingReview
+FUZZ_TARGETS += ./certs/pki:FuzzParseKeyPair
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZ_TIME.
