@@ -86,7 +86,9 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c := &Cluster{assets: o.Assets, cacheDir: filepath.Join(o.WorkDir, "kubectl-cache"), WebhookLog: filepath.Join(o.WorkDir, "webhook.log")}
-	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, ErrorIfCRDPathMissing: true}
+	// envtest's own start bound (20 s) is short for `make test` on two busy cores.
+	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, ErrorIfCRDPathMissing: true,
+		ControlPlaneStartTimeout: o.ReadyWithin, ControlPlaneStopTimeout: time.Minute}
 	if c.Config, err = c.env.Start(); err != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", o.Assets, err)
 	}
