@@ -70,10 +70,22 @@ func instrument(kind string, h admission.Handler) admission.Handler {
 
 func (h instrumented) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
+	answered := false
+	defer func() {
+		// A panic passes through here to controller-runtime, which answers 500.
+		if !answered {
+			h.record(req, verdictError, start)
+		}
+	}()
 	resp := h.next.Handle(ctx, req)
-	reviewDuration.WithLabelValues(h.kind).Observe(time.Since(start).Seconds())
-	reviews.WithLabelValues(h.kind, operationLabel(req.Operation), verdict(resp)).Inc()
+	answered = true
+	h.record(req, verdict(resp), start)
 	return resp
+}
+
+func (h instrumented) record(req admission.Request, verdict string, start time.Time) {
+	reviewDuration.WithLabelValues(h.kind).Observe(time.Since(start).Seconds())
+	reviews.WithLabelValues(h.kind, operationLabel(req.Operation), verdict).Inc()
 }
 
 func operationLabel(op admissionv1.Operation) string {
