@@ -56,7 +56,10 @@ type VerifyOptions struct {
 // PVCs rather than being called from admission, so dry-run and denied
 // requests never start work and a restart resumes where annotations say.
 type verifier struct {
-	client     client.Client
+	client client.Client
+	// live re-reads a PVC before work starts: the cache can lag behind the
+	// verifier's own annotation patches, and a stale copy would restore twice.
+	live       client.Reader
 	recorder   record.EventRecorder
 	store      *restore.Store
 	restoreDir string
@@ -70,7 +73,7 @@ func AddVerifier(mgr manager.Manager, o VerifyOptions) error {
 	if o.Workers <= 0 {
 		o.Workers = 1
 	}
-	v := &verifier{client: mgr.GetClient(), recorder: mgr.GetEventRecorderFor("snaprestore"), store: o.Store, restoreDir: o.RestoreDir}
+	v := &verifier{client: mgr.GetClient(), live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("snaprestore"), store: o.Store, restoreDir: o.RestoreDir}
 	restorePVC := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		pvc, ok := o.(*corev1.PersistentVolumeClaim)
 		return ok && snapshotSource(pvc) != ""
@@ -103,13 +106,15 @@ func (v *verifier) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if err := v.client.Get(ctx, req.NamespacedName, &pvc); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !pvc.DeletionTimestamp.IsZero() {
+	verified, materialize := v.pending(&pvc)
+	if verified && !materialize {
 		return reconcile.Result{}, nil
 	}
-	verified := pvc.Annotations[AnnotationVerification] != ""
-	status := pvc.Annotations[AnnotationRestoreStatus]
-	materialize := v.restoreDir != "" && status != materializeCompleted && !strings.HasPrefix(status, materializeFailed)
-	if verified && !materialize {
+	// The cached copy says there is work; decide on the PVC as it is now.
+	if err := v.live.Get(ctx, req.NamespacedName, &pvc); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if verified, materialize = v.pending(&pvc); verified && !materialize {
 		return reconcile.Result{}, nil
 	}
 	snap, ref, err := v.backupOf(ctx, &pvc)
@@ -131,6 +136,17 @@ func (v *verifier) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		return reconcile.Result{}, v.materialize(ctx, &pvc, ref)
 	}
 	return reconcile.Result{}, nil
+}
+
+// pending reports whether the PVC's backup was verified already and whether its
+// image still has to be materialized; a PVC being deleted needs neither.
+func (v *verifier) pending(pvc *corev1.PersistentVolumeClaim) (verified, materialize bool) {
+	if !pvc.DeletionTimestamp.IsZero() {
+		return true, false
+	}
+	status := pvc.Annotations[AnnotationRestoreStatus]
+	materialize = v.restoreDir != "" && status != materializeCompleted && !strings.HasPrefix(status, materializeFailed)
+	return pvc.Annotations[AnnotationVerification] != "", materialize
 }
 
 // backupOf follows PVC → VolumeSnapshot → VolumeSnapshotContent → handle. A

@@ -25,8 +25,11 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/snaprestore/snaprestore/restore"
 )
@@ -216,6 +219,39 @@ func TestVerifierOnAPIServer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("stale cache does not restore again", func(t *testing.T) {
+		// The cache may still hold the PVC from before the verifier's own annotation
+		// patches; reconciling that copy must not verify or restore a second time.
+		key := client.ObjectKey{Namespace: "vf-intact", Name: "data"}
+		stale := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).Build(), interceptor.Funcs{
+			Get: func(ctx context.Context, _ client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if err := c.Get(ctx, k, obj, opts...); err != nil {
+					return err
+				}
+				obj.SetAnnotations(nil) // as before verification and restore
+				return nil
+			},
+		})
+		v := &verifier{client: stale, live: c, recorder: mgr.GetEventRecorderFor("snaprestore"), store: store, restoreDir: restoreDir}
+		restoresBefore := vfCounter(materializations.WithLabelValues(materializeCompleted))
+		verifiedBefore := vfCounter(verifications.WithLabelValues(verifyIntact))
+		if _, err := v.Reconcile(ctx, reconcile.Request{NamespacedName: key}); err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+		if d := vfCounter(materializations.WithLabelValues(materializeCompleted)) - restoresBefore; d != 0 {
+			t.Errorf("completed restores +%v after a stale reconcile; want +0", d)
+		}
+		if d := vfCounter(verifications.WithLabelValues(verifyIntact)) - verifiedBefore; d != 0 {
+			t.Errorf("intact verifications +%v after a stale reconcile; want +0", d)
+		}
+		var pvc corev1.PersistentVolumeClaim
+		if err := c.Get(ctx, key, &pvc); err != nil {
+			t.Fatal(err)
+		}
+		if got := pvc.Annotations[AnnotationRestoreStatus]; got != materializeCompleted {
+			t.Errorf("%s = %q after a stale reconcile; want %q", AnnotationRestoreStatus, got, materializeCompleted)
+		}
+	})
 	if d := vfCounter(verifications.WithLabelValues(verifyIntact)) - intactBefore; d != 1 {
 		t.Errorf("intact verifications +%v; want +1", d)
 	}
