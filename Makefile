@@ -100,8 +100,8 @@ bench: control-plane build ## Run benchmarks; each reports a ratio against its b
 	@# allocations per review. Bigger runs: ADMISSION_BENCH_FLAGS="-requests 200000".
 	$(GO) run ./test/bench/admission $(ADMISSION_BENCH_FLAGS)
 	@# The same reviews one kind at a time, in-process (no TLS): ns and allocations of
-	@# each handler next to the no-op handler on the same review.
-	$(GO) test -run '^$$' -bench Review -benchtime 20000x ./test/bench/admission
+	@# each handler next to the no-op handler on the same review; the pure rules; decoding.
+	$(GO) test -run '^$$' -bench 'Review|Rules|Decode' -benchtime 20000x ./test/bench/admission
 	@# 1,000 VolumeSnapshots + VolumeSnapshotContents through kube-apiserver, with and
 	@# without the webhook configurations registered, alternating; ratio of wall times.
 	@# Bigger runs: APISERVER_BENCH_FLAGS="-objects 5000 -rounds 5".
