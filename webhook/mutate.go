@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -93,31 +95,37 @@ type mutation[T client.Object] interface {
 // admission.PatchResponseFromRaw).
 type mutatingHandler[T client.Object] struct {
 	decoder  admission.Decoder
+	gk       schema.GroupKind
 	mutation mutation[T]
 	new      func() T
 }
 
 var _ admission.Handler = (*mutatingHandler[client.Object])(nil)
 
-func newMutatingHandler[T client.Object](scheme *runtime.Scheme, m mutation[T], newObj func() T) *mutatingHandler[T] {
-	return &mutatingHandler[T]{decoder: admission.NewDecoder(scheme), mutation: m, new: newObj}
+func newMutatingHandler[T client.Object](scheme *runtime.Scheme, gk schema.GroupKind, m mutation[T], newObj func() T) *mutatingHandler[T] {
+	return &mutatingHandler[T]{decoder: admission.NewDecoder(scheme), gk: gk, mutation: m, new: newObj}
 }
 
-// Handle implements admission.Handler.
+// Handle implements admission.Handler. An object the mutation leaves as it was is allowed
+// without a patch.
 func (h *mutatingHandler[T]) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
 	}
 	obj := h.new()
-	if err := h.decoder.DecodeRaw(req.Object, obj); err != nil {
+	if err := decodeReview(h.decoder, h.gk, req.Object, obj, "object"); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	var old T
 	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
 		old = h.new()
-		if err := h.decoder.DecodeRaw(req.OldObject, old); err != nil {
+		if err := decodeReview(h.decoder, h.gk, req.OldObject, old, "oldObject"); err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
+	}
+	before, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	warnings, err := h.mutation.mutate(admission.NewContextWithRequest(ctx, req), req, obj, old)
 	if err != nil {
@@ -131,6 +139,9 @@ func (h *mutatingHandler[T]) Handle(ctx context.Context, req admission.Request) 
 	edited, err := json.Marshal(obj)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if bytes.Equal(before, edited) {
+		return admission.Allowed("").WithWarnings(warnings...)
 	}
 	resp := admission.PatchResponseFromRaw(req.Object.Raw, edited)
 	// The mutations only add or replace fields. A "remove" can only come from fields the Go

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -15,12 +16,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// editMutation is a mutation fake for the adapter: it sets a class name, or fails.
-type editMutation struct{ err error }
+// editMutation is a mutation fake for the adapter: it sets a class name, leaves the object
+// alone (keep), or fails.
+type editMutation struct {
+	err  error
+	keep bool
+}
 
 func (m editMutation) mutate(_ context.Context, _ admission.Request, s, _ *snapv1.VolumeSnapshot) (admission.Warnings, error) {
 	if m.err != nil {
 		return admission.Warnings{"w"}, m.err
+	}
+	if m.keep {
+		return admission.Warnings{"w"}, nil
 	}
 	s.Spec.VolumeSnapshotClassName = ptr.To("set")
 	return admission.Warnings{"w"}, nil
@@ -39,6 +47,11 @@ func TestMutatingHandler(t *testing.T) {
 			Object: runtime.RawExtension{Raw: obj},
 		}}
 	}
+	updateRequest := func(obj, old []byte) admission.Request {
+		r := request(admissionv1.Update, obj)
+		r.OldObject = runtime.RawExtension{Raw: old}
+		return r
+	}
 	tests := []struct {
 		name        string
 		mutation    editMutation
@@ -47,23 +60,33 @@ func TestMutatingHandler(t *testing.T) {
 		wantCode    int32
 		wantPatches []jsonpatch.JsonPatchOperation
 		wantWarn    []string
+		wantMsg     string // prefix of the result's message, when set
 	}{
 		{"create edits", editMutation{}, request(admissionv1.Create, raw), true, 0,
-			[]jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/spec/volumeSnapshotClassName", Value: "set"}}, []string{"w"}},
-		{"delete passes", editMutation{}, request(admissionv1.Delete, nil), true, http.StatusOK, nil, nil},
-		{"malformed object", editMutation{}, request(admissionv1.Create, []byte(`{"spec":`)), false, http.StatusBadRequest, nil, nil},
-		{"internal error", editMutation{err: context.Canceled}, request(admissionv1.Create, raw), false, http.StatusInternalServerError, nil, []string{"w"}},
+			[]jsonpatch.JsonPatchOperation{{Operation: "add", Path: "/spec/volumeSnapshotClassName", Value: "set"}}, []string{"w"}, ""},
+		{"delete passes", editMutation{}, request(admissionv1.Delete, nil), true, http.StatusOK, nil, nil, ""},
+		{"unchanged object has no patch", editMutation{keep: true}, request(admissionv1.Create, raw), true, http.StatusOK, nil, []string{"w"}, ""},
+		{"malformed object", editMutation{}, request(admissionv1.Create, []byte(`{"spec":`)), false, http.StatusBadRequest, nil, nil,
+			"request.object: not a VolumeSnapshot: "},
+		{"malformed old object", editMutation{}, updateRequest(raw, []byte(`[]`)), false, http.StatusBadRequest, nil, nil,
+			"request.oldObject: not a VolumeSnapshot: "},
+		{"no object", editMutation{}, request(admissionv1.Create, nil), false, http.StatusBadRequest, nil, nil,
+			"request.object: no VolumeSnapshot in the AdmissionReview; expected the VolumeSnapshot being admitted"},
+		{"internal error", editMutation{err: context.Canceled}, request(admissionv1.Create, raw), false, http.StatusInternalServerError, nil, []string{"w"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp := newMutatingHandler[*snapv1.VolumeSnapshot](scheme, tt.mutation, newSnap).Handle(context.Background(), tt.req)
+			resp := newMutatingHandler[*snapv1.VolumeSnapshot](scheme, volumeSnapshotGK, tt.mutation, newSnap).Handle(context.Background(), tt.req)
 			code := int32(0)
 			if resp.Result != nil {
 				code = resp.Result.Code
 			}
 			if resp.Allowed != tt.wantAllowed || code != tt.wantCode {
 				t.Errorf("allowed, code = %v, %d; want %v, %d (result %+v)", resp.Allowed, code, tt.wantAllowed, tt.wantCode, resp.Result)
+			}
+			if tt.wantMsg != "" && (resp.Result == nil || !strings.HasPrefix(resp.Result.Message, tt.wantMsg)) {
+				t.Errorf("result %+v; want a message starting %q", resp.Result, tt.wantMsg)
 			}
 			if diff := cmp.Diff(tt.wantPatches, resp.Patches); diff != "" {
 				t.Errorf("patches (-want +got):\n%s", diff)

@@ -139,11 +139,18 @@ func (h *validatingHandler[T]) Handle(ctx context.Context, req admission.Request
 }
 
 func (h *validatingHandler[T]) decode(raw runtime.RawExtension, into T, what string) error {
+	return decodeReview(h.decoder, h.gk, raw, into, what)
+}
+
+// decodeReview decodes request.<what> (object or oldObject) of an AdmissionReview into a
+// gk.Kind. Its errors, answered as 400s by both adapters, name the request field and the
+// expected kind.
+func decodeReview(d admission.Decoder, gk schema.GroupKind, raw runtime.RawExtension, into runtime.Object, what string) error {
 	if len(raw.Raw) == 0 {
-		return fmt.Errorf("request.%s: no %s in the AdmissionReview; expected the %s being admitted", what, h.gk.Kind, h.gk.Kind)
+		return fmt.Errorf("request.%s: no %s in the AdmissionReview; expected the %s being admitted", what, gk.Kind, gk.Kind)
 	}
-	if err := h.decoder.DecodeRaw(raw, into); err != nil {
-		return fmt.Errorf("request.%s: not a %s: %w", what, h.gk.Kind, err)
+	if err := d.DecodeRaw(raw, into); err != nil {
+		return fmt.Errorf("request.%s: not a %s: %w", what, gk.Kind, err)
 	}
 	return nil
 }
