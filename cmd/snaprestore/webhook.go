@@ -79,6 +79,7 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	o := f.webhook
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
+		Cache:  webhook.CacheOptions(),
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host: o.BindAddress, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
 		}),

@@ -121,6 +121,7 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  webhook.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: wopts.MetricsBindAddress},
 		HealthProbeBindAddress: wopts.HealthProbeBindAddress,
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
