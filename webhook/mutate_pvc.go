@@ -23,7 +23,9 @@ import (
 // pvcMutation turns a PVC annotated with a bare backup reference into a one-object restore:
 // it creates the VolumeSnapshotContent and a VolumeSnapshot named after the PVC, points the
 // PVC's dataSource and dataSourceRef at that snapshot and, when the backup's size is known,
-// raises a smaller storage request to it.
+// raises a smaller storage request to it. On CREATE it also denies a data source of kind
+// VolumeSnapshot with a wrong or missing apiGroup (validatePVCSnapshotGroup), annotated or
+// not, and otherwise leaves an unannotated claim alone.
 type pvcMutation struct {
 	store         objectStore
 	defaultDriver string
@@ -35,7 +37,14 @@ type pvcMutation struct {
 var _ mutation[*corev1.PersistentVolumeClaim] = (*pvcMutation)(nil)
 
 func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, old *corev1.PersistentVolumeClaim) (admission.Warnings, error) {
-	if _, ok := pvc.Annotations[AnnotationBackup]; !ok {
+	if old == nil {
+		// The validating webhook never sees this mistake: the API server drops the data
+		// source between mutating and validating admission.
+		if errs := validatePVCSnapshotGroup(pvc); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(persistentVolumeClaimGK, pvc.Name, errs)
+		}
+	}
+	if !hasBackupAnnotation(pvc) {
 		return nil, nil
 	}
 	br, errs := parseBackupRequest(pvc.Annotations)

@@ -12,6 +12,9 @@ import (
 	"k8s.io/utils/ptr"
 )
 
+// apiGroupMessage is validatePVCSnapshotGroup's explanation after the field path.
+const apiGroupMessage = `kind VolumeSnapshot is in API group "snapshot.storage.k8s.io", and the API server drops a data source of another group, leaving an empty volume; expected apiGroup: snapshot.storage.k8s.io`
+
 func testPVCMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
 	ctx := context.Background()
@@ -158,6 +161,57 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 			`VolumeSnapshot "taken" already exists and does not match: spec.source.persistentVolumeClaimName is "elsewhere"; rename the PVC or delete that snapshot`
 		if err == nil || err.Error() != want {
 			t.Errorf("create: err = %v\nwant %s", err, want)
+		}
+	})
+
+	// The API server drops a VolumeSnapshot data source of another (or no) apiGroup after
+	// mutating admission and would provision an empty volume; the mutating webhook denies.
+	for _, tc := range []struct {
+		name, want string
+		group      *string
+		ref        bool // set spec.dataSourceRef instead of spec.dataSource
+	}{
+		{"nogroup", `spec.dataSource.apiGroup: Required value: ` + apiGroupMessage, nil, false},
+		{"wronggroup", `spec.dataSource.apiGroup: Invalid value: "snapshot.storage.k8s.io/v1": ` + apiGroupMessage, ptr.To("snapshot.storage.k8s.io/v1"), false},
+		{"wronggroup-ref", `spec.dataSourceRef.apiGroup: Invalid value: "storage.k8s.io": ` + apiGroupMessage, ptr.To("storage.k8s.io"), true},
+	} {
+		t.Run("VolumeSnapshot data source, apiGroup "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			pvc := annotatedPVC(ns, tc.name, "", "1Gi")
+			pvc.Annotations = nil
+			if tc.ref {
+				pvc.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: tc.group, Kind: "VolumeSnapshot", Name: "snap"}
+			} else {
+				pvc.Spec.DataSource = &corev1.TypedLocalObjectReference{APIGroup: tc.group, Kind: "VolumeSnapshot", Name: "snap"}
+			}
+			err := e.client.Create(ctx, pvc)
+			want := `admission webhook "persistentvolumeclaims.mutate.snaprestore.io" denied the request: ` +
+				`PersistentVolumeClaim "` + tc.name + `" is invalid: ` + tc.want
+			if err == nil || err.Error() != want {
+				t.Errorf("create: err = %v\nwant %s", err, want)
+			}
+			expectNotFound(t, e.client, ns, tc.name, &corev1.PersistentVolumeClaim{})
+		})
+	}
+
+	t.Run("unannotated restore of a VolumeSnapshot is left alone", func(t *testing.T) {
+		t.Parallel()
+		c, warnings := e.warningClient(t)
+		pvc := annotatedPVC(ns, "plain-restore", "", "1Gi")
+		pvc.Annotations = nil
+		pvc.Spec.DataSource = &corev1.TypedLocalObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "snap"}
+		if err := c.Create(ctx, pvc); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		wantRef := &corev1.TypedObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "snap"} // the API server's copy
+		if diff := cmp.Diff(wantRef, pvc.Spec.DataSourceRef); diff != "" {
+			t.Errorf("spec.dataSourceRef (-want +got):\n%s", diff)
+		}
+		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "1Gi" {
+			t.Errorf("storage request = %s, want 1Gi", got.String())
+		}
+		if w := warnings.take(); len(w) != 0 {
+			t.Errorf("warnings = %q, want none", w)
 		}
 	})
 

@@ -10,3 +10,18 @@ const (
 	PathMutateVolumeSnapshots          = "/mutate/volumesnapshots"
 	PathMutatePVCs                     = "/mutate/persistentvolumeclaims"
 )
+
+// CEL expressions of the PVC webhooks' matchConditions, in the chart and in the tests'
+// configurations: the API server calls a PVC webhook only for the claims its handler acts
+// on, so an outage cannot block ordinary claims.
+const (
+	// MatchRestoresSnapshot is true for a claim whose dataSource or dataSourceRef is of kind
+	// VolumeSnapshot (any apiGroup): the validating PVC webhook's condition.
+	MatchRestoresSnapshot = "(has(object.spec.dataSource) && object.spec.dataSource.kind == 'VolumeSnapshot') || " +
+		"(has(object.spec.dataSourceRef) && object.spec.dataSourceRef.kind == 'VolumeSnapshot')"
+	// MatchBackupOrSnapshot is the mutating PVC webhook's condition: the claim carries
+	// snaprestore.io/backup, or restores a VolumeSnapshot (whose apiGroup the mutating
+	// handler checks, because the API server drops a wrong one before validating admission).
+	MatchBackupOrSnapshot = "(has(object.metadata.annotations) && '" + AnnotationBackup + "' in object.metadata.annotations) || " +
+		MatchRestoresSnapshot
+)

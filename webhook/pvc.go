@@ -50,6 +50,10 @@ type pvcFacts struct {
 	// backupSize is the size of the Longhorn backup the content restores, when known.
 	backupSize      *resource.Quantity
 	backupReference string
+	// dryRunBackup: the request is a dry run and the claim carries snaprestore.io/backup,
+	// so the mutating webhook pointed it at a VolumeSnapshot named after it that it did
+	// not create (sideEffects NoneOnDryRun).
+	dryRunBackup bool
 }
 
 func (r *Rules) pvc(ctx context.Context, pvc, old *corev1.PersistentVolumeClaim) (field.ErrorList, admission.Warnings) {
@@ -58,6 +62,7 @@ func (r *Rules) pvc(ctx context.Context, pvc, old *corev1.PersistentVolumeClaim)
 		return validatePVC(pvc, old, pvcFacts{})
 	}
 	var f pvcFacts
+	f.dryRunBackup = requestDryRun(ctx) && hasBackupAnnotation(pvc)
 	f.snapshot, f.snapshotPresence = r.objects.Snapshot(ctx, src.namespace, src.name)
 	if f.snapshotPresence != Found {
 		return validatePVC(pvc, old, f)
@@ -113,22 +118,40 @@ func validatePVC(pvc, old *corev1.PersistentVolumeClaim, f pvcFacts) (field.Erro
 	if old != nil || !ok {
 		return nil, nil
 	}
-	group := src.path.Child("apiGroup")
-	switch {
-	case src.apiGroup == nil || *src.apiGroup == "":
-		return field.ErrorList{field.Required(group, fmt.Sprintf("kind VolumeSnapshot is in API group %q; expected apiGroup: %s", snapv1.GroupName, snapv1.GroupName))}, nil
-	case *src.apiGroup != snapv1.GroupName:
-		return field.ErrorList{field.Invalid(group, *src.apiGroup, fmt.Sprintf("kind VolumeSnapshot is in API group %q; expected apiGroup: %s", snapv1.GroupName, snapv1.GroupName))}, nil
+	if errs := validatePVCSnapshotGroup(pvc); len(errs) > 0 {
+		return errs, nil
 	}
 	name := src.path.Child("name")
 	switch f.snapshotPresence {
 	case Missing:
+		if f.dryRunBackup && src.namespace == pvc.Namespace && src.name == pvc.Name {
+			return nil, nil // the real request creates it
+		}
 		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshot %s/%s does not exist; the claim stays Pending until it does", name, src.namespace, src.name)}
 	case Unknown:
 		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshot %s/%s could not be looked up; it must exist in namespace %q", name, src.namespace, src.name, src.namespace)}
 	}
 	errs, warnings := validatePVCDriver(pvc, src, f)
 	return append(errs, validatePVCSize(pvc, src, f)...), warnings
+}
+
+// validatePVCSnapshotGroup: a data source of kind VolumeSnapshot must name API group
+// snapshot.storage.k8s.io. The API server drops one with another or no apiGroup while
+// preparing the create, after mutating and before validating admission, and provisions an
+// empty volume; so the mutating PVC webhook, which still sees the original claim, denies
+// with this rule too. Nil for a claim that restores no VolumeSnapshot.
+func validatePVCSnapshotGroup(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
+	src, ok := pvcRestoreSource(pvc)
+	if !ok || snapshotGroup(src) {
+		return nil
+	}
+	group := src.path.Child("apiGroup")
+	msg := fmt.Sprintf("kind VolumeSnapshot is in API group %q, and the API server drops a data source of another group, leaving an empty volume; expected apiGroup: %s",
+		snapv1.GroupName, snapv1.GroupName)
+	if src.apiGroup == nil || *src.apiGroup == "" {
+		return field.ErrorList{field.Required(group, msg)}
+	}
+	return field.ErrorList{field.Invalid(group, *src.apiGroup, msg)}
 }
 
 // validatePVCDriver: the StorageClass's provisioner must be the driver of the content the

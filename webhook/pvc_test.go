@@ -1,7 +1,13 @@
 package webhook
 
 import (
+	"context"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -94,11 +100,11 @@ func TestPersistentVolumeClaimRules(t *testing.T) {
 			want: ruleVerdict{Warnings: []string{`spec.dataSource.name: VolumeSnapshot apps/sized could not be looked up; it must exist in namespace "apps"`}}},
 		{name: "dataSource without apiGroup", facts: facts, pvc: rulePVC("sized", "1Gi", func(p *corev1.PersistentVolumeClaim) {
 			p.Spec.DataSource.APIGroup, p.Spec.DataSourceRef.APIGroup = nil, nil
-		}), want: ruleVerdict{Causes: []string{`spec.dataSource.apiGroup: Required value: kind VolumeSnapshot is in API group "snapshot.storage.k8s.io"; expected apiGroup: snapshot.storage.k8s.io`}}},
+		}), want: ruleVerdict{Causes: []string{`spec.dataSource.apiGroup: Required value: ` + apiGroupMessage}}},
 		{name: "dataSourceRef only, wrong apiGroup", facts: facts, pvc: rulePVC("sized", "1Gi", func(p *corev1.PersistentVolumeClaim) {
 			p.Spec.DataSource = nil
 			p.Spec.DataSourceRef.APIGroup = ptr.To("snapshot.storage.k8s.io/v1")
-		}), want: ruleVerdict{Causes: []string{`spec.dataSourceRef.apiGroup: Invalid value: "snapshot.storage.k8s.io/v1": kind VolumeSnapshot is in API group "snapshot.storage.k8s.io"; expected apiGroup: snapshot.storage.k8s.io`}}},
+		}), want: ruleVerdict{Causes: []string{`spec.dataSourceRef.apiGroup: Invalid value: "snapshot.storage.k8s.io/v1": ` + apiGroupMessage}}},
 		{name: "dataSourceRef only, below the restore size", facts: facts, pvc: rulePVC("sized", "1Gi", func(p *corev1.PersistentVolumeClaim) { p.Spec.DataSource = nil }),
 			want: ruleVerdict{Causes: []string{requestPath + `: Invalid value: "1Gi": below the restore size 2Gi of VolumeSnapshot apps/sized; expected at least 2Gi`}}},
 		{name: "cloning a PVC is not a restore", facts: facts, pvc: rulePVC("x", "1Gi", func(p *corev1.PersistentVolumeClaim) {
@@ -113,6 +119,60 @@ func TestPersistentVolumeClaimRules(t *testing.T) {
 			t.Parallel()
 			opts := ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30, "backup-1": 1 << 30}}
 			checkRule(t, tt.facts, opts, tt.pvc, tt.old, tt.want)
+		})
+	}
+}
+
+// TestDryRunOfBareReference: on a dry run the mutating webhook points an annotated object at
+// an object it does not create; the rules then skip only that "does not exist" warning.
+func TestDryRunOfBareReference(t *testing.T) {
+	t.Parallel()
+	annotate := func(o metav1.Object) {
+		o.SetAnnotations(map[string]string{AnnotationBackup: "vol-a/backup-1"})
+	}
+	snapTo := func(content string, annotated bool) *snapv1.VolumeSnapshot {
+		return ruleSnapshot(func(s *snapv1.VolumeSnapshot) {
+			s.Spec.Source.VolumeSnapshotContentName = ptr.To(content)
+			if annotated {
+				annotate(s)
+			}
+		})
+	}
+	pvcOf := func(snapshot string, annotated bool) *corev1.PersistentVolumeClaim {
+		return rulePVC(snapshot, "1Gi", func(p *corev1.PersistentVolumeClaim) {
+			if annotated {
+				annotate(p)
+			}
+		})
+	}
+	const (
+		contentWarning = `spec.source.volumeSnapshotContentName: VolumeSnapshotContent "later" does not exist yet; the snapshot stays unbound until it is created with spec.volumeSnapshotRef apps/restore-1`
+		pvcWarning     = `spec.dataSource.name: VolumeSnapshot apps/restored does not exist; the claim stays Pending until it does`
+		otherWarning   = `spec.dataSource.name: VolumeSnapshot apps/other does not exist; the claim stays Pending until it does`
+	)
+	tests := []struct {
+		name   string
+		dryRun bool
+		obj    runtime.Object
+		want   ruleVerdict
+	}{
+		{"snapshot, dry run, annotated", true, snapTo("later", true), ruleVerdict{}},
+		{"snapshot, dry run, not annotated", true, snapTo("later", false), ruleVerdict{Warnings: []string{contentWarning}}},
+		{"snapshot, real, annotated", false, snapTo("later", true), ruleVerdict{Warnings: []string{contentWarning}}},
+		{"pvc, dry run, annotated", true, pvcOf("restored", true), ruleVerdict{}},
+		{"pvc, dry run, annotated, another snapshot", true, pvcOf("other", true), ruleVerdict{Warnings: []string{otherWarning}}},
+		{"pvc, dry run, not annotated", true, pvcOf("restored", false), ruleVerdict{Warnings: []string{pvcWarning}}},
+		{"pvc, real, annotated", false, pvcOf("restored", true), ruleVerdict{Warnings: []string{pvcWarning}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				Operation: admissionv1.Create, DryRun: ptr.To(tt.dryRun)}})
+			errs, warnings, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, tt.obj, nil)
+			if diff := cmp.Diff(tt.want, ruleVerdictOf(errs, warnings)); diff != "" {
+				t.Errorf("ruleVerdict (-want +got):\n%s", diff)
+			}
 		})
 	}
 }

@@ -55,6 +55,20 @@ func (r *Rules) Validate(ctx context.Context, obj, old runtime.Object) (errs fie
 	return errs, warnings, true
 }
 
+// requestDryRun reports whether ctx carries the admission request (the webhook; snaprestore
+// validate has none) and that request is a dry run.
+func requestDryRun(ctx context.Context) bool {
+	req, err := admission.RequestFromContext(ctx)
+	return err == nil && dryRun(req)
+}
+
+// hasBackupAnnotation reports whether obj carries a bare backup reference, which the
+// mutating webhook turns into objects it creates.
+func hasBackupAnnotation(obj client.Object) bool {
+	_, ok := obj.GetAnnotations()[AnnotationBackup]
+	return ok
+}
+
 // oldAs is old as a T, or T's zero value (nil) when old is nil or of another type.
 func oldAs[T runtime.Object](old runtime.Object) T {
 	t, _ := old.(T)

@@ -24,6 +24,10 @@ type snapshotFacts struct {
 	// when contentPresence is Found.
 	content         *snapv1.VolumeSnapshotContent
 	contentPresence Presence
+	// dryRunBackup: the request is a dry run and the snapshot carries snaprestore.io/backup,
+	// so the mutating webhook pointed it at a content it did not create (sideEffects
+	// NoneOnDryRun).
+	dryRunBackup bool
 }
 
 // snapshot is the VolumeSnapshot rule: the CRD's per-object rules and, when they pass,
@@ -37,6 +41,7 @@ func (r *Rules) snapshot(ctx context.Context, snap, old *snapv1.VolumeSnapshot) 
 		return nil, nil
 	}
 	var f snapshotFacts
+	f.dryRunBackup = requestDryRun(ctx) && hasBackupAnnotation(snap)
 	f.content, f.contentPresence = r.objects.Content(ctx, *name)
 	return validateSnapshotBinding(snap, f)
 }
@@ -73,6 +78,9 @@ func validateSnapshotBinding(snap *snapv1.VolumeSnapshot, f snapshotFacts) (fiel
 	name := *snap.Spec.Source.VolumeSnapshotContentName
 	switch f.contentPresence {
 	case Missing:
+		if f.dryRunBackup {
+			return nil, nil // the real request creates it
+		}
 		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshotContent %q does not exist yet; the snapshot stays unbound until it is created with spec.volumeSnapshotRef %s/%s",
 			p, name, snap.Namespace, snap.Name)}
 	case Unknown:
