@@ -76,7 +76,7 @@ func mutatingConfig(url func(path string) string, ca []byte, onlyAnnotated bool)
 			hook("volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots,
 				snapshotRule("volumesnapshots", []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update})),
 			hook("persistentvolumeclaims.mutate.snaprestore.io", webhook.PathMutatePVCs,
-				coreRule("persistentvolumeclaims", []admissionregv1.OperationType{admissionregv1.Create})),
+				coreRule("persistentvolumeclaims", []admissionregv1.OperationType{admissionregv1.Create, admissionregv1.Update})),
 		},
 	}
 }
