@@ -27,8 +27,8 @@ import (
 //
 // and each step's expected result is NN-<what>.want, or NN-<what>.cel.want and
 // NN-<what>.nocel.want where the API server's CEL rules answer before the webhook.
-// The dry run's expected result is derived from it, or NN-<what>.dryrun.want where
-// it differs by more than kubectl's "(server dry run)" marks.
+// The dry run's expected result is derived from it: the same verdict and warnings, with
+// kubectl's "(server dry run)" marks.
 // The namespace <name> exists before the first step. See testdata/README.md.
 type scenario struct {
 	name, dir string
@@ -57,6 +57,8 @@ func loadScenarios(t *testing.T) []scenario {
 			switch {
 			case stepName.MatchString(f.Name()):
 				sc.steps = append(sc.steps, f.Name())
+			case strings.HasSuffix(f.Name(), ".dryrun.want"):
+				t.Fatalf("%s/%s: a dry run must print what the real apply prints; its expected output is derived from the step's .want", sc.dir, f.Name())
 			case strings.HasSuffix(f.Name(), ".want"), f.Name() == "README.md":
 			default:
 				t.Fatalf("%s/%s: not a step (NN-<what>.yaml or NN-<what>.kubectl) or an expected output (.want)", sc.dir, f.Name())
@@ -141,13 +143,8 @@ func dryRun(t *testing.T, c *cluster.Cluster, sc scenario, step, want string, ha
 	if err != nil {
 		t.Fatalf("%s/%s: %v", sc.dir, step, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(sc.dir, strings.TrimSuffix(step, ".yaml")+".dryrun.want")); err == nil {
-		want, haveWant = string(b), true
-	} else if haveWant {
-		want = dryRunOutput(want)
-	}
 	if haveWant {
-		if wantDry := want; format(r) != wantDry {
+		if wantDry := dryRunOutput(want); format(r) != wantDry {
 			t.Errorf("%s/%s: kubectl apply --dry-run=server\ngot:\n%s\nwant:\n%s", sc.dir, step, format(r), wantDry)
 		}
 	}

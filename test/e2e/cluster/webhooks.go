@@ -12,10 +12,13 @@ import (
 // --validating-webhook-configuration and --mutating-webhook-configuration).
 const ConfigurationName = "snaprestore"
 
-// hook is one webhook entry of the shared contract.
+// hook is one webhook entry of the shared contract. The entries are those the chart
+// (charts/snaprestore) registers, including the PVC webhooks' matchConditions; test/chart
+// checks the chart against the same operations and expressions.
 type hook struct {
 	name, path, group, resource string
 	ops                         []admissionregv1.OperationType
+	conditions                  []admissionregv1.MatchCondition
 }
 
 var (
@@ -24,18 +27,22 @@ var (
 )
 
 var validatingHooks = []hook{
-	{"volumesnapshots.validate.snaprestore.io", webhook.PathValidateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate},
-	{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate},
-	{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate},
-	{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly},
+	{"volumesnapshots.validate.snaprestore.io", webhook.PathValidateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate, nil},
+	{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate, nil},
+	{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate, nil},
+	{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly,
+		[]admissionregv1.MatchCondition{{Name: "restores-a-volumesnapshot", Expression: webhook.MatchRestoresSnapshot}}},
 }
 
 var mutatingHooks = []hook{
-	{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate},
+	{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate, nil},
 	// UPDATE too, unlike the validating PVC hook: a re-apply of a PVC whose request was
 	// raised to the backup's size sends the manifest's smaller request again, and only
 	// raising it again keeps the (immutable) spec unchanged; see bare-reference-pvc.
-	{"persistentvolumeclaims.mutate.snaprestore.io", webhook.PathMutatePVCs, "", "persistentvolumeclaims", createUpdate},
+	// Claims restoring a VolumeSnapshot are sent too: the mutating handler denies a wrong or
+	// missing apiGroup, which the API server drops before validating admission.
+	{"persistentvolumeclaims.mutate.snaprestore.io", webhook.PathMutatePVCs, "", "persistentvolumeclaims", createUpdate,
+		[]admissionregv1.MatchCondition{{Name: "backup-reference-or-volumesnapshot", Expression: webhook.MatchBackupOrSnapshot}}},
 }
 
 func (h hook) clientConfig(baseURL string, caBundle []byte) admissionregv1.WebhookClientConfig {
@@ -58,6 +65,7 @@ func validatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.Va
 			Name:                    h.name,
 			ClientConfig:            h.clientConfig(baseURL, caBundle),
 			Rules:                   h.rules(),
+			MatchConditions:         h.conditions,
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
 			MatchPolicy:             ptr.To(admissionregv1.Equivalent),
 			SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),
@@ -76,6 +84,7 @@ func mutatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.Muta
 			Name:                    h.name,
 			ClientConfig:            h.clientConfig(baseURL, caBundle),
 			Rules:                   h.rules(),
+			MatchConditions:         h.conditions,
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
 			MatchPolicy:             ptr.To(admissionregv1.Equivalent),
 			SideEffects:             ptr.To(admissionregv1.SideEffectClassNoneOnDryRun),
