@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"strings"
 	"testing"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -18,8 +17,6 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }
 
