@@ -28,17 +28,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		if err := c.Create(ctx, pvc); err != nil {
 			t.Fatalf("create: %v", err)
 		}
-		wantDS := &corev1.TypedLocalObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "data"}
-		wantRef := &corev1.TypedObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "data"}
-		if diff := cmp.Diff(wantDS, pvc.Spec.DataSource); diff != "" {
-			t.Errorf("spec.dataSource (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff(wantRef, pvc.Spec.DataSourceRef); diff != "" {
-			t.Errorf("spec.dataSourceRef (-want +got):\n%s", diff)
-		}
-		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "1Gi" {
-			t.Errorf("storage request = %s, want 1Gi (backup size unknown)", got.String())
-		}
+		expectRestoreOf(t, pvc, "data", "1Gi") // backup size unknown: request kept
 		if w := warnings.take(); len(w) != 0 {
 			t.Errorf("warnings = %q, want none", w)
 		}
@@ -203,13 +193,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		if err := c.Create(ctx, pvc); err != nil {
 			t.Fatalf("create: %v", err)
 		}
-		wantRef := &corev1.TypedObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: "snap"} // the API server's copy
-		if diff := cmp.Diff(wantRef, pvc.Spec.DataSourceRef); diff != "" {
-			t.Errorf("spec.dataSourceRef (-want +got):\n%s", diff)
-		}
-		if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "1Gi" {
-			t.Errorf("storage request = %s, want 1Gi", got.String())
-		}
+		expectRestoreOf(t, pvc, "snap", "1Gi") // dataSourceRef is the API server's copy
 		if w := warnings.take(); len(w) != 0 {
 			t.Errorf("warnings = %q, want none", w)
 		}
@@ -227,4 +211,22 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}
 	})
+}
+
+// expectRestoreOf checks that the claim's dataSource and dataSourceRef name VolumeSnapshot
+// snap and that its storage request is request.
+func expectRestoreOf(t *testing.T, pvc *corev1.PersistentVolumeClaim, snap, request string) {
+	t.Helper()
+	group := snapv1.GroupName
+	wantDS := &corev1.TypedLocalObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: snap}
+	wantRef := &corev1.TypedObjectReference{APIGroup: &group, Kind: "VolumeSnapshot", Name: snap}
+	if diff := cmp.Diff(wantDS, pvc.Spec.DataSource); diff != "" {
+		t.Errorf("spec.dataSource (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantRef, pvc.Spec.DataSourceRef); diff != "" {
+		t.Errorf("spec.dataSourceRef (-want +got):\n%s", diff)
+	}
+	if got := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != request {
+		t.Errorf("storage request = %s, want %s", got.String(), request)
+	}
 }
