@@ -10,6 +10,7 @@ import (
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/utils/ptr"
@@ -93,6 +94,55 @@ func TestMutatingHandler(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantWarn, []string(resp.Warnings)); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPVCMutationWithoutBackup: a claim restoring a VolumeSnapshot reaches the mutating PVC
+// handler (its matchCondition); without snaprestore.io/backup it gets no patch, and a
+// wrong or missing apiGroup is denied before the API server would drop the data source.
+func TestPVCMutationWithoutBackup(t *testing.T) {
+	t.Parallel()
+	scheme := runtime.NewScheme()
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	h := newMutatingHandler(scheme, persistentVolumeClaimGK, &pvcMutation{defaultDriver: DefaultLonghornDriver},
+		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })
+	claim := func(source string) []byte {
+		return []byte(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"c","namespace":"n"},` +
+			`"spec":{"dataSource":` + source + `,"resources":{"requests":{"storage":"1Gi"}}}}`)
+	}
+	tests := []struct {
+		name, source string
+		op           admissionv1.Operation
+		wantAllowed  bool
+		wantMsg      string
+	}{
+		{"right apiGroup", `{"apiGroup":"snapshot.storage.k8s.io","kind":"VolumeSnapshot","name":"s"}`, admissionv1.Create, true, ""},
+		{"no apiGroup", `{"kind":"VolumeSnapshot","name":"s"}`, admissionv1.Create, false,
+			`PersistentVolumeClaim "c" is invalid: spec.dataSource.apiGroup: Required value: ` + apiGroupMessage},
+		{"wrong apiGroup", `{"apiGroup":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot","name":"s"}`, admissionv1.Create, false,
+			`PersistentVolumeClaim "c" is invalid: spec.dataSource.apiGroup: Invalid value: "snapshot.storage.k8s.io/v1": ` + apiGroupMessage},
+		{"wrong apiGroup on update is not judged again", `{"apiGroup":"x","kind":"VolumeSnapshot","name":"s"}`, admissionv1.Update, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{Operation: tt.op, Name: "c", Namespace: "n",
+				Object: runtime.RawExtension{Raw: claim(tt.source)}}}
+			if tt.op == admissionv1.Update {
+				req.OldObject = req.Object
+			}
+			resp := h.Handle(context.Background(), req)
+			if resp.Allowed != tt.wantAllowed || len(resp.Patches) != 0 || resp.PatchType != nil {
+				t.Errorf("allowed %v, patches %v (type %v); want allowed %v and no patch", resp.Allowed, resp.Patches, resp.PatchType, tt.wantAllowed)
+			}
+			var msg string
+			if !resp.Allowed && resp.Result != nil {
+				msg = resp.Result.Message
+			}
+			if msg != tt.wantMsg {
+				t.Errorf("denial message %q\nwant %q", msg, tt.wantMsg)
 			}
 		})
 	}
