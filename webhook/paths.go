@@ -20,8 +20,10 @@ const (
 	MatchRestoresSnapshot = "(has(object.spec.dataSource) && object.spec.dataSource.kind == 'VolumeSnapshot') || " +
 		"(has(object.spec.dataSourceRef) && object.spec.dataSourceRef.kind == 'VolumeSnapshot')"
 	// MatchBackupOrSnapshot is the mutating PVC webhook's condition: the claim carries
-	// snaprestore.io/backup, or restores a VolumeSnapshot (whose apiGroup the mutating
-	// handler checks, because the API server drops a wrong one before validating admission).
+	// snaprestore.io/backup, or a CREATE restores a VolumeSnapshot (whose apiGroup the
+	// mutating handler checks, because the API server drops a wrong one before validating
+	// admission). UPDATEs of unannotated claims, e.g. the PV controller binding them, are
+	// not sent: the handler leaves them alone.
 	MatchBackupOrSnapshot = "(has(object.metadata.annotations) && '" + AnnotationBackup + "' in object.metadata.annotations) || " +
-		MatchRestoresSnapshot
+		"(request.operation == 'CREATE' && (" + MatchRestoresSnapshot + "))"
 )
