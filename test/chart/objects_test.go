@@ -151,10 +151,12 @@ func TestWebhookConfigurations(t *testing.T) {
 				t.Errorf("webhooks differ from the contract (-want +got):\n%s", diff)
 			}
 
-			// Only the PVC webhooks filter further, by the objects their handlers act on, with
-			// the expressions the end-to-end configurations use (webhook.Match*).
+			// The PVC webhooks and the mutating snapshot webhook filter further, by the objects
+			// their handlers act on, with the expressions the end-to-end configurations use
+			// (webhook.Match*).
 			wantConditions := map[string]string{
 				wantValidating[3].name: webhook.MatchRestoresSnapshot,
+				wantMutating[0].name:   webhook.MatchBackupAnnotation,
 				wantMutating[1].name:   webhook.MatchBackupOrSnapshot,
 			}
 			gotConditions := map[string]string{}

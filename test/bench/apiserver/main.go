@@ -37,8 +37,6 @@ type options struct {
 	warmup  int
 	noop    bool
 	json    bool
-	// matchAnnotated: see mutatingConfig.
-	matchAnnotated bool
 	// http1 makes the webhook server offer only HTTP/1.1, so kube-apiserver
 	// calls it over HTTP/1.1 connections instead of one HTTP/2 connection.
 	http1 bool
@@ -64,7 +62,6 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "phases of each kind, alternating without, with[, noop][, noop], with, without, ... (medians are reported)")
 	flag.IntVar(&o.warmup, "warmup", 200, "objects created, unmeasured, with the webhooks registered before the first phase")
 	flag.BoolVar(&o.noop, "noop", true, "also measure the configurations served by a no-op handler (what any webhook costs)")
-	flag.BoolVar(&o.matchAnnotated, "match-annotated", false, "experiment: let the API server call the mutating webhooks only for objects with the snaprestore.io/backup annotation (matchConditions)")
 	flag.BoolVar(&o.http1, "http1", false, "experiment: the webhook server offers only HTTP/1.1 (ALPN), not HTTP/2")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
@@ -99,7 +96,6 @@ func main() {
 type results struct {
 	Objects      int           `json:"objects"`
 	HTTP1        bool          `json:"http1"`
-	MatchAnnot   bool          `json:"matchAnnotated"`
 	Workers      int           `json:"workers"`
 	Rounds       int           `json:"rounds"`
 	GOMAXPROCS   int           `json:"gomaxprocs"`
@@ -146,11 +142,10 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.onlyAnnotated = o.matchAnnotated
 	if err := b.prepare(ctx); err != nil {
 		return nil, err
 	}
-	res := &results{HTTP1: o.http1, MatchAnnot: o.matchAnnotated, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
+	res := &results{HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
 	modes := []mode{without, with}
 	if o.noop {
 		modes = append(modes, noop)
@@ -182,15 +177,12 @@ func run(ctx context.Context, o options) (*results, error) {
 				return nil, fmt.Errorf("phase %s: %w", ns, err)
 			}
 			p.Mode = m
-			// With configurations every object passes the webhooks: the content
-			// one validating, the snapshot one mutating (unless -match-annotated)
-			// and one validating.
-			perPair := int64(3)
-			if o.matchAnnotated {
-				perPair = 2
-			}
+			// With configurations every object passes the webhooks: one validating
+			// review for the content and one for the snapshot (the mutating webhook's
+			// matchCondition skips snapshots that name no backup).
+			const perPair = 2
 			if m != without && p.Reviews < perPair*int64(o.objects) {
-				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, 2*o.objects, perPair*int64(o.objects))
+				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, o.objects, perPair*int64(o.objects))
 			}
 			if m == without && p.Reviews != 0 {
 				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews although their configurations were deleted; expected 0", ns, p.Reviews)
@@ -263,9 +255,6 @@ func (r *results) print() {
 	var experiments []string
 	if r.HTTP1 {
 		experiments = append(experiments, "webhook server HTTP/1.1 only")
-	}
-	if r.MatchAnnot {
-		experiments = append(experiments, "mutating webhooks only for annotated objects")
 	}
 	exp := ""
 	if len(experiments) > 0 {

@@ -55,10 +55,11 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // the mutating webhook, and a dry-run VolumeSnapshotClass must show up in the
 // validating webhook's review counter.
 func (c *Cluster) register(ctx context.Context) error {
-	if err := c.Client.Create(ctx, validatingConfiguration(c.WebhookURL, c.CABundle)); err != nil {
+	url := func(path string) string { return c.WebhookURL + path }
+	if err := c.Client.Create(ctx, ValidatingConfiguration(url, c.CABundle)); err != nil {
 		return fmt.Errorf("create ValidatingWebhookConfiguration: %w", err)
 	}
-	if err := c.Client.Create(ctx, mutatingConfiguration(c.WebhookURL, c.CABundle)); err != nil {
+	if err := c.Client.Create(ctx, MutatingConfiguration(url, c.CABundle)); err != nil {
 		return fmt.Errorf("create MutatingWebhookConfiguration: %w", err)
 	}
 	pvc := &corev1.PersistentVolumeClaim{

@@ -35,7 +35,8 @@ var validatingHooks = []hook{
 }
 
 var mutatingHooks = []hook{
-	{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate, nil},
+	{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate,
+		[]admissionregv1.MatchCondition{{Name: "carries-a-backup-reference", Expression: webhook.MatchBackupAnnotation}}},
 	// UPDATE too, unlike the validating PVC hook: a re-apply of a PVC whose request was
 	// raised to the backup's size sends the manifest's smaller request again, and only
 	// raising it again keeps the (immutable) spec unchanged; see bare-reference-pvc.
@@ -45,8 +46,8 @@ var mutatingHooks = []hook{
 		[]admissionregv1.MatchCondition{{Name: "backup-reference-or-volumesnapshot", Expression: webhook.MatchBackupOrSnapshot}}},
 }
 
-func (h hook) clientConfig(baseURL string, caBundle []byte) admissionregv1.WebhookClientConfig {
-	return admissionregv1.WebhookClientConfig{URL: ptr.To(baseURL + h.path), CABundle: caBundle}
+func (h hook) clientConfig(url func(path string) string, caBundle []byte) admissionregv1.WebhookClientConfig {
+	return admissionregv1.WebhookClientConfig{URL: ptr.To(url(h.path)), CABundle: caBundle}
 }
 
 func (h hook) rules() []admissionregv1.RuleWithOperations {
@@ -56,14 +57,15 @@ func (h hook) rules() []admissionregv1.RuleWithOperations {
 	}}
 }
 
-// validatingConfiguration is the ValidatingWebhookConfiguration of the
-// contract, calling the webhook at baseURL (https://host:port).
-func validatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.ValidatingWebhookConfiguration {
+// ValidatingConfiguration is the ValidatingWebhookConfiguration of the contract;
+// url gives the URL the API server calls for a path of webhook/paths.go (usually
+// "https://host:port" + path).
+func ValidatingConfiguration(url func(path string) string, caBundle []byte) *admissionregv1.ValidatingWebhookConfiguration {
 	c := &admissionregv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName}}
 	for _, h := range validatingHooks {
 		c.Webhooks = append(c.Webhooks, admissionregv1.ValidatingWebhook{
 			Name:                    h.name,
-			ClientConfig:            h.clientConfig(baseURL, caBundle),
+			ClientConfig:            h.clientConfig(url, caBundle),
 			Rules:                   h.rules(),
 			MatchConditions:         h.conditions,
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
@@ -76,13 +78,14 @@ func validatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.Va
 	return c
 }
 
-// mutatingConfiguration is the MutatingWebhookConfiguration of the contract.
-func mutatingConfiguration(baseURL string, caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
+// MutatingConfiguration is the MutatingWebhookConfiguration of the contract; url as
+// for ValidatingConfiguration.
+func MutatingConfiguration(url func(path string) string, caBundle []byte) *admissionregv1.MutatingWebhookConfiguration {
 	c := &admissionregv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName}}
 	for _, h := range mutatingHooks {
 		c.Webhooks = append(c.Webhooks, admissionregv1.MutatingWebhook{
 			Name:                    h.name,
-			ClientConfig:            h.clientConfig(baseURL, caBundle),
+			ClientConfig:            h.clientConfig(url, caBundle),
 			Rules:                   h.rules(),
 			MatchConditions:         h.conditions,
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
