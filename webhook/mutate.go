@@ -13,7 +13,6 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,7 +93,6 @@ type mutation[T client.Object] interface {
 // between the raw object and the edited one (gomodules.xyz/jsonpatch/v2 via
 // admission.PatchResponseFromRaw).
 type mutatingHandler[T client.Object] struct {
-	decoder  admission.Decoder
 	gk       schema.GroupKind
 	mutation mutation[T]
 	new      func() T
@@ -102,8 +100,8 @@ type mutatingHandler[T client.Object] struct {
 
 var _ admission.Handler = (*mutatingHandler[client.Object])(nil)
 
-func newMutatingHandler[T client.Object](scheme *runtime.Scheme, gk schema.GroupKind, m mutation[T], newObj func() T) *mutatingHandler[T] {
-	return &mutatingHandler[T]{decoder: admission.NewDecoder(scheme), gk: gk, mutation: m, new: newObj}
+func newMutatingHandler[T client.Object](gk schema.GroupKind, m mutation[T], newObj func() T) *mutatingHandler[T] {
+	return &mutatingHandler[T]{gk: gk, mutation: m, new: newObj}
 }
 
 // Handle implements admission.Handler. An object the mutation leaves as it was is allowed
@@ -113,13 +111,13 @@ func (h *mutatingHandler[T]) Handle(ctx context.Context, req admission.Request) 
 		return admission.Allowed("")
 	}
 	obj := h.new()
-	if err := decodeReview(h.decoder, h.gk, req.Object, obj, "object"); err != nil {
+	if err := decodeReview(h.gk, req.Object, obj, "object"); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	var old T
 	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
 		old = h.new()
-		if err := decodeReview(h.decoder, h.gk, req.OldObject, old, "oldObject"); err != nil {
+		if err := decodeReview(h.gk, req.OldObject, old, "oldObject"); err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
 	}

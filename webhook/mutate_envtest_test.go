@@ -169,14 +169,14 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 	store := objectStore{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: writer}
 	sizes := fixedSizes{"backup-big": 3 << 30}
 	backups := fakePreflight{}
-	snapHandler := newMutatingHandler(scheme, volumeSnapshotGK, &snapshotMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, backups: backups},
+	snapHandler := newMutatingHandler(volumeSnapshotGK, &snapshotMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, backups: backups},
 		func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} })
 	srv := mgr.GetWebhookServer()
 	srv.Register("/mutate/volumesnapshots", &webhook.Admission{Handler: admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
 		e.calls.inc(req.Namespace + "/" + req.Name)
 		return snapHandler.Handle(ctx, req)
 	})})
-	srv.Register("/mutate/persistentvolumeclaims", &webhook.Admission{Handler: newMutatingHandler(scheme, persistentVolumeClaimGK,
+	srv.Register("/mutate/persistentvolumeclaims", &webhook.Admission{Handler: newMutatingHandler(persistentVolumeClaimGK,
 		&pvcMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, sizes: sizes, backups: backups},
 		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })})
 	srv.Register("/test/touch", &webhook.Admission{Handler: admission.HandlerFunc(touchSnapshot)})

@@ -12,7 +12,6 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -37,8 +36,6 @@ func (m editMutation) mutate(_ context.Context, _ admission.Request, s, _ *snapv
 
 func TestMutatingHandler(t *testing.T) {
 	t.Parallel()
-	scheme := runtime.NewScheme()
-	utilruntime.Must(snapv1.AddToScheme(scheme))
 	newSnap := func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} }
 	// The raw object has a field the Go type does not know; the patch must not remove it.
 	raw := []byte(`{"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot","metadata":{"name":"s","namespace":"n"},"spec":{"source":{"volumeSnapshotContentName":"c"},"future":1}}`)
@@ -71,6 +68,15 @@ func TestMutatingHandler(t *testing.T) {
 			"request.object: not a VolumeSnapshot: "},
 		{"malformed old object", editMutation{}, updateRequest(raw, []byte(`[]`)), false, http.StatusBadRequest, nil, nil,
 			"request.oldObject: not a VolumeSnapshot: "},
+		{"object of another kind", editMutation{}, request(admissionv1.Create, []byte(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"s"}}`)),
+			false, http.StatusBadRequest, nil, nil,
+			`request.object: not a VolumeSnapshot: apiVersion "v1", kind "PersistentVolumeClaim"; expected apiVersion "snapshot.storage.k8s.io/v1", kind "VolumeSnapshot"`},
+		{"object without apiVersion and kind", editMutation{}, request(admissionv1.Create, []byte(`{"metadata":{"name":"s"}}`)),
+			false, http.StatusBadRequest, nil, nil,
+			`request.object: not a VolumeSnapshot: apiVersion "", kind ""; expected apiVersion "snapshot.storage.k8s.io/v1", kind "VolumeSnapshot"`},
+		{"object of another version", editMutation{}, request(admissionv1.Create, []byte(`{"apiVersion":"snapshot.storage.k8s.io/v1beta1","kind":"VolumeSnapshot"}`)),
+			false, http.StatusBadRequest, nil, nil,
+			`request.object: not a VolumeSnapshot: apiVersion "snapshot.storage.k8s.io/v1beta1", kind "VolumeSnapshot"; expected apiVersion "snapshot.storage.k8s.io/v1", kind "VolumeSnapshot"`},
 		{"no object", editMutation{}, request(admissionv1.Create, nil), false, http.StatusBadRequest, nil, nil,
 			"request.object: no VolumeSnapshot in the AdmissionReview; expected the VolumeSnapshot being admitted"},
 		{"internal error", editMutation{err: context.Canceled}, request(admissionv1.Create, raw), false, http.StatusInternalServerError, nil, []string{"w"}, ""},
@@ -78,7 +84,7 @@ func TestMutatingHandler(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp := newMutatingHandler[*snapv1.VolumeSnapshot](scheme, volumeSnapshotGK, tt.mutation, newSnap).Handle(context.Background(), tt.req)
+			resp := newMutatingHandler[*snapv1.VolumeSnapshot](volumeSnapshotGK, tt.mutation, newSnap).Handle(context.Background(), tt.req)
 			code := int32(0)
 			if resp.Result != nil {
 				code = resp.Result.Code
@@ -104,9 +110,7 @@ func TestMutatingHandler(t *testing.T) {
 // wrong or missing apiGroup is denied before the API server would drop the data source.
 func TestPVCMutationWithoutBackup(t *testing.T) {
 	t.Parallel()
-	scheme := runtime.NewScheme()
-	utilruntime.Must(corev1.AddToScheme(scheme))
-	h := newMutatingHandler(scheme, persistentVolumeClaimGK, &pvcMutation{defaultDriver: DefaultLonghornDriver},
+	h := newMutatingHandler(persistentVolumeClaimGK, &pvcMutation{defaultDriver: DefaultLonghornDriver},
 		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })
 	claim := func(source string) []byte {
 		return []byte(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"c","namespace":"n"},` +

@@ -23,10 +23,10 @@ func NewMutatingHandlers(mgr manager.Manager, opts MutateOptions) MutatingHandle
 	opts.SetDefaults()
 	store := objectStore{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: mgr.GetClient()}
 	return MutatingHandlers{
-		VolumeSnapshots: newMutatingHandler(mgr.GetScheme(), volumeSnapshotGK,
+		VolumeSnapshots: newMutatingHandler(volumeSnapshotGK,
 			&snapshotMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, backups: opts.Backups},
 			func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} }),
-		PersistentVolumeClaims: newMutatingHandler(mgr.GetScheme(), persistentVolumeClaimGK,
+		PersistentVolumeClaims: newMutatingHandler(persistentVolumeClaimGK,
 			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, sizes: opts.Sizes, backups: opts.Backups},
 			func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} }),
 	}

@@ -77,7 +77,7 @@ func startValidateServer(t *testing.T, objs Objects, opts ValidateOptions) (stri
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir})
-	registerValidating(srv, NewRules(objs, opts).handlers(validateScheme()))
+	registerValidating(srv, NewRules(objs, opts).handlers())
 	runUntilCleanup(t, srv.Start, srv.StartedChecker())
 	tlsConfig := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
@@ -219,7 +219,7 @@ func (panicObjects) Content(context.Context, string) (*snapv1.VolumeSnapshotCont
 
 func TestValidatingHandlerRecoversFromPanics(t *testing.T) {
 	t.Parallel()
-	h := NewRules(panicObjects{}, ValidateOptions{}).handlers(validateScheme()).VolumeSnapshots
+	h := NewRules(panicObjects{}, ValidateOptions{}).handlers().VolumeSnapshots
 	raw := []byte(`{"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot","metadata":{"name":"s","namespace":"n"},"spec":{"source":{"volumeSnapshotContentName":"c"}}}`)
 	resp := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		Operation: admissionv1.Create, Name: "s", Namespace: "n", Object: runtime.RawExtension{Raw: raw},

@@ -57,5 +57,5 @@ type ValidatingHandlers struct {
 // snapshot.storage.k8s.io/v1, core/v1 and storage/v1.
 func NewValidatingHandlers(mgr manager.Manager, opts ValidateOptions) ValidatingHandlers {
 	r := NewRules(newCachedObjects(mgr.GetClient(), mgr.GetAPIReader()), opts)
-	return r.handlers(mgr.GetScheme())
+	return r.handlers()
 }
