@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -32,11 +28,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // Test-only webhooks registered next to the mutating ones: one rejects snapshots after
@@ -100,58 +96,19 @@ func (fakePreflight) CheckHandle(_ context.Context, path *field.Path, handle str
 	return nil, nil
 }
 
-func snapshotCRDDir(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
-	if err != nil {
-		t.Fatalf("find external-snapshotter client module: %v", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd")
-}
-
 func startMutateEnv(t *testing.T) *mutateEnv {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
-	}
 	logger := logr.Discard()
 	if testing.Verbose() {
 		logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
 	}
 	ctrl.SetLogger(logger)
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(snapv1.AddToScheme(scheme))
-
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{snapshotCRDDir(t)},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			MutatingWebhooks:   []*admissionregv1.MutatingWebhookConfiguration{testMutatingConfig()},
-			ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testRejectConfig()},
-		},
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop envtest: %v", err)
-		}
+	scheme := testenv.NewScheme()
+	mgr, env := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
+		MutatingWebhooks:   []*admissionregv1.MutatingWebhookConfiguration{testMutatingConfig()},
+		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testRejectConfig()},
 	})
-	wo := env.WebhookInstallOptions
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir,
-		}),
-	})
-	if err != nil {
-		t.Fatalf("new manager: %v", err)
-	}
+	cfg := env.Config
 	e := &mutateEnv{cfg: cfg, kubeconfig: env.KubeConfig, scheme: scheme, creates: &createCounter{n: map[string]int{}}, calls: &createCounter{n: map[string]int{}}}
 	direct, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -184,17 +141,7 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 	if err := addGC(mgr, testGrace, clock.RealClock{}); err != nil {
 		t.Fatalf("add GC: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	checker := srv.StartedChecker()
-	pollUntil(t, "webhook server started", func() bool { return checker(&http.Request{}) == nil })
+	runManager(t, mgr)
 	if e.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		t.Fatalf("client: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -27,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // validateEnv is a real kube-apiserver with the snapshot CRDs and the validating webhooks
@@ -38,14 +39,15 @@ type validateEnv struct {
 
 func startValidateEnv(t *testing.T) *validateEnv {
 	t.Helper()
-	scheme := validateScheme()
-	mgr, cfg := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
+	scheme := testenv.NewScheme()
+	ctrl.SetLogger(logr.Discard())
+	mgr, env := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
 		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
 	})
 	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}}))
 	runManager(t, mgr)
 	e := &validateEnv{warnings: &warningRecorder{}}
-	userCfg := rest.CopyConfig(cfg)
+	userCfg := rest.CopyConfig(env.Config)
 	userCfg.WarningHandler = e.warnings
 	var err error
 	if e.client, err = client.New(userCfg, client.Options{Scheme: scheme}); err != nil {
@@ -57,24 +59,11 @@ func startValidateEnv(t *testing.T) *validateEnv {
 // startWebhookEnv starts a kube-apiserver with the snapshot CRDs and the given webhook
 // configurations, and returns a manager (not started yet) whose webhook server is the
 // one they call.
-func startWebhookEnv(t *testing.T, scheme *runtime.Scheme, hooks envtest.WebhookInstallOptions) (manager.Manager, *rest.Config) {
+func startWebhookEnv(t *testing.T, scheme *runtime.Scheme, hooks envtest.WebhookInstallOptions) (manager.Manager, *testenv.Env) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
-	}
-	ctrl.SetLogger(logr.Discard())
-	env := &envtest.Environment{CRDDirectoryPaths: []string{snapshotCRDDir(t)}, ErrorIfCRDPathMissing: true, Scheme: scheme, WebhookInstallOptions: hooks}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop envtest: %v", err)
-		}
-	})
+	env := testenv.Start(t, testenv.Options{Scheme: scheme, SnapshotCRDs: true, Webhooks: hooks})
 	wo := &env.WebhookInstallOptions
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:        scheme,
 		Metrics:       metricsserver.Options{BindAddress: "0"},
 		WebhookServer: webhook.NewServer(webhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir}),
@@ -82,7 +71,7 @@ func startWebhookEnv(t *testing.T, scheme *runtime.Scheme, hooks envtest.Webhook
 	if err != nil {
 		t.Fatalf("new manager: %v", err)
 	}
-	return mgr, cfg
+	return mgr, env
 }
 
 // runManager starts mgr until the test ends and waits for its webhook server.
@@ -95,15 +84,7 @@ func runManager(t *testing.T, mgr manager.Manager) {
 // error, and waits until started reports success.
 func runUntilCleanup(t *testing.T, start func(context.Context) error, started healthz.Checker) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%T stopped: %v", start, err)
-		}
-	})
+	testenv.Run(t, start)
 	pollUntil(t, "webhook server started", func() bool { return started(&http.Request{}) == nil })
 }
 

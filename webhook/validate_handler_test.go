@@ -19,22 +19,12 @@ import (
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/certs/pki"
 )
-
-// validateScheme knows every kind the validating handlers decode.
-func validateScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(snapv1.AddToScheme(s))
-	return s
-}
 
 // servingCert writes a certificate for localhost, signed by a fresh CA, as tls.crt and
 // tls.key into dir (the layout of --cert-dir) and returns a pool that trusts the CA.

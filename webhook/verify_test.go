@@ -2,12 +2,7 @@ package webhook
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,45 +14,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
-
-// vfCopyFixture copies a fixture backupstore so a test can damage it.
-func vfCopyFixture(t *testing.T, folder string) string {
-	t.Helper()
-	src := filepath.Join("../restore/testdata/longhorn-backupstore", folder)
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
 
 // vfPoll polls cond until it holds; the test binary's -timeout bounds it.
 func vfPoll(t *testing.T, what string, cond func() bool) {
@@ -75,42 +42,11 @@ func vfCounter(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func vfSHA256(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func TestVerifierOnAPIServer(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to bin/")
-	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(snapv1.AddToScheme(scheme))
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
-	if err != nil {
-		t.Fatalf("find external-snapshotter client module: %v", err)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(strings.TrimSpace(string(out)), "config", "crd")},
-		ErrorIfCRDPathMissing: true, Scheme: scheme,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() { env.Stop() })
+	scheme := testenv.NewScheme()
+	cfg := testenv.Start(t, testenv.Options{Scheme: scheme, SnapshotCRDs: true}).Config
 
-	root := vfCopyFixture(t, "lz4-chain")
+	root := testenv.CopyTree(t, "../restore/testdata/longhorn-backupstore/lz4-chain")
 	// Damage one block only backup-7f3a9c21d4e85b60 lists (block 1 of the first backup).
 	blk := filepath.Join(root, "backupstore/volumes/19/25/vol-lz4/blocks/7b/76/7b760650b8070cfc375644a979c3f2713a83689f530f46e34f4ed8b03bf6545c.blk")
 	data, _ := os.ReadFile(blk)
@@ -128,10 +64,8 @@ func TestVerifierOnAPIServer(t *testing.T) {
 	if err := AddVerifier(mgr, VerifyOptions{Store: store, RestoreDir: restoreDir}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testenv.RunManager(t, mgr)
+	ctx := t.Context()
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +132,7 @@ func TestVerifierOnAPIServer(t *testing.T) {
 				t.Errorf("%s = %q; want %q", AnnotationRestoredImage, got, image)
 			}
 			if tc.sha256 != "" {
-				if got := vfSHA256(t, image); got != tc.sha256 {
+				if got := testenv.FileSHA256(t, image); got != tc.sha256 {
 					t.Errorf("restored image sha256 %s; want %s (Longhorn's restore)", got, tc.sha256)
 				}
 			}
