@@ -19,31 +19,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/snaprestore/snaprestore/certs/authority"
 	"github.com/snaprestore/snaprestore/certs/pki"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // TestSetupBuiltin wires Setup into a real manager the way the webhook command does and
 // checks that the webhook server presents a certificate for the Service's DNS names that
 // verifies against the bundle in the CA Secret, and that readyz waits for it.
 func TestSetupBuiltin(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop envtest: %v", err)
-		}
-	})
+	cfg := testenv.Start(t, testenv.Options{}).Config
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +59,7 @@ func TestSetupBuiltin(t *testing.T) {
 		t.Fatalf("add: %v", err)
 	}
 	mgr.GetWebhookServer().Register("/ping", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	testenv.RunManager(t, mgr)
 
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
 	poll(t, "readyz", func() bool {

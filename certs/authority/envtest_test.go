@@ -22,18 +22,15 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/certs/pki"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // certEnv is a real kube-apiserver plus an HTTPS admission server on 127.0.0.1 that
@@ -48,26 +45,13 @@ type certEnv struct {
 
 func startCertEnv(t *testing.T) *certEnv {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
-	}
 	logger := logr.Discard()
 	if testing.Verbose() {
 		logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
 	}
 	logf.SetLogger(logger)
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	env := &envtest.Environment{Scheme: scheme}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("start envtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop envtest: %v", err)
-		}
-	})
+	scheme := testenv.NewScheme()
+	cfg := testenv.Start(t, testenv.Options{Scheme: scheme}).Config
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatalf("client: %v", err)
