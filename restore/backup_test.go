@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // writeImage creates a sparse image of size bytes with pattern data written
@@ -70,7 +72,7 @@ func TestBackupRoundTrip(t *testing.T) {
 				if _, err := Restore(ctx, st.Store, "vol-rt", "backup-one", out, Options{}); err != nil {
 					t.Fatalf("Restore: %v", err)
 				}
-				if got, want := fileSHA256(t, out), fileSHA256(t, img); got != want {
+				if got, want := testenv.FileSHA256(t, out), testenv.FileSHA256(t, img); got != want {
 					t.Errorf("restored image differs from the source image")
 				}
 				// Incremental: change one extent, zero another.
@@ -88,14 +90,14 @@ func TestBackupRoundTrip(t *testing.T) {
 				if _, err := Restore(ctx, st.Store, "vol-rt", "backup-two", out, Options{IncrementalFrom: "backup-one"}); err != nil {
 					t.Fatalf("incremental Restore: %v", err)
 				}
-				if got, want := fileSHA256(t, out), fileSHA256(t, img); got != want {
+				if got, want := testenv.FileSHA256(t, out), testenv.FileSHA256(t, img); got != want {
 					t.Errorf("incrementally restored image differs from the source image")
 				}
 				full := filepath.Join(dir, "full.img")
 				if _, err := Restore(ctx, st.Store, "vol-rt", "backup-two", full, Options{}); err != nil {
 					t.Fatalf("Restore: %v", err)
 				}
-				if got, want := fileSHA256(t, full), fileSHA256(t, img); got != want {
+				if got, want := testenv.FileSHA256(t, full), testenv.FileSHA256(t, img); got != want {
 					t.Errorf("restored second backup differs from the source image")
 				}
 			})

@@ -10,32 +10,15 @@ import (
 	"testing"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // copyFixture copies a fixture folder into a temporary directory, so a test
 // can damage it.
 func copyFixture(t *testing.T, folder string) string {
 	t.Helper()
-	dst := t.TempDir()
-	src := filepath.Join(fixtures, folder)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return testenv.CopyTree(t, filepath.Join(fixtures, folder))
 }
 
 const (

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 const (
@@ -95,7 +97,7 @@ func TestResumeAfterKill(t *testing.T) {
 	if sum.Resumed < 64 || sum.Resumed+sum.Objects != 90 {
 		t.Errorf("resume summary %+v; want at least 64 objects taken from the record and 90 in all", sum)
 	}
-	if got, want := fileSHA256(t, target), fileSHA256(t, img); got != want {
+	if got, want := testenv.FileSHA256(t, target), testenv.FileSHA256(t, img); got != want {
 		t.Errorf("resumed image differs from the source image")
 	}
 	if _, err := os.Stat(target + RecordSuffix); !os.IsNotExist(err) {
@@ -122,7 +124,7 @@ func TestResumeWithoutTarget(t *testing.T) {
 	if sum.Resumed != 0 || sum.Objects != 4 {
 		t.Errorf("summary %+v; want all 4 objects restored", sum)
 	}
-	if got, want := fileSHA256(t, target), "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"; got != want {
+	if got, want := testenv.FileSHA256(t, target), "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"; got != want {
 		t.Errorf("sha256 %s; want %s", got, want)
 	}
 }

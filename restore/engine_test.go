@@ -3,13 +3,12 @@ package restore
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 const fixtures = "testdata/longhorn-backupstore"
@@ -56,20 +55,6 @@ func fixtureStore(t *testing.T, folder string) *Store {
 	return st
 }
 
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func TestRestoreFixtures(t *testing.T) {
 	t.Parallel()
 	for _, c := range readCases(t) {
@@ -81,7 +66,7 @@ func TestRestoreFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
-			if got := fileSHA256(t, target); got != c.sha256 {
+			if got := testenv.FileSHA256(t, target); got != c.sha256 {
 				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.sha256)
 			}
 			if _, err := os.Stat(target + RecordSuffix); !os.IsNotExist(err) {
@@ -123,7 +108,7 @@ func TestIncrementalFixtureChain(t *testing.T) {
 		if sum.Blocks != wantBlocks[i] {
 			t.Errorf("incremental %s wrote %d blocks; want %d", chain[i], sum.Blocks, wantBlocks[i])
 		}
-		if got := fileSHA256(t, target); got != want[chain[i]] {
+		if got := testenv.FileSHA256(t, target); got != want[chain[i]] {
 			t.Errorf("after incremental %s: sha256 %s; want %s", chain[i], got, want[chain[i]])
 		}
 	}
@@ -135,7 +120,7 @@ func TestIncrementalFixtureChain(t *testing.T) {
 	if sum.ZeroedBytes != 2<<20 {
 		t.Errorf("zeroed %d bytes; want one 2 MiB block", sum.ZeroedBytes)
 	}
-	if got := fileSHA256(t, target); got != want[chain[0]] {
+	if got := testenv.FileSHA256(t, target); got != want[chain[0]] {
 		t.Errorf("back to %s: sha256 %s; want %s", chain[0], got, want[chain[0]])
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // flakyHandler answers the first failures GETs of each .blk object with 503,
@@ -108,7 +110,7 @@ func TestRestoreFixturesFromS3(t *testing.T) {
 			if _, err := Restore(context.Background(), st.Store, c.volume, c.backup, target, Options{}); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
-			if got := fileSHA256(t, target); got != c.sha256 {
+			if got := testenv.FileSHA256(t, target); got != c.sha256 {
 				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.sha256)
 			}
 			rep, err := Verify(context.Background(), st.Store, c.volume, c.backup, VerifyOptions{})
@@ -164,7 +166,7 @@ func TestS3TransientAndPersistentErrors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Restore: %v", err)
 				}
-				if got, want := fileSHA256(t, target), "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"; got != want {
+				if got, want := testenv.FileSHA256(t, target), "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"; got != want {
 					t.Errorf("sha256 %s; want %s", got, want)
 				}
 				return
@@ -211,7 +213,7 @@ func TestS3TLSAndBackupWriter(t *testing.T) {
 	if _, err := Restore(ctx, st.Store, "vol-s3", "backup-s3", out, Options{}); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	if fileSHA256(t, out) != fileSHA256(t, img) {
+	if testenv.FileSHA256(t, out) != testenv.FileSHA256(t, img) {
 		t.Errorf("restored image differs from the source image")
 	}
 }
