@@ -8,19 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +24,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/snaprestore/snaprestore/test/testenv"
 	"github.com/snaprestore/snaprestore/webhook"
 )
 
@@ -83,27 +78,19 @@ type Env struct {
 // GC, plus PathNoop. The caller must call Stop.
 func Start(ctx context.Context, o Options) (*Env, error) {
 	ctrl.SetLogger(logr.Discard())
-	assets, err := assetsDir(o.Assets)
+	assets := o.Assets
+	if assets == "" && os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		assets = "bin"
+	}
+	scheme := testenv.NewScheme()
+	te, cfg, err := testenv.StartEnv(testenv.Options{
+		Assets:       assets,
+		Scheme:       scheme,
+		SnapshotCRDs: true,
+		Webhooks:     envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"},
+	})
 	if err != nil {
 		return nil, err
-	}
-	crds, err := snapshotCRDDir()
-	if err != nil {
-		return nil, err
-	}
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(snapv1.AddToScheme(scheme))
-	te := &envtest.Environment{
-		CRDDirectoryPaths:     []string{crds},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-		BinaryAssetsDirectory: assets,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"},
-	}
-	cfg, err := te.Start()
-	if err != nil {
-		return nil, fmt.Errorf("start kube-apiserver and etcd from %s: %w", assets, err)
 	}
 	cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit: the benchmark is the load
 	e := &Env{Config: cfg, CAData: te.WebhookInstallOptions.LocalServingCAData, Calls: map[string]*atomic.Int64{}, Handlers: map[string]http.Handler{}}
@@ -227,38 +214,4 @@ func (r countingReader) List(ctx context.Context, list client.ObjectList, opts .
 
 func allow(context.Context, admission.Request) admission.Response {
 	return admission.Allowed("")
-}
-
-// assetsDir resolves the control-plane binaries and says what is missing.
-func assetsDir(dir string) (string, error) {
-	if dir == "" {
-		dir = os.Getenv("KUBEBUILDER_ASSETS")
-	}
-	if dir == "" {
-		dir = "bin"
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for _, name := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(abs, name)); err != nil {
-			return "", fmt.Errorf("control plane: %s not found in %s (KUBEBUILDER_ASSETS or -assets); expected the binaries `make control-plane` builds into bin/", name, abs)
-		}
-	}
-	// envtest looks at KUBEBUILDER_ASSETS before BinaryAssetsDirectory.
-	if err := os.Setenv("KUBEBUILDER_ASSETS", abs); err != nil {
-		return "", err
-	}
-	return abs, nil
-}
-
-// snapshotCRDDir is config/crd of the external-snapshotter client module the
-// project builds against.
-func snapshotCRDDir() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the external-snapshotter client/v8 module (go list -m, run from the snaprestore module): %w", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd"), nil
 }
