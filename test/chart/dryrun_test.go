@@ -13,17 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-)
 
-// moduleDir is the directory of a module in the build list (module cache).
-func moduleDir(t *testing.T, module string) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
-	if err != nil || len(bytes.TrimSpace(out)) == 0 {
-		t.Fatalf("find module %s: %v (%s); run go mod download", module, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+	"github.com/snaprestore/snaprestore/test/testenv"
+)
 
 // apiServer is a real kube-apiserver with the snapshot CRDs (external-snapshotter client
 // module) and the cert-manager CRDs (cert-manager module, deploy/crds), and the release
@@ -36,25 +28,12 @@ type apiServer struct {
 
 func startAPIServer(t *testing.T) *apiServer {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set; run through make test or set it to the directory with etcd and kube-apiserver (bin/)")
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths: []string{
-			filepath.Join(moduleDir(t, "github.com/kubernetes-csi/external-snapshotter/client/v8"), "config", "crd"),
-			filepath.Join(moduleDir(t, "github.com/cert-manager/cert-manager"), "deploy", "crds"),
-		},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
+	certManager, err := testenv.ModuleDir("", "github.com/cert-manager/cert-manager")
 	if err != nil {
-		t.Fatalf("start envtest: %v", err)
+		t.Fatalf("%v; run go mod download", err)
 	}
-	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
-			t.Errorf("stop envtest: %v", err)
-		}
-	})
+	env := testenv.Start(t, testenv.Options{SnapshotCRDs: true, CRDDirs: []string{filepath.Join(certManager, "deploy", "crds")}})
+	cfg := env.Config
 	for _, crd := range []string{"certificates.cert-manager.io", "issuers.cert-manager.io", "volumesnapshots.snapshot.storage.k8s.io"} {
 		if !slicesContainsCRD(env, crd) {
 			t.Fatalf("CRD %s was not installed", crd)
@@ -71,7 +50,7 @@ func startAPIServer(t *testing.T) *apiServer {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &apiServer{env: env, client: c, kubeconfig: kubeconfig}
+	return &apiServer{env: env.Environment, client: c, kubeconfig: kubeconfig}
 }
 
 // TestOnAPIServer runs the chart's objects on one real API server: first every render as
@@ -114,7 +93,7 @@ func testServerSideDryRun(t *testing.T, s *apiServer) {
 	}
 }
 
-func slicesContainsCRD(env *envtest.Environment, name string) bool {
+func slicesContainsCRD(env *testenv.Env, name string) bool {
 	for _, crd := range env.CRDs {
 		if crd.Name == name {
 			return true
