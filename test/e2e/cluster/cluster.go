@@ -13,12 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // Options configure Start. Assets, Binary, ModuleDir and WorkDir are required.
@@ -101,14 +100,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := os.WriteFile(c.Kubeconfig, c.env.KubeConfig, 0o600); err != nil {
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := snapv1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
+	if c.Client, err = client.New(c.Config, client.Options{Scheme: testenv.NewScheme()}); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	certDir := filepath.Join(o.WorkDir, "serving-certs")
@@ -133,12 +125,8 @@ func (o Options) check() error {
 	var errs []error
 	if o.Assets == "" {
 		errs = append(errs, errors.New("no control plane binaries: set KUBEBUILDER_ASSETS to the directory with etcd, kube-apiserver and kubectl (make control-plane builds them into bin/)"))
-	} else {
-		for _, b := range []string{"etcd", "kube-apiserver", "kubectl"} {
-			if _, err := os.Stat(filepath.Join(o.Assets, b)); err != nil {
-				errs = append(errs, fmt.Errorf("KUBEBUILDER_ASSETS %s: %w (make control-plane builds it)", o.Assets, err))
-			}
-		}
+	} else if _, err := testenv.Assets(o.Assets, "kubectl"); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := os.Stat(o.Binary); err != nil {
 		errs = append(errs, fmt.Errorf("snaprestore binary: %w", err))

@@ -4,29 +4,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
-)
 
-// snapshotClientModule ships the snapshot CRDs in config/crd.
-const snapshotClientModule = "github.com/kubernetes-csi/external-snapshotter/client/v8"
+	"github.com/snaprestore/snaprestore/test/testenv"
+)
 
 // SnapshotCRDs reads the snapshot.storage.k8s.io CRDs of the external-snapshotter
 // client module this project builds with (found with `go list -m` from dir, a
 // directory inside the module). With stripCEL every x-kubernetes-validations
 // rule is removed, as in the v6/v7 CRDs many clusters still run.
 func SnapshotCRDs(dir string, stripCEL bool) ([]*apiextv1.CustomResourceDefinition, error) {
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", snapshotClientModule)
-	cmd.Dir = dir
-	out, err := cmd.Output()
+	mod, err := testenv.ModuleDir(dir, testenv.SnapshotModule)
 	if err != nil {
-		return nil, fmt.Errorf("find module %s with go list (is the Go toolchain on PATH?): %w", snapshotClientModule, err)
+		return nil, err
 	}
-	crdDir := filepath.Join(strings.TrimSpace(string(out)), "config", "crd")
+	crdDir := filepath.Join(mod, "config", "crd")
 	paths, err := filepath.Glob(filepath.Join(crdDir, "snapshot.storage.k8s.io_*.yaml"))
 	if err != nil || len(paths) == 0 {
 		return nil, fmt.Errorf("no snapshot.storage.k8s.io_*.yaml CRDs in %s", crdDir)
