@@ -3,16 +3,12 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
@@ -98,10 +94,7 @@ func (fakePreflight) CheckHandle(_ context.Context, path *field.Path, handle str
 
 func startMutateEnv(t *testing.T) *mutateEnv {
 	t.Helper()
-	logger := logr.Discard()
-	if testing.Verbose() {
-		logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
-	}
+	logger := testenv.Logger()
 	ctrl.SetLogger(logger)
 	scheme := testenv.NewScheme()
 	mgr, env := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{

@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
@@ -45,10 +42,7 @@ type certEnv struct {
 
 func startCertEnv(t *testing.T) *certEnv {
 	t.Helper()
-	logger := logr.Discard()
-	if testing.Verbose() {
-		logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
-	}
+	logger := testenv.Logger()
 	logf.SetLogger(logger)
 	scheme := testenv.NewScheme()
 	cfg := testenv.Start(t, testenv.Options{Scheme: scheme}).Config

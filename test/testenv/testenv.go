@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -177,4 +179,13 @@ func Run(t testing.TB, start func(context.Context) error) {
 func RunManager(t testing.TB, mgr manager.Manager) {
 	t.Helper()
 	Run(t, mgr.Start)
+}
+
+// Logger discards, or writes to stderr with verbosity 1 under go test -v, so a
+// failing control-plane test can be rerun with the manager's log.
+func Logger() logr.Logger {
+	if !testing.Verbose() {
+		return logr.Discard()
+	}
+	return funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 1})
 }

@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -94,5 +96,33 @@ func TestStart(t *testing.T) {
 	}
 	if !mgr.GetCache().WaitForCacheSync(context.Background()) {
 		t.Fatal("manager cache did not sync")
+	}
+}
+
+// fatalRecorder records the Fatalf of Start and ends its goroutine as testing.T does.
+type fatalRecorder struct {
+	testing.TB
+	fatal string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestStartFailsWithoutAssets(t *testing.T) {
+	t.Setenv("KUBEBUILDER_ASSETS", "")
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Start(rec, Options{SnapshotCRDs: true})
+		t.Error("Start returned without KUBEBUILDER_ASSETS; want it to fail the test")
+	}()
+	<-done
+	if !strings.Contains(rec.fatal, "KUBEBUILDER_ASSETS is not set") {
+		t.Errorf("Start failed with %q; want it to say KUBEBUILDER_ASSETS is not set", rec.fatal)
 	}
 }
