@@ -68,15 +68,16 @@ func Assets(dir string, extra ...string) (string, error) {
 	if dir == "" {
 		dir = os.Getenv("KUBEBUILDER_ASSETS")
 	}
+	names := append([]string{"etcd", "kube-apiserver"}, extra...)
 	if dir == "" {
-		return "", errors.New("KUBEBUILDER_ASSETS is not set; expected the directory with etcd and kube-apiserver that `make control-plane` builds (bin/)")
+		return "", fmt.Errorf("KUBEBUILDER_ASSETS is not set; expected the directory with %s that `make control-plane` builds (bin/)", strings.Join(names, ", "))
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
 	var errs []error
-	for _, name := range append([]string{"etcd", "kube-apiserver"}, extra...) {
+	for _, name := range names {
 		if _, err := os.Stat(filepath.Join(abs, name)); err != nil {
 			errs = append(errs, fmt.Errorf("control plane: %s not found in %s (KUBEBUILDER_ASSETS); expected the binaries `make control-plane` builds into bin/", name, abs))
 		}
