@@ -3,20 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // TestDemoOnce runs `make demo DEMO_FLAGS=--once` in process: every step of the
 // walk-through must behave as expected (each checks kubectl's exit status and
 // output), and run must return nil.
 func TestDemoOnce(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set: run make test, or set it to the directory with etcd, kube-apiserver and kubectl (bin/)")
+	assets, err := testenv.Assets("", "kubectl")
+	if err != nil {
+		t.Fatal(err)
 	}
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/snaprestore/snaprestore/test/e2e/cluster"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected kubectl outputs (*.out) of the scenarios from what kubectl printed; review the diff")
@@ -74,9 +75,9 @@ func setup(tmp string) (stop func(), err error) {
 			}
 		}
 	}
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		return stop, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run `make test`, or set it to the directory with etcd, kube-apiserver and kubectl (bin/ after make control-plane)")
+	assets, err := testenv.Assets("", "kubectl")
+	if err != nil {
+		return stop, err
 	}
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
