@@ -3,24 +3,21 @@ package offline
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // snapshotterModule is the directory of the external-snapshotter client module in the
 // module cache, which ships the CRDs' CEL test manifests.
 func snapshotterModule(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubernetes-csi/external-snapshotter/client/v8").Output()
+	dir, err := testenv.ModuleDir("", testenv.SnapshotModule)
 	if err != nil {
-		t.Fatalf("locate external-snapshotter client/v8 module: %v", err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		t.Fatal("external-snapshotter client/v8 module has no directory (not downloaded?)")
+		t.Fatalf("locate the CEL test manifests: %v", err)
 	}
 	return dir
 }
