@@ -70,7 +70,8 @@ func Assets(dir string, extra ...string) (string, error) {
 	}
 	names := append([]string{"etcd", "kube-apiserver"}, extra...)
 	if dir == "" {
-		return "", fmt.Errorf("KUBEBUILDER_ASSETS is not set; expected the directory with %s that `make control-plane` builds (bin/)", strings.Join(names, ", "))
+		last := len(names) - 1
+		return "", fmt.Errorf("KUBEBUILDER_ASSETS is not set; expected the directory with %s and %s that `make control-plane` builds (bin/)", strings.Join(names[:last], ", "), names[last])
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
