@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,9 @@ func defaultConcurrency(blockSize int64) int {
 	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
+// availableListed is how many backups a "backup not found" error lists.
+const availableListed = 5
+
 // resolved is a backup checked for restoring.
 type resolved struct {
 	handle string
@@ -86,6 +90,11 @@ func resolve(ctx context.Context, st *backupstore.Store, volume, backup string) 
 		return nil, err
 	}
 	b, err := st.Backup(ctx, vol, backup)
+	if errors.Is(err, backupstore.ErrBackupNotFound) {
+		if avail, lerr := Completed(ctx, st, vol, availableListed); lerr == nil && len(avail) > 0 {
+			err = fmt.Errorf("%w; available backups (newest first): %s", err, strings.Join(avail, ", "))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

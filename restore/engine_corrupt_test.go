@@ -119,7 +119,8 @@ func TestRestoreRejectsDamage(t *testing.T) {
 	}, {
 		name: "unknown backup", backup: "backup-nope",
 		sentinel: backupstore.ErrBackupNotFound,
-		msg:      "backup not found: bak://vol-lz4/backup-nope (no " + lz4Dir + "/backups/backup_backup-nope.cfg)",
+		msg: "backup not found: bak://vol-lz4/backup-nope (no " + lz4Dir + "/backups/backup_backup-nope.cfg); " +
+			"available backups (newest first): bak://vol-lz4/backup-a94d0f6e2b1c7358, bak://vol-lz4/backup-1c0e4b2f9a7d6835, bak://vol-lz4/backup-7f3a9c21d4e85b60",
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

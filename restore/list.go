@@ -84,3 +84,22 @@ func Info(vol *backupstore.Volume, b *backupstore.Backup) BackupInfo {
 		State: state, Created: b.Created(), VolumeSize: vol.Size, StoredSize: int64(len(b.Blocks)) * b.BlockSize,
 		Blocks: len(b.Blocks), BlockSize: b.BlockSize, Compression: string(b.CompressionMethod), Snapshot: b.SnapshotName}
 }
+
+// Completed returns the handles of vol's completed backups, newest first, at most
+// limit of them (all when limit is 0): what a "backup not found" error offers instead.
+func Completed(ctx context.Context, st *backupstore.Store, vol *backupstore.Volume, limit int) ([]string, error) {
+	all, err := st.Backups(ctx, vol)
+	if err != nil {
+		return nil, err
+	}
+	var handles []string
+	for _, b := range all {
+		if limit > 0 && len(handles) == limit {
+			break
+		}
+		if !b.InProgress() {
+			handles = append(handles, "bak://"+vol.Name+"/"+b.Name)
+		}
+	}
+	return handles, nil
+}

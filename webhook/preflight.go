@@ -119,15 +119,11 @@ func lookupBackup(ctx context.Context, st *backupstore.Store, volume, backup str
 	switch {
 	case errors.Is(err, backupstore.ErrBackupNotFound):
 		f := BackupFacts{Problem: fmt.Sprintf("backup %q of volume %q does not exist in the backupstore", backup, volume)}
-		all, lerr := st.Backups(ctx, vol)
+		avail, lerr := restore.Completed(ctx, st, vol, preflightAvailable)
 		if lerr != nil && !isStoreContent(lerr) {
 			return BackupFacts{Unreachable: lerr}
 		}
-		for _, o := range all {
-			if !o.InProgress() && len(f.Available) < preflightAvailable {
-				f.Available = append(f.Available, "bak://"+volume+"/"+o.Name)
-			}
-		}
+		f.Available = avail
 		return f
 	case isStoreContent(err):
 		return BackupFacts{Problem: fmt.Sprintf("%s cannot be restored: %v", handle, err)}

@@ -79,7 +79,8 @@ func TestRestoreVerifyCLI(t *testing.T) {
 		{"restore needs a target", []string{"restore", "bak://vol-lz4/backup-7f3a9c21d4e85b60", "--backupstore", lz4},
 			1, "--to is required: the file or block device to restore into"},
 		{"restore of a missing backup", []string{"restore", "vol-lz4/backup-0000", "--backupstore", lz4, "--to", "TARGET"},
-			1, "backup not found: bak://vol-lz4/backup-0000"},
+			1, "backup not found: bak://vol-lz4/backup-0000 (no backupstore/volumes/19/25/vol-lz4/backups/backup_backup-0000.cfg); " +
+				"available backups (newest first): bak://vol-lz4/backup-a94d0f6e2b1c7358, bak://vol-lz4/backup-1c0e4b2f9a7d6835, bak://vol-lz4/backup-7f3a9c21d4e85b60"},
 		{"verify", []string{"verify", "vol-lz4/backup-a94d0f6e2b1c7358", "--backupstore", lz4},
 			0, "verified bak://vol-lz4/backup-a94d0f6e2b1c7358: 8 blocks (16 MiB, 7 objects) intact in "},
 	}
