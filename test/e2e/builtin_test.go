@@ -5,14 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -55,62 +48,12 @@ func TestBuiltinCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ports := make([]int, 2)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	log := filepath.Join(t.TempDir(), "webhook.log")
-	logFile, err := os.Create(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(binary, "webhook", "--kubeconfig", v.c.Kubeconfig,
-		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
-		"--cert-mode", "builtin", "--cert-namespace", ns, "--ca-propagation", "1s",
+	w := startWebhook(t, v, "--cert-mode", "builtin", "--cert-namespace", ns, "--ca-propagation", "1s",
 		"--validating-webhook-configuration", configName, "--mutating-webhook-configuration", configName)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		if err := <-done; err != nil {
-			t.Errorf("builtin-mode webhook exited with %v after SIGINT, want status 0; log %s", err, log)
-		}
-	}()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		b, _ := os.ReadFile(log)
-		t.Fatalf(format+"\nwebhook log:\n%s", append(args, b)...)
-	}
+	fail := w.fatalf
 
 	// Ready means the serving certificate was loaded from its Secret.
-	ready := false
-	for deadline := time.Now().Add(2 * time.Minute); !ready && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		select {
-		case err := <-done:
-			done <- err
-			fail("builtin-mode webhook exited: %v", err)
-		default:
-		}
-		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/readyz")
-		if err == nil {
-			ready = resp.StatusCode == http.StatusOK
-			resp.Body.Close()
-		}
-	}
-	if !ready {
-		fail("builtin-mode webhook not ready within 2 minutes")
-	}
+	w.waitFor("builtin-mode webhook ready", w.ready)
 	var ca corev1.Secret
 	if err := v.c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "snaprestore-ca"}, &ca); err != nil {
 		fail("CA Secret: %v", err)
@@ -121,25 +64,21 @@ func TestBuiltinCertificates(t *testing.T) {
 	}
 	var vwc admissionregv1.ValidatingWebhookConfiguration
 	var mwc admissionregv1.MutatingWebhookConfiguration
-	patched := false
-	for deadline := time.Now().Add(2 * time.Minute); !patched && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	w.waitFor("caBundle of "+configName+" patched to the CA Secret's ca.crt", func() bool {
 		if err := v.c.Client.Get(ctx, client.ObjectKey{Name: configName}, &vwc); err != nil {
 			t.Fatal(err)
 		}
 		if err := v.c.Client.Get(ctx, client.ObjectKey{Name: configName}, &mwc); err != nil {
 			t.Fatal(err)
 		}
-		patched = bytes.Equal(vwc.Webhooks[0].ClientConfig.CABundle, bundle) && bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, bundle)
-	}
-	if !patched {
-		fail("caBundle of %s not patched to the CA Secret's ca.crt within 2 minutes", configName)
-	}
+		return bytes.Equal(vwc.Webhooks[0].ClientConfig.CABundle, bundle) && bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, bundle)
+	})
 
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(bundle) {
 		fail("ca.crt of the CA Secret holds no certificate")
 	}
-	conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(ports[0]), &tls.Config{RootCAs: pool, ServerName: "snaprestore." + ns + ".svc", MinVersion: tls.VersionTLS12})
+	conn, err := tls.Dial("tcp", w.addr, &tls.Config{RootCAs: pool, ServerName: "snaprestore." + ns + ".svc", MinVersion: tls.VersionTLS12})
 	if err != nil {
 		fail("TLS handshake with the builtin-mode webhook as snaprestore.%s.svc: %v", ns, err)
 	}
