@@ -13,11 +13,9 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -64,23 +62,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "admission-bench:", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := run(ctx, o)
-	if err != nil {
+	measure := func(ctx context.Context) (*results, error) { return run(ctx, o) }
+	if err := cluster.Report(o.json, measure, (*results).print); err != nil {
 		fmt.Fprintln(os.Stderr, "admission-bench:", err)
 		os.Exit(1)
 	}
-	if o.json {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			fmt.Fprintln(os.Stderr, "admission-bench:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	res.print()
 }
 
 func (o options) validate() error {

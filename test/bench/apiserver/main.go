@@ -15,11 +15,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
@@ -73,23 +71,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "apiserver-bench: -warmup %d: expected 0 or more\n", o.warmup)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	res, err := run(ctx, o)
-	if err != nil {
+	measure := func(ctx context.Context) (*results, error) { return run(ctx, o) }
+	if err := cluster.Report(o.json, measure, (*results).print); err != nil {
 		fmt.Fprintln(os.Stderr, "apiserver-bench:", err)
 		os.Exit(1)
 	}
-	if o.json {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			fmt.Fprintln(os.Stderr, "apiserver-bench:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	res.print()
 }
 
 // results is the report, also the -json document.
