@@ -68,8 +68,12 @@ IMAGE ?= ghcr.io/snaprestore/snaprestore:dev
 image: ## Build the container image IMAGE (needs a Docker engine).
 	docker build --tag $(IMAGE) .
 
+.PHONY: test-deps
+test-deps: ## Install the Debian packages whose tools the tests run, when missing.
+	hack/test-deps.sh
+
 .PHONY: test
-test: control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
+test: test-deps control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz

@@ -217,3 +217,65 @@ func TestS3TLSAndBackupWriter(t *testing.T) {
 		t.Errorf("restored image differs from the source image")
 	}
 }
+
+// TestS3BucketRootTarget restores from a backup target at the root of a bucket,
+// the form Longhorn's S3 setup guide uses (s3://backupbucket@us-east-1/), opened
+// by the flag's spellings and by the backup URL the Longhorn UI shows for it.
+func TestS3BucketRootTarget(t *testing.T) {
+	t.Parallel()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("backupbucket"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	env := map[string]string{"AWS_ENDPOINTS": srv.URL, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+	getenv := func(k string) string { return env[k] }
+	root, err := OpenStore("s3://backupbucket@us-east-1/", StoreOptions{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(fixtures, "gzip-single")
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		return root.objs.Put(context.Background(), filepath.ToSlash(rel), data)
+	})
+	if err != nil {
+		t.Fatalf("upload fixture: %v", err)
+	}
+	if _, err := backend.HeadObject("backupbucket", "backupstore/volumes/8b/14/vol-gzip/volume.cfg"); err != nil {
+		t.Fatalf("volume.cfg is not at backupstore/ in the bucket root, where Longhorn writes it: %v", err)
+	}
+	ui, err := ParseReference("s3://backupbucket@us-east-1/?backup=backup-5b2e8d1f0c4a9367&volume=vol-gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "4e90e706e2a273f7a2e0c03b0a5f987c36d6fb740ad5eaeac722b9192f763a16"
+	for _, u := range []string{"s3://backupbucket@us-east-1/", "s3://backupbucket@us-east-1", ui.Backupstore} {
+		t.Run(u, func(t *testing.T) {
+			t.Parallel()
+			st, err := OpenStore(u, StoreOptions{Getenv: getenv})
+			if err != nil {
+				t.Fatalf("OpenStore: %v", err)
+			}
+			vols, err := List(context.Background(), st.Store, "")
+			if err != nil || len(vols) != 1 || len(vols[0].Backups) != 1 || vols[0].Backups[0].Handle != ui.Handle() {
+				t.Fatalf("List = %+v, %v; want the one backup %s", vols, err, ui.Handle())
+			}
+			target := filepath.Join(t.TempDir(), "image")
+			if _, err := Restore(context.Background(), st.Store, ui.Volume, ui.Backup, target, Options{}); err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			if got := testenv.FileSHA256(t, target); got != want {
+				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, want)
+			}
+		})
+	}
+}

@@ -72,7 +72,7 @@ func OpenStore(rawURL string, o StoreOptions) (*Store, error) {
 	case "nfs", "cifs":
 		return nil, fmt.Errorf("backupstore URL %q: %s targets are read through a mount; mount the share and use file:///<mountpoint>", rawURL, u.Scheme)
 	default:
-		return nil, fmt.Errorf("backupstore URL %q: unsupported scheme %q; expected file:///path, vfs:///path or s3://bucket@region/path", rawURL, u.Scheme)
+		return nil, fmt.Errorf("backupstore URL %q: unsupported scheme %q; expected file:///path, vfs:///path or s3://bucket@region/[path]", rawURL, u.Scheme)
 	}
 	return &Store{Store: backupstore.New(objs), URL: rawURL, objs: objs}, nil
 }

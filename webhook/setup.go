@@ -99,7 +99,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DefaultDriver, "default-driver", DefaultDriver, "Driver of a created VolumeSnapshotContent when no VolumeSnapshotClass names one.")
 	fs.BoolVar(&o.ProtectBackups, "protect-backups", false, "Deny deletionPolicy Delete on VolumeSnapshotContents of existing backups instead of warning.")
 	fs.DurationVar(&o.GCGracePeriod, "gc-grace-period", DefaultGCGracePeriod, "How long a created VolumeSnapshotContent no VolumeSnapshot claims is kept.")
-	fs.StringVar(&o.Backupstore, "backupstore", "", "Longhorn backupstore URL (file:///path or s3://bucket@region/path; S3 settings from AWS_* variables).")
+	fs.StringVar(&o.Backupstore, "backupstore", "", "Longhorn backupstore URL (file:///path or s3://bucket@region/[path]; S3 settings from AWS_* variables).")
 	fs.StringVar(&o.RestoreDir, "restore-dir", "", "Materialize each restore PVC's backup at DIR/<namespace>/<pvc>.img (needs --backupstore).")
 }
 

@@ -27,7 +27,7 @@ type backupOptions struct {
 func (o *backupOptions) Validate() error {
 	var errs []error
 	if o.Backupstore == "" {
-		errs = append(errs, errors.New("--backupstore is required (file:///path or s3://bucket@region/path)"))
+		errs = append(errs, errors.New("--backupstore is required (file:///path or s3://bucket@region/[path])"))
 	}
 	if o.Volume == "" {
 		errs = append(errs, errors.New("--volume is required"))
@@ -91,7 +91,7 @@ blocks and holes are not stored.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path or s3://bucket@region/path")
+	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path or s3://bucket@region/[path]")
 	f.StringVar(&o.Volume, "volume", "", "Longhorn volume name")
 	f.StringVar(&o.From, "from", "", "raw image to back up")
 	f.StringVar(&o.Backup, "backup", "", "backup name (default backup-<16 random hex digits>)")

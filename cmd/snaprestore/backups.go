@@ -23,7 +23,7 @@ type backupsOptions struct {
 
 func (o *backupsOptions) Validate() error {
 	if o.Backupstore == "" {
-		return errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/path)")
+		return errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/[path])")
 	}
 	if o.Output != "" && o.Output != "json" {
 		return fmt.Errorf("-o %q; expected json or nothing (a table)", o.Output)
@@ -55,7 +55,7 @@ AWS_CERT, AWS_REGION, VIRTUAL_HOSTED_STYLE.`,
 			return runBackups(cmd, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/path")
+	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "output format: json (default: a table)")
 	return cmd
 }

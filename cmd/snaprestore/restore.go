@@ -66,7 +66,7 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/path")
+	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
 	f.StringVar(&o.To, "to", "", "target file (created sparse) or block device")
 	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
@@ -132,7 +132,7 @@ func resolveReference(raw, flagStore string) (restore.Reference, string, error) 
 	case ref.Backupstore != "":
 		return ref, ref.Backupstore, nil
 	case flagStore == "":
-		return restore.Reference{}, "", errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/path)")
+		return restore.Reference{}, "", errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/[path])")
 	}
 	return ref, flagStore, nil
 }

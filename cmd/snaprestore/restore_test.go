@@ -75,7 +75,7 @@ func TestRestoreVerifyCLI(t *testing.T) {
 		{"restore legacy bs handle", []string{"restore", "bs://vol-lz4/backup-7f3a9c21d4e85b60", "--backupstore", lz4, "--to", "TARGET"},
 			0, "restored bak://vol-lz4/backup-7f3a9c21d4e85b60 to TARGET"},
 		{"restore needs a backupstore", []string{"restore", "bak://vol-lz4/backup-7f3a9c21d4e85b60", "--to", "TARGET"},
-			1, "--backupstore is required (file:///path, vfs:///path or s3://bucket@region/path)"},
+			1, "--backupstore is required (file:///path, vfs:///path or s3://bucket@region/[path])"},
 		{"restore needs a target", []string{"restore", "bak://vol-lz4/backup-7f3a9c21d4e85b60", "--backupstore", lz4},
 			1, "--to is required: the file or block device to restore into"},
 		{"restore of a missing backup", []string{"restore", "vol-lz4/backup-0000", "--backupstore", lz4, "--to", "TARGET"},

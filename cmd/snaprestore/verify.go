@@ -44,7 +44,7 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 			return runVerify(cmd, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/path")
+	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and checked at once (default: 2 per CPU, at least 4)")
 	return cmd
 }

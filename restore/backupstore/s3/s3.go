@@ -22,7 +22,9 @@ import (
 type Options struct {
 	Bucket string // required
 	Region string // default: us-east-1 when Endpoint is empty, else the endpoint's
-	Prefix string // path inside the bucket; objects live under <Prefix>/backupstore/
+	// Prefix is the path inside the bucket; objects live under <Prefix>/backupstore/.
+	// Empty: the bucket root (s3://bucket@region/), Longhorn's documented S3 target.
+	Prefix string
 	// Endpoint is an http(s) URL of an S3-compatible server (AWS_ENDPOINTS);
 	// default: AWS (s3.amazonaws.com).
 	Endpoint string
@@ -39,22 +41,27 @@ type Options struct {
 	MaxRetries int
 }
 
-// ParseURL fills Bucket, Region and Prefix from s3://bucket@region/path.
+// ParseURL fills Bucket, Region and Prefix from s3://bucket@region/path. The path
+// may be empty (s3://bucket@region/): Longhorn then keeps backupstore/ in the
+// bucket root.
 func (o *Options) ParseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("backupstore URL %q: %w", raw, err)
 	}
 	if u.Scheme != "s3" {
-		return fmt.Errorf("backupstore URL %q: scheme %q; expected s3://bucket@region/path", raw, u.Scheme)
+		return fmt.Errorf("backupstore URL %q: scheme %q; expected s3://bucket@region/ or s3://bucket@region/path", raw, u.Scheme)
 	}
 	o.Bucket = u.Host
 	if u.User != nil {
 		o.Bucket, o.Region = u.User.Username(), u.Host
 	}
 	o.Prefix = strings.Trim(u.Path, "/")
-	if o.Bucket == "" || o.Prefix == "" {
-		return fmt.Errorf("backupstore URL %q: expected s3://bucket@region/path with a bucket and a path", raw)
+	if o.Bucket == "" {
+		return fmt.Errorf("backupstore URL %q: missing bucket; expected s3://bucket@region/ or s3://bucket@region/path", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("backupstore URL %q: unexpected query or fragment; expected s3://bucket@region/ or s3://bucket@region/path", raw)
 	}
 	return nil
 }

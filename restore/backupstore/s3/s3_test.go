@@ -22,8 +22,13 @@ func TestParseURLAndEnv(t *testing.T) {
 			"AWS_SESSION_TOKEN": "st", "VIRTUAL_HOSTED_STYLE": "true", "AWS_CERT": "PEM"},
 			want: Options{Bucket: "backups", Region: "minio", Prefix: "x", Endpoint: "https://minio:9000", AccessKey: "ak",
 				SecretKey: "sk", SessionToken: "st", VirtualHosted: true, CACert: []byte("PEM")}},
-		{url: "s3://backups@us-east-1/", err: `backupstore URL "s3://backups@us-east-1/": expected s3://bucket@region/path with a bucket and a path`},
-		{url: "file:///x", err: `backupstore URL "file:///x": scheme "file"; expected s3://bucket@region/path`},
+		// The bucket root is Longhorn's documented S3 target (issue #13).
+		{url: "s3://backups@us-east-1/", want: Options{Bucket: "backups", Region: "us-east-1"}},
+		{url: "s3://backups@us-east-1", want: Options{Bucket: "backups", Region: "us-east-1"}},
+		{url: "s3://@us-east-1/x", err: `backupstore URL "s3://@us-east-1/x": missing bucket; expected s3://bucket@region/ or s3://bucket@region/path`},
+		{url: "s3:///x", err: `backupstore URL "s3:///x": missing bucket; expected s3://bucket@region/ or s3://bucket@region/path`},
+		{url: "s3://backups@us-east-1/?backup=b&volume=v", err: `backupstore URL "s3://backups@us-east-1/?backup=b&volume=v": unexpected query or fragment; expected s3://bucket@region/ or s3://bucket@region/path`},
+		{url: "file:///x", err: `backupstore URL "file:///x": scheme "file"; expected s3://bucket@region/ or s3://bucket@region/path`},
 	}
 	for _, c := range cases {
 		t.Run(c.url, func(t *testing.T) {
