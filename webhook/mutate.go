@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -35,52 +34,6 @@ const (
 
 // DefaultGCGracePeriod is how long an unclaimed created content is kept (--gc-grace-period).
 const DefaultGCGracePeriod = 2 * time.Minute
-
-// BackupSizer reports the volume size of a backup in bytes; known is false when the
-// backupstore is not configured or does not have the backup. The restore engine provides
-// one; a nil BackupSizer means sizes are never known and PVC requests are left alone.
-type BackupSizer interface {
-	BackupSize(ctx context.Context, ref restore.Reference) (size int64, known bool, err error)
-}
-
-// BackupChecker is the backup pre-flight: it reports a reference at path that names no
-// restorable backup in the configured backupstore (errors) or could not be checked
-// (warnings). *Preflight implements it, also when nil.
-type BackupChecker interface {
-	CheckHandle(ctx context.Context, path *field.Path, handle string) (field.ErrorList, admission.Warnings)
-}
-
-// MutateOptions configures the mutating handlers and the orphan GC.
-type MutateOptions struct {
-	// DefaultDriver is the content driver when no VolumeSnapshotClass (or, for a PVC, no
-	// StorageClass) names one. Default driver.longhorn.io.
-	DefaultDriver string
-	// GCGracePeriod is how long a created content no snapshot claims survives. Default 2m.
-	GCGracePeriod time.Duration
-	// Sizes tells the PVC handler a backup's size; nil means unknown.
-	Sizes BackupSizer
-	// Backups checks that a referenced backup exists before anything is created; nil
-	// checks nothing.
-	Backups BackupChecker
-}
-
-// SetDefaults fills unset fields with their documented defaults.
-func (o *MutateOptions) SetDefaults() {
-	if o.DefaultDriver == "" {
-		o.DefaultDriver = "driver.longhorn.io"
-	}
-	if o.GCGracePeriod == 0 {
-		o.GCGracePeriod = DefaultGCGracePeriod
-	}
-}
-
-// Validate reports a negative grace period.
-func (o *MutateOptions) Validate() error {
-	if o.GCGracePeriod < 0 {
-		return fmt.Errorf("--gc-grace-period %s: must not be negative", o.GCGracePeriod)
-	}
-	return nil
-}
 
 // mutation is one mutating rule set. mutate edits obj in place (the adapter computes the
 // JSON patch); old is nil on CREATE. An error implementing APIStatus becomes a structured
@@ -159,14 +112,6 @@ func dryRun(req admission.Request) bool {
 // annotationPath is the field path of an annotation, e.g. metadata.annotations[snaprestore.io/backup].
 func annotationPath(key string) *field.Path {
 	return field.NewPath("metadata", "annotations").Key(key)
-}
-
-// checkBackup runs the pre-flight on the annotation's value, if there is a checker.
-func checkBackup(ctx context.Context, c BackupChecker, value string) (field.ErrorList, admission.Warnings) {
-	if c == nil {
-		return nil, nil
-	}
-	return c.CheckHandle(ctx, annotationPath(AnnotationBackup), value)
 }
 
 // parseBackupAnnotation parses the reference; a *restore.HandleError becomes a field error

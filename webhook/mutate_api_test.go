@@ -235,7 +235,7 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		t.Parallel()
 		err := e.client.Create(ctx, annotatedSnapshot(ns, "missing", "vol-a/backup-missing"))
 		want := `admission webhook "volumesnapshots.mutate.snaprestore.io" denied the request: ` +
-			`VolumeSnapshot.snapshot.storage.k8s.io "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Not found: "vol-a/backup-missing"`
+			`VolumeSnapshot.snapshot.storage.k8s.io "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Invalid value: "vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`
 		if err == nil || err.Error() != want {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}

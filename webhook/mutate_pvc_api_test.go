@@ -105,7 +105,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		if err := c.Create(ctx, annotatedPVC(ns, "unchecked", "vol-a/backup-unreachable", "1Gi")); err != nil {
 			t.Fatalf("create: %v", err)
 		}
-		want := []string{"metadata.annotations[snaprestore.io/backup]: backupstore unreachable"}
+		want := []string{"metadata.annotations[snaprestore.io/backup]: the backupstore could not be reached, so vol-a/backup-unreachable was not checked (connection refused)"}
 		if diff := cmp.Diff(want, warnings.take()); diff != "" {
 			t.Errorf("warnings (-want +got):\n%s", diff)
 		}
@@ -115,7 +115,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		t.Parallel()
 		err := e.client.Create(ctx, annotatedPVC(ns, "missing", "vol-a/backup-missing", "1Gi"))
 		want := `admission webhook "persistentvolumeclaims.mutate.snaprestore.io" denied the request: ` +
-			`PersistentVolumeClaim "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Not found: "vol-a/backup-missing"`
+			`PersistentVolumeClaim "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Invalid value: "vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`
 		if err == nil || err.Error() != want {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}

@@ -29,11 +29,11 @@ var (
 // the webhook and snaprestore validate share them. Safe for concurrent use.
 type Rules struct {
 	objects Objects
-	opts    ValidateOptions
+	opts    HandlerOptions
 }
 
 // NewRules checks objects with facts from objects; opts are defaulted here.
-func NewRules(objects Objects, opts ValidateOptions) *Rules {
+func NewRules(objects Objects, opts HandlerOptions) *Rules {
 	opts.SetDefaults()
 	return &Rules{objects: objects, opts: opts}
 }

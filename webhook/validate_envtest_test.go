@@ -44,7 +44,7 @@ func startValidateEnv(t *testing.T) *validateEnv {
 	mgr, env := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
 		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
 	})
-	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}}))
+	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, HandlerOptions{Backups: fakeBackups{"backup-big": 3 << 30}}))
 	runManager(t, mgr)
 	e := &validateEnv{warnings: &warningRecorder{}}
 	userCfg := rest.CopyConfig(env.Config)
@@ -247,7 +247,7 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 
 	t.Run("content of a missing backup and of a missing class", func(t *testing.T) {
 		wantDenied(t, envContent("v-missing", "apps", "s", lh, "bak://vol-a/backup-missing"), denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-missing",
-			`spec.source.snapshotHandle: Not found: "bak://vol-a/backup-missing"`))
+			`spec.source.snapshotHandle: Invalid value: "bak://vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`))
 		c := envContent("v-classless", "apps", "s", lh, "bak://vol-a/backup-1")
 		c.Spec.VolumeSnapshotClassName = ptr.To("v-no-such-class")
 		wantDenied(t, c, denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-classless",
@@ -266,7 +266,7 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 		noHandle.Spec.Source = snapv1.VolumeSnapshotContentSource{}
 		noNamespace := envContent("v-cel-no-namespace", "", "s", "hostpath.csi.k8s.io", "h")
 		for _, obj := range []client.Object{both, emptyClass, noHandle, noNamespace} {
-			errs, _, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, obj, nil)
+			errs, _, _ := NewRules(factStore{}, HandlerOptions{}).Validate(ctx, obj, nil)
 			if len(errs) == 0 {
 				t.Errorf("%s: the rules allow it", obj.GetName())
 				continue
@@ -287,7 +287,7 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 		mustCreate(t, snap)
 		old := snap.DeepCopy()
 		snap.Spec.Source.VolumeSnapshotContentName = ptr.To("v-cel-second")
-		errs, _, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, snap, old)
+		errs, _, _ := NewRules(factStore{}, HandlerOptions{}).Validate(ctx, snap, old)
 		err := e.client.Update(ctx, snap)
 		if len(errs) != 1 || err == nil || !strings.Contains(err.Error(), errs[0].Error()) {
 			t.Errorf("update: rules say %v, the API server %v", errs, err)
