@@ -1,20 +1,10 @@
 package webhook
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"slices"
 	"time"
 
-	"gomodules.xyz/jsonpatch/v2"
-	admissionv1 "k8s.io/api/admission/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
@@ -34,75 +24,6 @@ const (
 
 // DefaultGCGracePeriod is how long an unclaimed created content is kept (--gc-grace-period).
 const DefaultGCGracePeriod = 2 * time.Minute
-
-// mutation is one mutating rule set. mutate edits obj in place (the adapter computes the
-// JSON patch); old is nil on CREATE. An error implementing APIStatus becomes a structured
-// denial; any other error is an internal error.
-type mutation[T client.Object] interface {
-	mutate(ctx context.Context, req admission.Request, obj, old T) (admission.Warnings, error)
-}
-
-// mutatingHandler decodes the request, runs the mutation and answers with the JSON patch
-// between the raw object and the edited one (gomodules.xyz/jsonpatch/v2 via
-// admission.PatchResponseFromRaw).
-type mutatingHandler[T client.Object] struct {
-	gk       schema.GroupKind
-	mutation mutation[T]
-	new      func() T
-}
-
-var _ admission.Handler = (*mutatingHandler[client.Object])(nil)
-
-func newMutatingHandler[T client.Object](gk schema.GroupKind, m mutation[T], newObj func() T) *mutatingHandler[T] {
-	return &mutatingHandler[T]{gk: gk, mutation: m, new: newObj}
-}
-
-// Handle implements admission.Handler. An object the mutation leaves as it was is allowed
-// without a patch.
-func (h *mutatingHandler[T]) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return admission.Allowed("")
-	}
-	obj := h.new()
-	if err := decodeReview(h.gk, req.Object, obj, "object"); err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
-	var old T
-	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
-		old = h.new()
-		if err := decodeReview(h.gk, req.OldObject, old, "oldObject"); err != nil {
-			return admission.Errored(http.StatusBadRequest, err)
-		}
-	}
-	before, err := json.Marshal(obj)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	warnings, err := h.mutation.mutate(admission.NewContextWithRequest(ctx, req), req, obj, old)
-	if err != nil {
-		var status apierrors.APIStatus
-		if errors.As(err, &status) {
-			result := status.Status()
-			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &result}}.WithWarnings(warnings...)
-		}
-		return admission.Errored(http.StatusInternalServerError, err).WithWarnings(warnings...)
-	}
-	edited, err := json.Marshal(obj)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	if bytes.Equal(before, edited) {
-		return admission.Allowed("").WithWarnings(warnings...)
-	}
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, edited)
-	// The mutations only add or replace fields. A "remove" can only come from fields the Go
-	// type does not know or omits when empty; dropping those keeps the user's object intact.
-	resp.Patches = slices.DeleteFunc(resp.Patches, func(p jsonpatch.JsonPatchOperation) bool { return p.Operation == "remove" })
-	if len(resp.Patches) == 0 {
-		resp.PatchType = nil
-	}
-	return resp.WithWarnings(warnings...)
-}
 
 // dryRun reports whether the request must not have side effects.
 func dryRun(req admission.Request) bool {

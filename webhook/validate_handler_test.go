@@ -207,18 +207,39 @@ func (panicObjects) Content(context.Context, string) (*snapv1.VolumeSnapshotCont
 	panic("lookup exploded")
 }
 
-func TestValidatingHandlerRecoversFromPanics(t *testing.T) {
+// panicMutation panics, standing in for a mutation with a bug.
+type panicMutation struct{}
+
+func (panicMutation) mutate(context.Context, admission.Request, *snapv1.VolumeSnapshot, *snapv1.VolumeSnapshot) (admission.Warnings, error) {
+	panic("mutation exploded")
+}
+
+// TestHandlersRecoverFromPanics: both adapters share recoverReview (before #12 only the
+// validating one recovered; a mutation's panic reached controller-runtime).
+func TestHandlersRecoverFromPanics(t *testing.T) {
 	t.Parallel()
-	h := NewRules(panicObjects{}, HandlerOptions{}).handlers().VolumeSnapshots
 	raw := []byte(`{"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot","metadata":{"name":"s","namespace":"n"},"spec":{"source":{"volumeSnapshotContentName":"c"}}}`)
-	resp := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-		Operation: admissionv1.Create, Name: "s", Namespace: "n", Object: runtime.RawExtension{Raw: raw},
-	}})
-	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
-		t.Fatalf("response = %+v, want a 500 denial", resp.AdmissionResponse)
-	}
-	if want := `validating VolumeSnapshot "s" failed: internal error`; resp.Result.Message != want {
-		t.Errorf("message = %q, want %q", resp.Result.Message, want)
+	for _, c := range []struct {
+		name string
+		h    admission.Handler
+		want string
+	}{
+		{"validating", NewRules(panicObjects{}, HandlerOptions{}).handlers().VolumeSnapshots, `validating VolumeSnapshot "s" failed: internal error`},
+		{"mutating", newMutatingHandler[*snapv1.VolumeSnapshot](volumeSnapshotGK, panicMutation{}, func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} }),
+			`mutating VolumeSnapshot "s" failed: internal error`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			resp := c.h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				Operation: admissionv1.Create, Name: "s", Namespace: "n", Object: runtime.RawExtension{Raw: raw},
+			}})
+			if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
+				t.Fatalf("response = %+v, want a 500 denial", resp.AdmissionResponse)
+			}
+			if resp.Result.Message != c.want {
+				t.Errorf("message = %q, want %q", resp.Result.Message, c.want)
+			}
+		})
 	}
 }
 
