@@ -58,43 +58,97 @@ func recoverReview(ctx context.Context, gk schema.GroupKind, req admission.Reque
 	}
 }
 
-// check checks obj (old is nil on CREATE) and returns the causes of a denial and
-// the warnings.
-type check[T client.Object] func(ctx context.Context, obj, old T) (field.ErrorList, admission.Warnings)
-
-// validatingHandler decodes the request, runs the validation on CREATE and UPDATE and
-// answers a denial as an Invalid status, so the API server prints
-// `<Kind> "<name>" is invalid: <field.path>: <message>`. DELETE and CONNECT are allowed.
-type validatingHandler[T client.Object] struct {
-	gk       schema.GroupKind
-	validate check[T]
-	new      func() T
+// reviewHandler is the one admission adapter: it decodes the request (decodeAdmission),
+// recovers a panic (recoverReview) and hands CREATEs and UPDATEs to judge with the
+// request in the context. The validating and mutating handlers differ only in judge.
+type reviewHandler[T client.Object] struct {
+	gk    schema.GroupKind
+	verb  string // "validating" or "mutating", in logs and 500s
+	new   func() T
+	judge func(ctx context.Context, req admission.Request, obj, old T) admission.Response
 }
 
-var _ admission.Handler = (*validatingHandler[client.Object])(nil)
-
-func newValidatingHandler[T client.Object](gk schema.GroupKind, v check[T], newObj func() T) *validatingHandler[T] {
-	return &validatingHandler[T]{gk: gk, validate: v, new: newObj}
-}
+var _ admission.Handler = (*reviewHandler[client.Object])(nil)
 
 // Handle implements admission.Handler. A malformed object is a 400 and a panic in a rule
-// a 500; neither takes the server down.
-func (h *validatingHandler[T]) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
-	defer recoverReview(ctx, h.gk, req, "validating", &resp)
+// or mutation a 500; neither takes the server down.
+func (h *reviewHandler[T]) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	defer recoverReview(ctx, h.gk, req, h.verb, &resp)
 	obj, old, judge, resp := decodeAdmission(h.gk, req, h.new)
 	if !judge {
 		return resp
 	}
-	errs, warnings := h.validate(admission.NewContextWithRequest(ctx, req), obj, old)
-	logf.FromContext(ctx).V(1).Info("Validated", "kind", h.gk.Kind, "name", obj.GetName(), "causes", len(errs), "warnings", len(warnings))
-	if len(errs) == 0 {
+	return h.judge(admission.NewContextWithRequest(ctx, req), req, obj, old)
+}
+
+// check checks obj (old is nil on CREATE) and returns the causes of a denial and
+// the warnings.
+type check[T client.Object] func(ctx context.Context, obj, old T) (field.ErrorList, admission.Warnings)
+
+// newValidatingHandler runs v on CREATE and UPDATE and answers a denial as an Invalid
+// status, so the API server prints `<Kind> "<name>" is invalid: <field.path>: <message>`.
+// DELETE and CONNECT are allowed.
+func newValidatingHandler[T client.Object](gk schema.GroupKind, v check[T], newObj func() T) *reviewHandler[T] {
+	return &reviewHandler[T]{gk: gk, verb: "validating", new: newObj, judge: func(ctx context.Context, req admission.Request, obj, old T) admission.Response {
+		errs, warnings := v(ctx, obj, old)
+		logf.FromContext(ctx).V(1).Info("Validated", "kind", gk.Kind, "name", obj.GetName(), "causes", len(errs), "warnings", len(warnings))
+		if len(errs) == 0 {
+			return admission.Allowed("").WithWarnings(warnings...)
+		}
+		name := obj.GetName()
+		if name == "" {
+			name = req.Name
+		}
+		return deny(gk, name, errs).WithWarnings(warnings...)
+	}}
+}
+
+// mutation is one mutating rule set. mutate edits obj in place (the adapter computes the
+// JSON patch); old is nil on CREATE. An error implementing APIStatus becomes a structured
+// denial; any other error is an internal error.
+type mutation[T client.Object] interface {
+	mutate(ctx context.Context, req admission.Request, obj, old T) (admission.Warnings, error)
+}
+
+// newMutatingHandler runs m on CREATE and UPDATE and answers with the JSON patch between
+// the raw object and the edited one (gomodules.xyz/jsonpatch/v2 via
+// admission.PatchResponseFromRaw); an object m leaves as it was is allowed without one.
+func newMutatingHandler[T client.Object](gk schema.GroupKind, m mutation[T], newObj func() T) *reviewHandler[T] {
+	return &reviewHandler[T]{gk: gk, verb: "mutating", new: newObj, judge: func(ctx context.Context, req admission.Request, obj, old T) admission.Response {
+		return mutated(req, obj, func() (admission.Warnings, error) { return m.mutate(ctx, req, obj, old) })
+	}}
+}
+
+// mutated runs mutate on obj and answers with the patch, or the denial or error.
+func mutated(req admission.Request, obj client.Object, mutate func() (admission.Warnings, error)) admission.Response {
+	before, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	warnings, err := mutate()
+	if err != nil {
+		var status apierrors.APIStatus
+		if errors.As(err, &status) {
+			result := status.Status()
+			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &result}}.WithWarnings(warnings...)
+		}
+		return admission.Errored(http.StatusInternalServerError, err).WithWarnings(warnings...)
+	}
+	edited, err := json.Marshal(obj)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if bytes.Equal(before, edited) {
 		return admission.Allowed("").WithWarnings(warnings...)
 	}
-	name := obj.GetName()
-	if name == "" {
-		name = req.Name
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, edited)
+	// The mutations only add or replace fields. A "remove" can only come from fields the Go
+	// type does not know or omits when empty; dropping those keeps the user's object intact.
+	resp.Patches = slices.DeleteFunc(resp.Patches, func(p jsonpatch.JsonPatchOperation) bool { return p.Operation == "remove" })
+	if len(resp.Patches) == 0 {
+		resp.PatchType = nil
 	}
-	return deny(h.gk, name, errs).WithWarnings(warnings...)
+	return resp.WithWarnings(warnings...)
 }
 
 // decodeReview decodes request.<what> (object or oldObject) of an AdmissionReview into a
@@ -128,64 +182,4 @@ func deny(gk schema.GroupKind, name string, errs field.ErrorList) admission.Resp
 		status.Details.Group = gk.Group
 	}
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &status}}
-}
-
-// mutation is one mutating rule set. mutate edits obj in place (the adapter computes the
-// JSON patch); old is nil on CREATE. An error implementing APIStatus becomes a structured
-// denial; any other error is an internal error.
-type mutation[T client.Object] interface {
-	mutate(ctx context.Context, req admission.Request, obj, old T) (admission.Warnings, error)
-}
-
-// mutatingHandler decodes the request, runs the mutation and answers with the JSON patch
-// between the raw object and the edited one (gomodules.xyz/jsonpatch/v2 via
-// admission.PatchResponseFromRaw).
-type mutatingHandler[T client.Object] struct {
-	gk       schema.GroupKind
-	mutation mutation[T]
-	new      func() T
-}
-
-var _ admission.Handler = (*mutatingHandler[client.Object])(nil)
-
-func newMutatingHandler[T client.Object](gk schema.GroupKind, m mutation[T], newObj func() T) *mutatingHandler[T] {
-	return &mutatingHandler[T]{gk: gk, mutation: m, new: newObj}
-}
-
-// Handle implements admission.Handler. An object the mutation leaves as it was is allowed
-// without a patch; a malformed object is a 400 and a panic in a mutation a 500.
-func (h *mutatingHandler[T]) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
-	defer recoverReview(ctx, h.gk, req, "mutating", &resp)
-	obj, old, judge, resp := decodeAdmission(h.gk, req, h.new)
-	if !judge {
-		return resp
-	}
-	before, err := json.Marshal(obj)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	warnings, err := h.mutation.mutate(admission.NewContextWithRequest(ctx, req), req, obj, old)
-	if err != nil {
-		var status apierrors.APIStatus
-		if errors.As(err, &status) {
-			result := status.Status()
-			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: false, Result: &result}}.WithWarnings(warnings...)
-		}
-		return admission.Errored(http.StatusInternalServerError, err).WithWarnings(warnings...)
-	}
-	edited, err := json.Marshal(obj)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	if bytes.Equal(before, edited) {
-		return admission.Allowed("").WithWarnings(warnings...)
-	}
-	resp = admission.PatchResponseFromRaw(req.Object.Raw, edited)
-	// The mutations only add or replace fields. A "remove" can only come from fields the Go
-	// type does not know or omits when empty; dropping those keeps the user's object intact.
-	resp.Patches = slices.DeleteFunc(resp.Patches, func(p jsonpatch.JsonPatchOperation) bool { return p.Operation == "remove" })
-	if len(resp.Patches) == 0 {
-		resp.PatchType = nil
-	}
-	return resp.WithWarnings(warnings...)
 }

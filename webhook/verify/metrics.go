@@ -1,9 +1,6 @@
 package verify
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
-)
+import "github.com/snaprestore/snaprestore/metric"
 
 // Results of the background verification (#5).
 const (
@@ -14,19 +11,8 @@ const (
 
 // Metrics of the background verification (#5); the label is bounded to the results.
 var (
-	verifications = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "restore", Name: "verifications_total",
-		Help: "Deep verifications of the backups restore PVCs name, by result (intact, damaged, error).",
-	}, []string{"result"})
-	verifiedBytes = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "restore", Name: "verified_bytes_total",
-		Help: "Logical bytes of backup blocks fetched, decompressed and checksummed by verifications.",
-	})
+	verifications = metric.CounterVec("restore", "verifications_total",
+		"Deep verifications of the backups restore PVCs name, by result (intact, damaged, error).", "result", resultIntact, resultDamaged, resultError)
+	verifiedBytes = metric.Counter("restore", "verified_bytes_total",
+		"Logical bytes of backup blocks fetched, decompressed and checksummed by verifications.")
 )
-
-func init() {
-	metrics.Registry.MustRegister(verifications, verifiedBytes)
-	for _, r := range []string{resultIntact, resultDamaged, resultError} {
-		verifications.WithLabelValues(r)
-	}
-}
