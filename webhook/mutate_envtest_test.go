@@ -204,15 +204,6 @@ func rejectAll(context.Context, admission.Request) admission.Response {
 	return admission.Denied("rejected by the test")
 }
 
-// pollUntil waits for cond without a time limit of its own (go test -timeout bounds a hang).
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("%s", what)
-}
-
 func createNamespace(t *testing.T, e *mutateEnv, name string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}

@@ -85,7 +85,7 @@ func runManager(t *testing.T, mgr manager.Manager) {
 func runUntilCleanup(t *testing.T, start func(context.Context) error, started healthz.Checker) {
 	t.Helper()
 	testenv.Run(t, start)
-	pollUntil(t, "webhook server started", func() bool { return started(&http.Request{}) == nil })
+	testenv.Poll(t, "webhook server started", func() bool { return started(&http.Request{}) == nil })
 }
 
 // registerValidating serves h on the validate paths.

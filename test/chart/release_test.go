@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/snaprestore/snaprestore/test/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -59,7 +60,7 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 	kubeconfig := impersonating(t, s.env.KubeConfig, fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa),
 		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
 
-	port, probePort := freePort(t), freePort(t)
+	port, probePort := testenv.FreePort(t), testenv.FreePort(t)
 	// The Deployment's args; later flags override the listen addresses for this host.
 	args := append(dep.Spec.Template.Spec.Containers[0].Args,
 		"--kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(port),
@@ -91,7 +92,7 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 	}
 
 	ctx := context.Background()
-	poll(t, "readyz", func() bool {
+	testenv.Poll(t, "readyz", func() bool {
 		alive()
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
 		if err != nil {
@@ -107,7 +108,7 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 		}
 	}
 	var bundle []byte
-	poll(t, "the CA bundle in every webhook of both configurations", func() bool {
+	testenv.Poll(t, "the CA bundle in every webhook of both configurations", func() bool {
 		alive()
 		var ca corev1.Secret
 		if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: caSecret}, &ca); err != nil {
@@ -151,7 +152,7 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 	}
 	// Controllers log "Starting workers" once their informers synced: every list and
 	// watch they need was allowed.
-	poll(t, "the controllers to start", func() bool {
+	testenv.Poll(t, "the controllers to start", func() bool {
 		alive()
 		return strings.Contains(logs.String(), "Starting workers")
 	})
@@ -278,26 +279,6 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 type pathReview struct {
