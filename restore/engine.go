@@ -33,6 +33,10 @@ type Options struct {
 	// Progress, when set, is called after each block object is done, from one
 	// goroutine at a time.
 	Progress func(Progress)
+
+	// onRecordFlush is told how many objects the progress record lists durably after
+	// each flush (tests; see record.onFlush).
+	onRecordFlush func(durable int)
 }
 
 // Progress is a snapshot of a running restore or verify.
@@ -120,6 +124,7 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
+	rec.onFlush = o.onRecordFlush
 	sum := Summary{Backup: r.Ref.Handle(), Target: targetPath, VolumeSize: r.Volume.Size}
 	if err := run(ctx, st, r, p, t, rec, done, o, &sum); err != nil {
 		if cerr := rec.close(); cerr != nil {
