@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"github.com/snaprestore/snaprestore/test/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +22,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/snaprestore/snaprestore/certs"
+	"github.com/snaprestore/snaprestore/test/testenv"
 	"github.com/snaprestore/snaprestore/webhook"
 )
 
@@ -75,9 +76,12 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
+	stopped := false
 	t.Cleanup(func() {
-		_ = proc.Process.Signal(syscall.SIGTERM)
-		<-exited
+		if !stopped {
+			_ = proc.Process.Kill()
+			<-exited
+		}
 		if t.Failed() {
 			t.Logf("snaprestore webhook output:\n%s", logs.String())
 		}
@@ -157,15 +161,26 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 		return strings.Contains(logs.String(), "Starting workers")
 	})
 	// The handlers' reads start more informers on first use (StorageClasses, classes):
-	// one dry-run review per path exercises them.
+	// one dry-run review per path exercises them, and its verdict proves the read was
+	// allowed: a forbidden lookup is "could not be looked up", never "does not exist".
 	for _, r := range reviewsPerPath() {
 		code, resp := review(t, port, roots, r.path, r.req)
-		if code != http.StatusOK || resp == nil || resp.UID != r.req.UID {
-			t.Errorf("review on %s: HTTP %d, response %+v; want 200 with UID %s", r.path, code, resp, r.req.UID)
-		}
+		checkVerdict(t, r, code, resp)
 	}
-	if out := logs.String(); strings.Contains(out, "forbidden") {
-		t.Errorf("the webhook was forbidden something under the chart's RBAC:\n%s", grepLines(out, "forbidden"))
+	checkRBAC(t, s, sa)
+
+	// SIGTERM stops the webhook cleanly: exit status 0, as a Deployment rollout sends it.
+	_ = proc.Process.Signal(syscall.SIGTERM)
+	stopped = true
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("snaprestore webhook after SIGTERM: %v; want exit status 0", err)
+		}
+	case <-time.After(time.Minute):
+		_ = proc.Process.Kill()
+		<-exited
+		t.Errorf("snaprestore webhook still running a minute after SIGTERM; want a clean exit")
 	}
 
 	// helm upgrade keeps the caBundle the webhook published (a field Helm never set), and
@@ -262,16 +277,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -281,9 +286,96 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// pathReview is one review and its verdict in the fresh release, where none of the
+// objects it names exists.
 type pathReview struct {
-	path string
-	req  *admissionv1.AdmissionRequest
+	path    string
+	req     *admissionv1.AdmissionRequest
+	allowed bool
+	want    string // in the denial or a warning; "" means no warning at all
+	patched bool
+}
+
+// checkVerdict judges one answered review against r.
+func checkVerdict(t *testing.T, r pathReview, code int, resp *admissionv1.AdmissionResponse) {
+	t.Helper()
+	if code != http.StatusOK || resp == nil || resp.UID != r.req.UID {
+		t.Errorf("review on %s: HTTP %d, response %+v; want 200 with UID %s", r.path, code, resp, r.req.UID)
+		return
+	}
+	msg := ""
+	if resp.Result != nil {
+		msg = resp.Result.Message
+	}
+	text := msg + "\n" + strings.Join(resp.Warnings, "\n")
+	switch {
+	case resp.Allowed != r.allowed:
+		t.Errorf("review on %s: allowed %v (%s); want %v", r.path, resp.Allowed, text, r.allowed)
+	case r.want == "" && strings.TrimSpace(text) != "":
+		t.Errorf("review on %s: %q; want no message or warning", r.path, text)
+	case !strings.Contains(text, r.want):
+		t.Errorf("review on %s: %q; want it to contain %q", r.path, text, r.want)
+	case r.patched != (resp.PatchType != nil && len(resp.Patch) > 0):
+		t.Errorf("review on %s: patch %s; want a patch: %v", r.path, resp.Patch, r.patched)
+	}
+}
+
+// access is one question to the API server's authorizer about the chart's ServiceAccount.
+type access struct {
+	verb, group, resource, namespace, name string
+}
+
+// checkRBAC asks the authorizer (SubjectAccessReview) what the chart's ServiceAccount may
+// do: everything the webhook does (the ClusterRole's and Role's comments list why), and
+// not more than that, in the sense of the nearby verbs a careless rule would grant.
+func checkRBAC(t *testing.T, s *apiServer, sa string) {
+	t.Helper()
+	const snap, core, storage = "snapshot.storage.k8s.io", "", "storage.k8s.io"
+	var allowed []access
+	for _, r := range []string{"volumesnapshots", "volumesnapshotcontents", "volumesnapshotclasses"} {
+		for _, v := range []string{"get", "list", "watch"} {
+			allowed = append(allowed, access{v, snap, r, "", ""})
+		}
+	}
+	for _, v := range []string{"get", "list", "watch"} {
+		allowed = append(allowed, access{v, core, "persistentvolumeclaims", "", ""}, access{v, storage, "storageclasses", "", ""})
+	}
+	allowed = append(allowed,
+		access{"create", snap, "volumesnapshotcontents", "", ""}, access{"delete", snap, "volumesnapshotcontents", "", ""},
+		access{"create", snap, "volumesnapshots", "apps", ""}, access{"patch", core, "persistentvolumeclaims", "apps", ""},
+		access{"create", core, "events", "apps", ""},
+		access{"get", "coordination.k8s.io", "leases", namespace, webhook.LeaderElectionID},
+		access{"update", "coordination.k8s.io", "leases", namespace, webhook.LeaderElectionID},
+		access{"create", core, "secrets", namespace, ""}, access{"get", core, "secrets", namespace, certs.DefaultCASecret},
+		access{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", release})
+	denied := []access{
+		{"delete", core, "persistentvolumeclaims", "apps", ""}, {"update", snap, "volumesnapshots", "apps", ""},
+		{"delete", snap, "volumesnapshots", "apps", ""}, {"patch", snap, "volumesnapshotcontents", "", ""},
+		{"list", core, "secrets", namespace, ""}, {"get", core, "secrets", namespace, "someone-elses"},
+		{"get", core, "secrets", "default", certs.DefaultCASecret}, {"create", core, "pods", namespace, ""},
+		{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "another-webhook"},
+	}
+	user := fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa)
+	ask := func(a access) bool {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: a.verb, Group: a.group, Resource: a.resource, Namespace: a.namespace, Name: a.name},
+		}}
+		if err := s.client.Create(context.Background(), sar); err != nil {
+			t.Fatalf("SubjectAccessReview %+v: %v", a, err)
+		}
+		return sar.Status.Allowed
+	}
+	for _, a := range allowed {
+		if !ask(a) {
+			t.Errorf("the chart's RBAC denies %s %s/%s (namespace %q, name %q), which the webhook needs", a.verb, a.group, a.resource, a.namespace, a.name)
+		}
+	}
+	for _, a := range denied {
+		if ask(a) {
+			t.Errorf("the chart's RBAC allows %s %s/%s (namespace %q, name %q), which the webhook never does", a.verb, a.group, a.resource, a.namespace, a.name)
+		}
+	}
 }
 
 // reviewsPerPath is one dry-run CREATE request for each webhook path, with objects that
@@ -312,12 +404,18 @@ func reviewsPerPath() []pathReview {
 		"annotations":{"snaprestore.io/backup":"bak://vol/backup-1"}},
 		"spec":{"storageClassName":"longhorn","accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}`
 	return []pathReview{
-		{webhook.PathValidateVolumeSnapshots, req("1", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap)},
-		{webhook.PathValidateVolumeSnapshotContents, req("2", "VolumeSnapshotContent", "volumesnapshotcontents", "snapshot.storage.k8s.io", "", "c", content)},
-		{webhook.PathValidateVolumeSnapshotClasses, req("3", "VolumeSnapshotClass", "volumesnapshotclasses", "snapshot.storage.k8s.io", "", "longhorn", class)},
-		{webhook.PathValidatePVCs, req("4", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "p", pvc)},
-		{webhook.PathMutateVolumeSnapshots, req("5", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap)},
-		{webhook.PathMutatePVCs, req("6", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "q", backupPVC)},
+		{path: webhook.PathValidateVolumeSnapshots, req: req("1", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap),
+			allowed: true, want: `VolumeSnapshotContent "c" does not exist yet`},
+		{path: webhook.PathValidateVolumeSnapshotContents, req: req("2", "VolumeSnapshotContent", "volumesnapshotcontents", "snapshot.storage.k8s.io", "", "c", content),
+			want: `VolumeSnapshotClass "longhorn" does not exist`},
+		{path: webhook.PathValidateVolumeSnapshotClasses, req: req("3", "VolumeSnapshotClass", "volumesnapshotclasses", "snapshot.storage.k8s.io", "", "longhorn", class),
+			allowed: true},
+		{path: webhook.PathValidatePVCs, req: req("4", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "p", pvc),
+			allowed: true, want: "VolumeSnapshot apps/s does not exist"},
+		{path: webhook.PathMutateVolumeSnapshots, req: req("5", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap),
+			allowed: true},
+		{path: webhook.PathMutatePVCs, req: req("6", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "q", backupPVC),
+			allowed: true, patched: true},
 	}
 }
 
