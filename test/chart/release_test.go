@@ -40,82 +40,142 @@ import (
 // `snaprestore webhook` with the Deployment's args as the chart's ServiceAccount
 // (impersonated), so the process has exactly the chart's RBAC. The leader must elect
 // itself, bootstrap the Secrets, publish the caBundle in every webhook, serve a
-// certificate for the Service's names, start its controllers, and never be forbidden.
+// certificate for the Service's names, start its controllers, judge a review on every
+// path, hold only the RBAC it needs, and exit 0 on SIGTERM.
 func testBuiltinRelease(t *testing.T, s *apiServer) {
-	golden := filepath.Join("testdata", "builtin.yaml") // what helm installs (TestGolden)
 	helmOn(t, s, "install", release, chartDir(t), "--namespace", namespace, "--set", "certs.mode=builtin")
-	var dep *appsv1.Deployment
-	for _, o := range decode(t, mustRead(t, golden)) {
-		if d, ok := o.(*appsv1.Deployment); ok {
-			dep = d
-		}
-	}
-	sa := dep.Spec.Template.Spec.ServiceAccountName
-
-	binary := filepath.Join(t.TempDir(), "snaprestore")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/snaprestore")
-	build.Dir = root(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/snaprestore: %v\n%s", err, out)
-	}
-	kubeconfig := impersonating(t, s.env.KubeConfig, fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa),
-		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
-
-	port, probePort := testenv.FreePort(t), testenv.FreePort(t)
-	// The Deployment's args; later flags override the listen addresses for this host.
-	args := append(dep.Spec.Template.Spec.Containers[0].Args,
-		"--kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(port),
-		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort), "--metrics-bind-address=0",
-		"--cert-reload-interval=200ms")
-	var logs syncBuffer
-	proc := exec.Command(binary, args...)
-	proc.Env = append(os.Environ(), "POD_NAMESPACE="+namespace)
-	proc.Stdout, proc.Stderr = &logs, &logs
-	if err := proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- proc.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = proc.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("snaprestore webhook output:\n%s", logs.String())
-		}
-	})
-	alive := func() {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("snaprestore webhook exited: %v\n%s", err, logs.String())
-		default:
-		}
-	}
-
+	w := startReleaseWebhook(t, s)
 	ctx := context.Background()
 	testenv.Poll(t, "readyz", func() bool {
-		alive()
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
+		w.alive(t)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", w.probePort))
 		if err != nil {
 			return false
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	var caSecret string
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, "--ca-secret="); ok {
-			caSecret = v
+	bundle := publishedBundle(t, s, w)
+	roots := checkServing(t, w.port, bundle)
+	var lease coordinationv1.Lease
+	if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: webhook.LeaderElectionID}, &lease); err != nil || deref(lease.Spec.HolderIdentity) == "" {
+		t.Errorf("leader election Lease %s/%s: %v, holder %q", namespace, webhook.LeaderElectionID, err, deref(lease.Spec.HolderIdentity))
+	}
+	// Controllers log "Starting workers" once their informers synced: every list and
+	// watch they need was allowed.
+	testenv.Poll(t, "the controllers to start", func() bool {
+		w.alive(t)
+		return strings.Contains(w.logs.String(), "Starting workers")
+	})
+	// The handlers' reads start more informers on first use (StorageClasses, classes):
+	// one dry-run review per path exercises them, and its verdict proves the read was
+	// allowed: a forbidden lookup is "could not be looked up", never "does not exist".
+	for _, r := range reviewsPerPath() {
+		code, resp := review(t, w.port, roots, r.path, r.req)
+		checkVerdict(t, r, code, resp)
+	}
+	checkRBAC(t, s, w.serviceAccount)
+	w.stop(t)
+	checkUpgradeUninstall(t, s, bundle)
+}
+
+// releaseWebhook is `snaprestore webhook` run as the installed release's Deployment.
+type releaseWebhook struct {
+	proc            *exec.Cmd
+	exited          chan error
+	logs            *syncBuffer
+	port, probePort int
+	caSecret        string // --ca-secret of the Deployment
+	serviceAccount  string
+	stopped         bool
+}
+
+// startReleaseWebhook runs the Deployment's args of the builtin render (what helm
+// installed, TestGolden) as its ServiceAccount; the listen addresses are this host's.
+func startReleaseWebhook(t *testing.T, s *apiServer) *releaseWebhook {
+	t.Helper()
+	var dep *appsv1.Deployment
+	for _, o := range decode(t, mustRead(t, filepath.Join("testdata", "builtin.yaml"))) {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			dep = d
 		}
 	}
+	w := &releaseWebhook{exited: make(chan error, 1), logs: &syncBuffer{}, port: testenv.FreePort(t), probePort: testenv.FreePort(t),
+		serviceAccount: dep.Spec.Template.Spec.ServiceAccountName}
+	binary := filepath.Join(t.TempDir(), "snaprestore")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/snaprestore")
+	build.Dir = root(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/snaprestore: %v\n%s", err, out)
+	}
+	kubeconfig := impersonating(t, s.env.KubeConfig, fmt.Sprintf("system:serviceaccount:%s:%s", namespace, w.serviceAccount),
+		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
+	args := append(dep.Spec.Template.Spec.Containers[0].Args,
+		"--kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(w.port),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(w.probePort), "--metrics-bind-address=0",
+		"--cert-reload-interval=200ms")
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--ca-secret="); ok {
+			w.caSecret = v
+		}
+	}
+	w.proc = exec.Command(binary, args...)
+	w.proc.Env = append(os.Environ(), "POD_NAMESPACE="+namespace)
+	w.proc.Stdout, w.proc.Stderr = w.logs, w.logs
+	if err := w.proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.exited <- w.proc.Wait() }()
+	t.Cleanup(func() {
+		if !w.stopped {
+			_ = w.proc.Process.Kill()
+			<-w.exited
+		}
+		if t.Failed() {
+			t.Logf("snaprestore webhook output:\n%s", w.logs.String())
+		}
+	})
+	return w
+}
+
+// alive fails the test when the webhook has exited.
+func (w *releaseWebhook) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-w.exited:
+		w.exited <- err
+		t.Fatalf("snaprestore webhook exited: %v\n%s", err, w.logs.String())
+	default:
+	}
+}
+
+// stop sends SIGTERM, as a Deployment rollout does, and requires exit status 0.
+func (w *releaseWebhook) stop(t *testing.T) {
+	t.Helper()
+	_ = w.proc.Process.Signal(syscall.SIGTERM)
+	w.stopped = true
+	select {
+	case err := <-w.exited:
+		if err != nil {
+			t.Errorf("snaprestore webhook after SIGTERM: %v; want exit status 0", err)
+		}
+	case <-time.After(time.Minute):
+		_ = w.proc.Process.Kill()
+		<-w.exited
+		t.Errorf("snaprestore webhook still running a minute after SIGTERM; want a clean exit")
+	}
+}
+
+// publishedBundle waits for the CA Secret's ca.crt in every webhook of both
+// configurations and returns it.
+func publishedBundle(t *testing.T, s *apiServer, w *releaseWebhook) []byte {
+	t.Helper()
+	ctx := context.Background()
 	var bundle []byte
 	testenv.Poll(t, "the CA bundle in every webhook of both configurations", func() bool {
-		alive()
+		w.alive(t)
 		var ca corev1.Secret
-		if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: caSecret}, &ca); err != nil {
+		if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: w.caSecret}, &ca); err != nil {
 			return false
 		}
 		bundle = ca.Data["ca.crt"]
@@ -125,11 +185,11 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 			return false
 		}
 		var got [][]byte
-		for _, w := range v.Webhooks {
-			got = append(got, w.ClientConfig.CABundle)
+		for _, h := range v.Webhooks {
+			got = append(got, h.ClientConfig.CABundle)
 		}
-		for _, w := range m.Webhooks {
-			got = append(got, w.ClientConfig.CABundle)
+		for _, h := range m.Webhooks {
+			got = append(got, h.ClientConfig.CABundle)
 		}
 		for _, b := range got {
 			if len(bundle) == 0 || !bytes.Equal(b, bundle) {
@@ -138,6 +198,13 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 		}
 		return len(got) == 6
 	})
+	return bundle
+}
+
+// checkServing requires a certificate from bundle's CA for every name of the Service
+// and returns the pool of that CA.
+func checkServing(t *testing.T, port int, bundle []byte) *x509.CertPool {
+	t.Helper()
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(bundle) {
 		t.Fatalf("the CA Secret's ca.crt holds no certificate")
@@ -150,41 +217,14 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 		}
 		_ = conn.Close()
 	}
-	var lease coordinationv1.Lease
-	if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: webhook.LeaderElectionID}, &lease); err != nil || deref(lease.Spec.HolderIdentity) == "" {
-		t.Errorf("leader election Lease %s/%s: %v, holder %q", namespace, webhook.LeaderElectionID, err, deref(lease.Spec.HolderIdentity))
-	}
-	// Controllers log "Starting workers" once their informers synced: every list and
-	// watch they need was allowed.
-	testenv.Poll(t, "the controllers to start", func() bool {
-		alive()
-		return strings.Contains(logs.String(), "Starting workers")
-	})
-	// The handlers' reads start more informers on first use (StorageClasses, classes):
-	// one dry-run review per path exercises them, and its verdict proves the read was
-	// allowed: a forbidden lookup is "could not be looked up", never "does not exist".
-	for _, r := range reviewsPerPath() {
-		code, resp := review(t, port, roots, r.path, r.req)
-		checkVerdict(t, r, code, resp)
-	}
-	checkRBAC(t, s, sa)
+	return roots
+}
 
-	// SIGTERM stops the webhook cleanly: exit status 0, as a Deployment rollout sends it.
-	_ = proc.Process.Signal(syscall.SIGTERM)
-	stopped = true
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("snaprestore webhook after SIGTERM: %v; want exit status 0", err)
-		}
-	case <-time.After(time.Minute):
-		_ = proc.Process.Kill()
-		<-exited
-		t.Errorf("snaprestore webhook still running a minute after SIGTERM; want a clean exit")
-	}
-
-	// helm upgrade keeps the caBundle the webhook published (a field Helm never set), and
-	// helm uninstall removes both webhook configurations.
+// checkUpgradeUninstall: helm upgrade keeps the caBundle the webhook published (a field
+// Helm never set), and helm uninstall removes both webhook configurations.
+func checkUpgradeUninstall(t *testing.T, s *apiServer, bundle []byte) {
+	t.Helper()
+	ctx := context.Background()
 	helmOn(t, s, "upgrade", release, chartDir(t), "--namespace", namespace, "--reuse-values", "--set", "webhook.timeoutSeconds=7")
 	for _, w := range webhookBundles(t, s) {
 		if w.timeout != 7 || !bytes.Equal(w.bundle, bundle) {
