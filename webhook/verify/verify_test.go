@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -70,35 +71,7 @@ func TestVerifierOnAPIServer(t *testing.T) {
 		{"damaged", "backup-7f3a9c21d4e85b60", "damaged: 1 of 6 block objects", "BackupDamaged"},
 	}
 	for _, tc := range cases {
-		ns := "vf-" + tc.name
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
-		content := &snapv1.VolumeSnapshotContent{
-			ObjectMeta: metav1.ObjectMeta{Name: "vf-content-" + tc.name},
-			Spec: snapv1.VolumeSnapshotContentSpec{
-				Driver: "driver.longhorn.io", DeletionPolicy: snapv1.VolumeSnapshotContentRetain,
-				Source:            snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To("bak://vol-lz4/" + tc.backup)},
-				VolumeSnapshotRef: corev1.ObjectReference{Namespace: ns, Name: "snap"},
-			},
-		}
-		snap := &snapv1.VolumeSnapshot{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "snap"},
-			Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr.To(content.Name)}},
-		}
-		pvc := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
-				DataSource:  &corev1.TypedLocalObjectReference{APIGroup: ptr.To(snapv1.GroupName), Kind: "VolumeSnapshot", Name: "snap"},
-			},
-		}
-		for _, o := range []client.Object{content, snap, pvc} {
-			if err := c.Create(ctx, o); err != nil {
-				t.Fatalf("create %T: %v", o, err)
-			}
-		}
+		createRestorePVC(t, c, "vf-"+tc.name, "vol-lz4/"+tc.backup)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,39 +106,78 @@ func TestVerifierOnAPIServer(t *testing.T) {
 			}
 		})
 	}
-	t.Run("stale cache does not verify again", func(t *testing.T) {
-		// The cache may still hold the PVC from before the verifier's own annotation
-		// patch; reconciling that copy must not verify a second time.
-		key := client.ObjectKey{Namespace: "vf-intact", Name: "data"}
-		stale := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).Build(), interceptor.Funcs{
-			Get: func(ctx context.Context, _ client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-				if err := c.Get(ctx, k, obj, opts...); err != nil {
-					return err
-				}
-				obj.SetAnnotations(nil) // as before verification
-				return nil
-			},
-		})
-		v := &verifier{client: stale, live: c, recorder: mgr.GetEventRecorderFor("snaprestore"), store: store, drivers: []string{"driver.longhorn.io"}}
-		verifiedBefore := vfCounter(verifications.WithLabelValues(resultIntact))
-		if _, err := v.Reconcile(ctx, reconcile.Request{NamespacedName: key}); err != nil {
-			t.Fatalf("reconcile: %v", err)
-		}
-		if d := vfCounter(verifications.WithLabelValues(resultIntact)) - verifiedBefore; d != 0 {
-			t.Errorf("intact verifications +%v after a stale reconcile; want +0", d)
-		}
-		var pvc corev1.PersistentVolumeClaim
-		if err := c.Get(ctx, key, &pvc); err != nil {
-			t.Fatal(err)
-		}
-		if got := pvc.Annotations[AnnotationVerification]; got != resultIntact {
-			t.Errorf("%s = %q after a stale reconcile; want %q", AnnotationVerification, got, resultIntact)
-		}
-	})
+	t.Run("stale cache does not verify again", func(t *testing.T) { testStaleCache(t, mgr, c, store) })
 	if d := vfCounter(verifications.WithLabelValues(resultIntact)) - intactBefore; d != 1 {
 		t.Errorf("intact verifications +%v; want +1", d)
 	}
 	if d := vfCounter(verifications.WithLabelValues(resultDamaged)) - damagedBefore; d != 1 {
 		t.Errorf("damaged verifications +%v; want +1", d)
+	}
+}
+
+// createRestorePVC creates in a new namespace ns a pre-provisioned content of the Longhorn
+// backup "<volume>/<backup>", its VolumeSnapshot and a PVC restoring it.
+func createRestorePVC(t *testing.T, c client.Client, ns, backup string) {
+	t.Helper()
+	ctx := t.Context()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	content := &snapv1.VolumeSnapshotContent{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-content"},
+		Spec: snapv1.VolumeSnapshotContentSpec{
+			Driver: "driver.longhorn.io", DeletionPolicy: snapv1.VolumeSnapshotContentRetain,
+			Source:            snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To("bak://" + backup)},
+			VolumeSnapshotRef: corev1.ObjectReference{Namespace: ns, Name: "snap"},
+		},
+	}
+	snap := &snapv1.VolumeSnapshot{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "snap"},
+		Spec:       snapv1.VolumeSnapshotSpec{Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr.To(content.Name)}},
+	}
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+			DataSource:  &corev1.TypedLocalObjectReference{APIGroup: ptr.To(snapv1.GroupName), Kind: "VolumeSnapshot", Name: "snap"},
+		},
+	}
+	for _, o := range []client.Object{content, snap, pvc} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("create %T: %v", o, err)
+		}
+	}
+}
+
+// testStaleCache: the cache may still hold the PVC from before the verifier's own
+// annotation patch; reconciling that copy must not verify a second time.
+func testStaleCache(t *testing.T, mgr manager.Manager, c client.Client, store *restore.Store) {
+	ctx := t.Context()
+	scheme := mgr.GetScheme()
+	key := client.ObjectKey{Namespace: "vf-intact", Name: "data"}
+	stale := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).Build(), interceptor.Funcs{
+		Get: func(ctx context.Context, _ client.WithWatch, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if err := c.Get(ctx, k, obj, opts...); err != nil {
+				return err
+			}
+			obj.SetAnnotations(nil) // as before verification
+			return nil
+		},
+	})
+	v := &verifier{client: stale, live: c, recorder: mgr.GetEventRecorderFor("snaprestore"), store: store, drivers: []string{"driver.longhorn.io"}}
+	verifiedBefore := vfCounter(verifications.WithLabelValues(resultIntact))
+	if _, err := v.Reconcile(ctx, reconcile.Request{NamespacedName: key}); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if d := vfCounter(verifications.WithLabelValues(resultIntact)) - verifiedBefore; d != 0 {
+		t.Errorf("intact verifications +%v after a stale reconcile; want +0", d)
+	}
+	var pvc corev1.PersistentVolumeClaim
+	if err := c.Get(ctx, key, &pvc); err != nil {
+		t.Fatal(err)
+	}
+	if got := pvc.Annotations[AnnotationVerification]; got != resultIntact {
+		t.Errorf("%s = %q after a stale reconcile; want %q", AnnotationVerification, got, resultIntact)
 	}
 }
