@@ -133,6 +133,12 @@ func TestMutatingWebhookAPIServer(t *testing.T) {
 
 func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
+	testSnapshotMutationCreates(t, e)
+	testSnapshotMutationDenials(t, e)
+	testSnapshotMutationReuse(t, e)
+}
+
+func testSnapshotMutationCreates(t *testing.T, e *mutateEnv) {
 	ctx := context.Background()
 	ns := createNamespace(t, e, "snapshots")
 
@@ -205,6 +211,12 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		expectNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
 	})
 
+}
+
+func testSnapshotMutationDenials(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "snapshots")
+
 	t.Run("unparsable reference is denied, nothing created", func(t *testing.T) {
 		t.Parallel()
 		value := "bak://test-vol"
@@ -265,6 +277,12 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}
 	})
+
+}
+
+func testSnapshotMutationReuse(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "snapshots")
 
 	t.Run("named content that matches is reused", func(t *testing.T) {
 		t.Parallel()

@@ -17,9 +17,14 @@ const apiGroupMessage = `kind VolumeSnapshot is in API group "snapshot.storage.k
 
 func testPVCMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
+	testPVCMutationCreates(t, e)
+	testPVCMutationChecks(t, e)
+	testPVCMutationSources(t, e)
+}
+
+func testPVCMutationCreates(t *testing.T, e *mutateEnv) {
 	ctx := context.Background()
 	ns := createNamespace(t, e, "pvcs")
-	group := snapv1.GroupName
 
 	t.Run("creates snapshot, content and dataSource", func(t *testing.T) {
 		t.Parallel()
@@ -83,6 +88,12 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 			t.Errorf("after update: request %s, want 3Gi", got.String())
 		}
 	})
+
+}
+
+func testPVCMutationChecks(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "pvcs")
 
 	t.Run("request at least the backup size is kept", func(t *testing.T) {
 		t.Parallel()
@@ -156,6 +167,13 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 
 	// The API server drops a VolumeSnapshot data source of another (or no) apiGroup after
 	// mutating admission and would provision an empty volume; the mutating webhook denies.
+}
+
+func testPVCMutationSources(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "pvcs")
+	group := snapv1.GroupName
+
 	for _, tc := range []struct {
 		name, want string
 		group      *string
