@@ -116,7 +116,7 @@ func (k *kubelet) plan(ctx context.Context, pod *corev1.Pod) ([]procSpec, error)
 	if err != nil {
 		return nil, err
 	}
-	src, err := k.envSources(ctx, pod)
+	src, err := k.envSources(ctx, pod.Namespace)
 	if err != nil {
 		return nil, err
 	}

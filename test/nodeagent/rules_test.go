@@ -225,3 +225,22 @@ func TestPlanContainer(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSaysWhatIsMissing(t *testing.T) {
+	t.Parallel()
+	o := Options{Assets: t.TempDir(), Provisioner: "Bad/Name", Images: map[string]string{"app:1": "/no/such/binary"}}
+	err := o.Validate()
+	if err == nil {
+		t.Fatal("Validate of empty options: no error")
+	}
+	for _, want := range []string{
+		"nodeagent.Options.Dir is empty",
+		"kube-controller-manager not found in " + o.Assets, "kube-scheduler not found in " + o.Assets,
+		`nodeagent.Options.Provisioner "Bad/Name": expected a CSI driver name`,
+		`nodeagent.Options.Images["app:1"]: "/no/such/binary" is not a file`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error %q does not say %q", err, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,43 +125,20 @@ func writeFiles(dir string, data map[string][]byte, items []corev1.KeyToPath, de
 	return nil
 }
 
-// envSources reads the Secrets and ConfigMaps the pod's env and envFrom name.
-func (k *kubelet) envSources(ctx context.Context, pod *corev1.Pod) (envSources, error) {
+// envSources reads the Secrets and ConfigMaps of the pod's namespace, which env
+// and envFrom may name (a test namespace holds few).
+func (k *kubelet) envSources(ctx context.Context, ns string) (envSources, error) {
 	src := envSources{secrets: map[string]map[string][]byte{}, configMaps: map[string]map[string]string{}}
-	for _, c := range pod.Spec.Containers {
-		var secrets, cms []string
-		for _, e := range c.EnvFrom {
-			if e.SecretRef != nil {
-				secrets = append(secrets, e.SecretRef.Name)
-			}
-			if e.ConfigMapRef != nil {
-				cms = append(cms, e.ConfigMapRef.Name)
-			}
-		}
-		for _, e := range c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				secrets = append(secrets, e.ValueFrom.SecretKeyRef.Name)
-			}
-			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
-				cms = append(cms, e.ValueFrom.ConfigMapKeyRef.Name)
-			}
-		}
-		for _, name := range secrets {
-			var s corev1.Secret
-			if err := k.api.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: name}, &s); err == nil {
-				src.secrets[name] = s.Data
-			} else if client.IgnoreNotFound(err) != nil {
-				return src, err
-			}
-		}
-		for _, name := range cms {
-			var cm corev1.ConfigMap
-			if err := k.api.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: name}, &cm); err == nil {
-				src.configMaps[name] = cm.Data
-			} else if client.IgnoreNotFound(err) != nil {
-				return src, err
-			}
-		}
+	var secrets corev1.SecretList
+	var cms corev1.ConfigMapList
+	if err := errors.Join(k.api.List(ctx, &secrets, client.InNamespace(ns)), k.api.List(ctx, &cms, client.InNamespace(ns))); err != nil {
+		return src, fmt.Errorf("read secrets and configmaps of namespace %s: %w", ns, err)
+	}
+	for _, s := range secrets.Items {
+		src.secrets[s.Name] = s.Data
+	}
+	for _, cm := range cms.Items {
+		src.configMaps[cm.Name] = cm.Data
 	}
 	return src, nil
 }
