@@ -7,7 +7,6 @@ import (
 	"path"
 	"strings"
 	"time"
-
 )
 
 // FS is an ext2/3/4 filesystem opened read-only from an io.ReaderAt. It is
