@@ -22,6 +22,10 @@ var (
 	ErrUnsafePath = errors.New("unsafe path in image")
 )
 
+// errPanicked marks a recovered panic, so the fuzz target can tell a bug
+// from an image refused on purpose.
+var errPanicked = errors.New("internal error")
+
 // corruptf returns an ErrCorrupt error naming the byte offset in the image.
 func corruptf(off int64, format string, a ...any) error {
 	return fmt.Errorf("%w at byte offset %d: %s", ErrCorrupt, off, fmt.Sprintf(format, a...))

@@ -39,6 +39,12 @@ func (f *FS) extents(in *inode) ([]extent, error) {
 	if err != nil {
 		return nil, err
 	}
+	var mapped uint64
+	for _, e := range out {
+		if mapped += e.count; mapped > f.sb.blocks {
+			return nil, corruptf(in.off, "inode %d maps more blocks than the filesystem's %d", in.ino, f.sb.blocks)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].lblk < out[j].lblk })
 	for i := 1; i < len(out); i++ {
 		if out[i].lblk < out[i-1].lblk+out[i-1].count {
@@ -98,11 +104,11 @@ func (f *FS) extentTree(in *inode, node []byte, off int64, depthLeft int, maxBlo
 // double and triple indirect blocks, up to the file's size.
 func (f *FS) blockMap(in *inode, maxBlocks uint64) ([]extent, error) {
 	var out []extent
-	lblk := uint64(0)
+	lblk, mapped, reads := uint64(0), uint64(0), uint64(0)
 	add := func(p uint64, off int64) error {
 		defer func() { lblk++ }()
-		if p == 0 {
-			return nil
+		if mapped++; mapped > f.sb.blocks {
+			return corruptf(off, "inode %d maps more blocks than the filesystem's %d", in.ino, f.sb.blocks)
 		}
 		if p >= f.sb.blocks {
 			return corruptf(off, "inode %d block pointer %d; expected a block below %d", in.ino, p, f.sb.blocks)
@@ -130,6 +136,9 @@ func (f *FS) blockMap(in *inode, maxBlocks uint64) ([]extent, error) {
 		}
 		if p >= f.sb.blocks {
 			return corruptf(off, "inode %d indirect block %d; expected a block below %d", in.ino, p, f.sb.blocks)
+		}
+		if reads++; reads > f.sb.blocks {
+			return corruptf(off, "inode %d reads more indirect blocks than the filesystem's %d", in.ino, f.sb.blocks)
 		}
 		buf, boff, err := f.readBlock(int64(p))
 		if err != nil {

@@ -159,7 +159,7 @@ func cleanPath(name string) (string, error) {
 // crash the process (every length is checked before use; this is the net).
 func recoverInto(err *error, op string) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: %w: the ext4 reader failed on this image (%v); please report it", op, ErrCorrupt, r)
+		*err = fmt.Errorf("%s: %w: %w: the ext4 reader failed on this image (%v); please report it", op, ErrCorrupt, errPanicked, r)
 	}
 }
 
