@@ -60,7 +60,7 @@ func fuzzImage(t testing.TB) []byte {
 // whatever the bytes, fsread returns an error or a result, never panics,
 // never hangs, never writes outside the destination.
 func FuzzImage(f *testing.F) {
-	f.Add(uint32(1080), []byte{0, 0})           // superblock magic
+	f.Add(uint32(1080), []byte{0, 0})            // superblock magic
 	f.Add(uint32(1024+0x18), []byte{9, 0, 0, 0}) // block size
 	f.Add(uint32(2048+8), []byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, off uint32, patch []byte) {
