@@ -137,3 +137,42 @@ func (in *inode) fileMode() fs.FileMode {
 	}
 	return m
 }
+
+// lsMode renders a mode the way ls -l does (drwxr-sr-x, lrwxrwxrwx, -rwsr-xr-x).
+func lsMode(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	case m&fs.ModeIrregular != 0:
+		b[0] = '?'
+	}
+	for i := range 9 {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	special := func(i int, set bool, on, off byte) {
+		if set {
+			if b[i] == '-' {
+				b[i] = off
+			} else {
+				b[i] = on
+			}
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
+}

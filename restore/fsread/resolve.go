@@ -114,7 +114,7 @@ func (f *FS) entry(name, p string, in *inode) (Entry, error) {
 	}
 	e := Entry{Name: name, Path: p, Mode: in.fileMode(), UID: in.uid, GID: in.gid, Size: in.size,
 		Mtime: in.mtime, Atime: in.atime, Ino: in.ino, Nlink: in.links, Rdev: in.rdev}
-	e.Perm = e.Mode.String()
+	e.Perm = lsMode(e.Mode)
 	if in.isSymlink() {
 		t, err := f.linkTarget(p, in)
 		if err != nil {
