@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -184,7 +183,8 @@ func runFilesLs(cmd *cobra.Command, o *filesLsOptions) error {
 }
 
 func printListing(w io.Writer, ents []fsread.Entry, long, fullPaths bool) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', tabwriter.AlignRight)
+	rows := make([][]string, 0, len(ents))
+	widths := make([]int, 5)
 	for _, e := range ents {
 		name := e.Name
 		if fullPaths {
@@ -197,13 +197,20 @@ func printListing(w io.Writer, ents []fsread.Entry, long, fullPaths bool) error 
 		if e.Target != "" {
 			name += " -> " + e.Target
 		}
-		fmt.Fprintf(tw, "%s\t %d\t %d\t %d\t %d\t %s\t %s\n", e.Perm, e.Nlink, e.UID, e.GID, e.Size,
-			e.Mtime.Local().Format(time.DateTime), name)
+		r := []string{e.Perm, fmt.Sprint(e.Nlink), fmt.Sprint(e.UID), fmt.Sprint(e.GID), fmt.Sprint(e.Size),
+			e.Mtime.Local().Format(time.DateTime), name}
+		for i := range widths {
+			widths[i] = max(widths[i], len(r[i]))
+		}
+		rows = append(rows, r)
 	}
-	if !long {
-		return nil
+	for _, r := range rows {
+		if _, err := fmt.Fprintf(w, "%-*s %*s %*s %*s %*s %s %s\n", widths[0], r[0], widths[1], r[1], widths[2], r[2],
+			widths[3], r[3], widths[4], r[4], r[5], r[6]); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // filesCatOptions are the flags of `snaprestore files cat`.

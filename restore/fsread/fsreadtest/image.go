@@ -46,8 +46,16 @@ func MakeExt4(t testing.TB, tree, size string, mkfsArgs ...string) string {
 	return img
 }
 
-// Debugfs runs a debugfs request on an image, read-only.
+// Debugfs runs a debugfs request on an image, read-only, and returns its
+// standard output (debugfs prints its banner on standard error).
 func Debugfs(t testing.TB, img, request string) string {
 	t.Helper()
-	return Run(t, "debugfs", "-R", request, img)
+	cmd := exec.Command(Tool(t, "debugfs"), "-R", request, img)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("debugfs -R %q %s: %v\n%s", request, img, err, stderr.String())
+	}
+	return string(out)
 }
