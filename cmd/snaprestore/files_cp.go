@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -112,6 +113,10 @@ func printExtractSummary(w io.Writer, verb string, v *openedVolume, s fsread.Ext
 		st.Objects, humanBytes(st.FetchedBytes))
 }
 
+// restoreFilesMemoryLimit is the Go heap goal of restore --files: the default
+// 64 MiB block cache, in-flight blocks and the copy buffer fit in it.
+const restoreFilesMemoryLimit = 100 << 20
+
 // runRestoreFiles is `snaprestore restore REF --files --to DIR`: the whole
 // filesystem into DIR (created when missing; an existing one must be empty
 // but for lost+found), after checking that the used bytes fit.
@@ -134,6 +139,12 @@ func runRestoreFiles(cmd *cobra.Command, o *restoreOptions) error {
 			return fmt.Errorf("--to %s has %s free; the filesystem in %s uses %s; expected at least that much free space",
 				o.To, humanBytes(free), v.handle, humanBytes(v.fs.UsedBytes()))
 		}
+	}
+	// The live heap is the block cache plus one copy buffer; without a limit
+	// the collector lets garbage (directory and inode reads) double it. An
+	// explicit GOMEMLIMIT wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(restoreFilesMemoryLimit)
 	}
 	pr := &extractProgress{out: cmd.ErrOrStderr(), start: time.Now()}
 	sum, err := fsread.Extract(cmd.Context(), v.fs, "/", o.To, fsread.ExtractOptions{Progress: pr.update})

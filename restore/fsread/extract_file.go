@@ -37,7 +37,10 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: create %s: %w", e.Path, x.show(rel), err)
 	}
-	n, err := copyData(dst, src)
+	if x.buf == nil {
+		x.buf = make([]byte, copyBuffer)
+	}
+	n, err := copyData(dst, src, x.buf)
 	x.sum.Bytes += n
 	if err == nil {
 		err = dst.Truncate(e.Size) // the holes of a sparse file, and its length
@@ -52,9 +55,9 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	return x.applyMeta(e, rel)
 }
 
-// copyData copies the data ranges of src into dst, leaving holes unwritten.
-func copyData(dst *os.File, src *File) (int64, error) {
-	buf := make([]byte, min(copyBuffer, max(src.Size(), 1)))
+// copyData copies the data ranges of src into dst through buf, leaving
+// holes unwritten.
+func copyData(dst *os.File, src *File, buf []byte) (int64, error) {
 	var total int64
 	err := src.DataRanges(func(off, n int64) error {
 		for n > 0 {
