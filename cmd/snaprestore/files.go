@@ -14,26 +14,30 @@ import (
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/restore/fsread"
+	"github.com/snaprestore/snaprestore/restore/partition"
 )
 
 // volumeOptions are the flags every command that reads the filesystem inside
 // a backup shares: the backup reference and how the volume is read.
 type volumeOptions struct {
-	Reference   string // argument
-	Backupstore string // --backupstore; optional when the reference carries one
-	CacheMiB    int64  // --cache-size, MiB of decoded blocks kept; 0 = the reader's default (64)
+	Reference   string   // argument
+	Backupstore string   // --backupstore; optional when the reference carries one
+	CacheSize   byteSize // --cache-size; default 64 MiB
+	Partition   int      // --partition; 0 = the whole volume
 }
 
 func (o *volumeOptions) AddFlags(f *pflag.FlagSet) {
+	o.CacheSize = restore.DefaultCacheBytes
 	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
-	f.Int64Var(&o.CacheMiB, "cache-size", 0, "MiB of decoded backup blocks kept in memory (default 64)")
+	f.Var(&o.CacheSize, "cache-size", "decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.IntVar(&o.Partition, "partition", 0, "read the filesystem of partition N of the volume's GPT or MBR table")
 }
 
 func (o *volumeOptions) Validate() error {
-	if o.CacheMiB < 0 {
-		return fmt.Errorf("--cache-size %d; expected a positive number of MiB", o.CacheMiB)
+	if o.Partition < 0 {
+		return fmt.Errorf("--partition %d; expected a partition number (1 or more) or 0 for the whole volume", o.Partition)
 	}
-	return nil
+	return restore.ReaderOptions{CacheBytes: int64(o.CacheSize)}.Validate()
 }
 
 // openedVolume is the filesystem inside a backup, read lazily.
@@ -54,13 +58,22 @@ func openVolume(cmd *cobra.Command, o *volumeOptions) (*openedVolume, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := restore.OpenReader(cmd.Context(), st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{CacheBytes: o.CacheMiB << 20})
+	r, err := restore.OpenReader(cmd.Context(), st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{CacheBytes: int64(o.CacheSize)})
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := fsread.Open(r, r.Size())
+	var vol io.ReaderAt = r
+	size, where := r.Size(), r.Handle()
+	if o.Partition > 0 {
+		sec, p, err := partition.Open(r, r.Size(), o.Partition)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Handle(), err)
+		}
+		vol, size, where = sec, p.Size, fmt.Sprintf("%s partition %d", r.Handle(), p.Number)
+	}
+	fsys, err := fsread.Open(vol, size)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Handle(), err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if fsys.NeedsRecovery() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the filesystem in %s was backed up while mounted and its journal was not replayed; changes from its last seconds may be missing\n", r.Handle())

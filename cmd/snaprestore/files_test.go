@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -145,7 +146,8 @@ func TestFilesCommands(t *testing.T) {
 		{[]string{"files", "ls", ref, "nope/x", bs}, "no such file or directory: nope/x in " + handle},
 		{[]string{"files", "cat", ref, "/etc", bs}, "/etc in " + handle + " is a directory; expected a file"},
 		{[]string{"files", "cp", ref, "/etc", t.TempDir(), bs}, "/etc in " + handle + " is a directory; add -r"},
-		{[]string{"files", "cat", ref, "/etc", "--cache-size=-1", bs}, "--cache-size -1; expected a positive number of MiB"},
+		{[]string{"files", "cat", ref, "/etc", "--cache-size=-1", bs}, `invalid argument "-1" for "--cache-size" flag`},
+		{[]string{"files", "ls", ref, "--partition=1", bs}, "partition"},
 		{[]string{"files", "ls", "vol-small/backup-nope", bs}, "backup-nope"},
 	} {
 		_, err := runCLI(t, c.args...)
@@ -238,5 +240,47 @@ func TestFilesCorruptBlock(t *testing.T) {
 	}
 	if out.String() != "small\nport: 8080\n" {
 		t.Errorf("intact files read %q", out.String())
+	}
+}
+
+// TestFilesPartition reads the ext4 filesystem in partition 2 of a GPT disk
+// (a KubeVirt VM disk on Longhorn); without --partition the table is named.
+func TestFilesPartition(t *testing.T) {
+	t.Parallel()
+	tree := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tree, "hostname"), []byte("vm-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fsImg, err := os.ReadFile(fsreadtest.MakeExt4(t, tree, "8M"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 16<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fsreadtest.Tool(t, "sfdisk"), "-q", "--no-reread", "--no-tell-kernel", img)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=2M, type=U\nsize=8M, type=L, name=\"root\"\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	disk, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(disk[3<<20:], fsImg) // partition 2 starts after partition 1 (1-3 MiB)
+	if err := os.WriteFile(img, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	ref := "vm-disk/" + backupImage(t, store, "vm-disk", img)
+	bs := "--backupstore=file://" + store
+	if out, err := runCLI(t, "files", "cat", ref, "/hostname", "--partition", "2", bs); err != nil || out != "vm-1\n" {
+		t.Errorf("files cat --partition 2 = %q, %v", out, err)
+	}
+	_, err = runCLI(t, "files", "ls", ref, bs)
+	if want := `the volume holds a GPT partition table (magic "EFI PART" at byte 512), not a filesystem; select a partition with --partition N`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("files ls of a partitioned disk: %v; want %q", err, want)
 	}
 }
