@@ -132,12 +132,9 @@ func listTree(t *testing.T, fsys *FS) map[string]fsreadtest.Node {
 	t.Helper()
 	out := map[string]fsreadtest.Node{}
 	firstOf := map[uint64]string{}
-	var walk func(p string)
-	walk = func(p string) {
-		e, err := fsys.Lstat(p)
-		if err != nil {
-			t.Fatalf("Lstat(%s): %v", p, err)
-		}
+	var walk func(e Entry)
+	walk = func(e Entry) {
+		p := e.Path
 		rel := strings.TrimPrefix(p, "/")
 		if rel == "" {
 			rel = "."
@@ -179,10 +176,17 @@ func listTree(t *testing.T, fsys *FS) map[string]fsreadtest.Node {
 			if p == "/" && c.Name == "lost+found" {
 				continue
 			}
-			walk(path.Join(p, c.Name))
+			if c.Path != path.Join(p, c.Name) {
+				t.Errorf("ReadDir(%s): entry %q has path %q", p, c.Name, c.Path)
+			}
+			walk(c)
 		}
 	}
-	walk("/")
+	root, err := fsys.Lstat("/")
+	if err != nil {
+		t.Fatalf("Lstat(/): %v", err)
+	}
+	walk(root)
 	return out
 }
 
