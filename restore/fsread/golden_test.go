@@ -73,6 +73,7 @@ var mkfsVariants = []struct {
 	kind Kind
 }{
 	{"ext4", nil, KindExt4},
+	{"ext4-inline-data", []string{"-O", "inline_data"}, KindExt4},
 	{"ext3-block-maps", []string{"-t", "ext3"}, KindExt3},
 	{"ext2", []string{"-t", "ext2"}, KindExt2},
 }
@@ -108,6 +109,9 @@ func TestGolden(t *testing.T) {
 				t.Errorf("warnings %q; want none (running as root, user.* xattrs)", sum.Warnings)
 			}
 			crossCheck(t, img, v.kind)
+			if inline := strings.Contains(fsreadtest.Debugfs(t, img, "stat /small/f000.txt"), "Size of inline data"); inline != (v.name == "ext4-inline-data") {
+				t.Errorf("debugfs: /small/f000.txt inline=%v in the %s image", inline, v.name)
+			}
 		})
 	}
 }
