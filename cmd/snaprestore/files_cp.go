@@ -108,8 +108,9 @@ func printExtractSummary(w io.Writer, verb string, v *openedVolume, s fsread.Ext
 		fmt.Fprintln(w, "warning:", msg)
 	}
 	st := v.reader.Stats()
-	fmt.Fprintf(w, "%s %d files, %d directories, %d symlinks, %d hard links (%s) from %s in %s; %d block objects fetched (%s)\n",
-		verb, s.Files, s.Dirs, s.Symlinks, s.HardLinks, humanBytes(s.Bytes), v.handle, s.Duration.Round(time.Millisecond),
+	fmt.Fprintf(w, "%s %s, %s, %s, %s (%s) from %s in %s; %d block objects fetched (%s)\n",
+		verb, plural(s.Files, "file", "files"), plural(s.Dirs, "directory", "directories"), plural(s.Symlinks, "symlink", "symlinks"),
+		plural(s.HardLinks, "hard link", "hard links"), humanBytes(s.Bytes), v.handle, s.Duration.Round(time.Millisecond),
 		st.Objects, humanBytes(st.FetchedBytes))
 }
 
@@ -178,4 +179,11 @@ func (p *extractProgress) update(x fsread.ExtractProgress) {
 	fmt.Fprintf(p.out, "restore --files: %d files, %s of at most %s (%.1f MB/s)\n", x.Files, humanBytes(x.Bytes), humanBytes(x.UsedBytes),
 		float64(x.Bytes)/1e6/max(time.Since(p.start).Seconds(), 1e-3))
 	p.last, p.lastPct = time.Now(), pct
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
