@@ -15,16 +15,17 @@ import (
 const copyBuffer = 1 << 20
 
 func (x *extractor) extractFile(e Entry, rel string) error {
-	if e.Nlink > 1 {
-		if first, ok := x.links[e.Ino]; ok {
-			if err := x.root.Link(first, rel); err != nil {
-				return fmt.Errorf("extract %s: hard link %s to %s: %w", e.Path, x.show(rel), x.show(first), err)
-			}
-			x.sum.HardLinks++
-			return nil
+	// Every inode is written once; another name for it becomes a hard link,
+	// whatever its link count says (a hostile image could otherwise make one
+	// large file be copied once per name).
+	if first, ok := x.links[e.Ino]; ok {
+		if err := x.root.Link(first, rel); err != nil {
+			return fmt.Errorf("extract %s: hard link %s to %s: %w", e.Path, x.show(rel), x.show(first), err)
 		}
-		x.links[e.Ino] = rel
+		x.sum.HardLinks++
+		return nil
 	}
+	x.links[e.Ino] = rel
 	in, err := x.fs.readInode(e.Ino)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", e.Path, err)
