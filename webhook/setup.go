@@ -228,6 +228,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	} {
 		srv.Register(r.path, &webhook.Admission{Handler: instrument(r.kind, r.h)})
 	}
+	if err := addScopeLog(mgr); err != nil {
+		return fmt.Errorf("add scope log: %w", err)
+	}
 	if err := AddGC(mgr, mo); err != nil {
 		return fmt.Errorf("add orphan GC: %w", err)
 	}

@@ -151,13 +151,20 @@ func TestWebhookConfigurations(t *testing.T) {
 				t.Errorf("webhooks differ from the contract (-want +got):\n%s", diff)
 			}
 
-			// The PVC webhooks and the mutating snapshot webhook filter further, by the objects
-			// their handlers act on, with the expressions the end-to-end configurations use
-			// (webhook.Match*).
+			// Every webhook but the class one filters further, by the objects its handler acts
+			// on, with the expressions the end-to-end configurations use (webhook.Match*); the
+			// content webhook's from the --longhorn-driver flags the Deployment passes.
+			// webhook.matchAllSnapshots=true sends every snapshot and content again.
 			wantConditions := map[string]string{
+				wantValidating[0].name: webhook.MatchSnapshotRestores,
+				wantValidating[1].name: webhook.MatchContentDrivers(deploymentDrivers(t, r)),
+				wantValidating[2].name: webhook.MatchClassDrivers(deploymentDrivers(t, r)),
 				wantValidating[3].name: webhook.MatchRestoresSnapshot,
 				wantMutating[0].name:   webhook.MatchBackupAnnotation,
 				wantMutating[1].name:   webhook.MatchBackupOrSnapshot,
+			}
+			if slices.Contains(c.set, "webhook.matchAllSnapshots=true") {
+				wantConditions[wantValidating[0].name], wantConditions[wantValidating[1].name] = "", ""
 			}
 			gotConditions := map[string]string{}
 			for _, h := range r.validating.Webhooks {
@@ -316,6 +323,7 @@ func TestRBAC(t *testing.T) {
 		rule([]string{""}, []string{"persistentvolumeclaims"}, []string{"get", "list", "watch", "patch"}),
 		rule([]string{"storage.k8s.io"}, []string{"storageclasses"}, []string{"get", "list", "watch"}),
 		rule([]string{""}, []string{"events"}, []string{"create", "patch"}),
+		rule([]string{"apiextensions.k8s.io"}, []string{"customresourcedefinitions"}, []string{"get"}, webhook.SnapshotCRDName),
 	}
 	roleBase := []rbacv1.PolicyRule{
 		rule([]string{"coordination.k8s.io"}, []string{"leases"}, []string{"get", "create", "update"}),
@@ -372,6 +380,25 @@ func TestServiceMonitor(t *testing.T) {
 	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }) {
 		t.Errorf("Service has no metrics port")
 	}
+}
+
+// deploymentDrivers are the --longhorn-driver values of the rendered container args,
+// parsed with the webhook's own flag set.
+func deploymentDrivers(t *testing.T, r rendered) []string {
+	t.Helper()
+	args := r.deployment.Spec.Template.Spec.Containers[0].Args
+	fs := pflag.NewFlagSet("webhook", pflag.ContinueOnError)
+	var wo webhook.Options
+	var co certs.Options
+	wo.AddFlags(fs)
+	co.AddFlags(fs)
+	if len(args) == 0 {
+		t.Fatalf("deployment has no container args")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		t.Fatalf("parse args %v: %v", args[1:], err)
+	}
+	return wo.LonghornDrivers
 }
 
 // conditionExpressions joins the expressions of conditions with " && " (the API server

@@ -92,7 +92,7 @@ func (b *bench) register(ctx context.Context, m mode) error {
 		if m == noop {
 			url = func(string) string { return b.env.URL + cluster.PathNoop }
 		}
-		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, e2ecluster.ValidatingConfiguration(url, b.env.CAData), metav1.CreateOptions{}); err != nil {
+		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, e2ecluster.ValidatingConfiguration(url, b.env.CAData, false), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", configName, err)
 		}
 		if _, err := adm.MutatingWebhookConfigurations().Create(ctx, e2ecluster.MutatingConfiguration(url, b.env.CAData), metav1.CreateOptions{}); err != nil {
