@@ -94,7 +94,7 @@ func (c *Cluster) register(ctx context.Context, matchAllSnapshots bool) error {
 // Metric sums the samples of the named metric whose labels include want, from
 // the webhook's /metrics.
 func (c *Cluster) Metric(ctx context.Context, name string, want map[string]string) (float64, error) {
-	code, body, err := get(ctx, c.MetricsURL)
+	code, body, err := c.Scrape(ctx, c.metricsToken)
 	if err != nil {
 		return 0, err
 	}
