@@ -19,6 +19,9 @@ type webhookProcess struct {
 	probe string // http://127.0.0.1:<health port>
 	log   string
 	done  chan error
+	cmd   *exec.Cmd
+	// killed: the test SIGKILLed it (kill); cleanup then expects no clean exit.
+	killed bool
 }
 
 // startWebhook starts `snaprestore webhook` with the cluster's kubeconfig, the
@@ -49,8 +52,12 @@ func startWebhook(t *testing.T, v *variant, args ...string) *webhookProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w.cmd = cmd
 	go func() { w.done <- cmd.Wait() }()
 	t.Cleanup(func() {
+		if w.killed {
+			return
+		}
 		_ = cmd.Process.Signal(os.Interrupt)
 		if err := <-w.done; err != nil {
 			t.Errorf("webhook %v exited with %v after SIGINT, want status 0; log %s", args, err, w.log)
@@ -92,4 +99,16 @@ func (w *webhookProcess) ready() bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// kill SIGKILLs the process (no graceful shutdown: open connections are reset) and
+// waits until it is gone.
+func (w *webhookProcess) kill() {
+	w.t.Helper()
+	w.killed = true
+	if err := w.cmd.Process.Kill(); err != nil {
+		w.t.Fatalf("SIGKILL webhook: %v", err)
+	}
+	<-w.done
+	w.done <- nil
 }
