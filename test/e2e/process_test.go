@@ -29,6 +29,13 @@ type webhookProcess struct {
 // expects exit status 0.
 func startWebhook(t *testing.T, v *variant, args ...string) *webhookProcess {
 	t.Helper()
+	return startWebhookEnv(t, v, nil, args...)
+}
+
+// startWebhookEnv is startWebhook with env (KEY=value) added to the test's
+// environment, e.g. the backupstore's AWS_* settings.
+func startWebhookEnv(t *testing.T, v *variant, env []string, args ...string) *webhookProcess {
+	t.Helper()
 	ports := make([]int, 2)
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -49,6 +56,9 @@ func startWebhook(t *testing.T, v *variant, args ...string) *webhookProcess {
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1])}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
