@@ -33,6 +33,8 @@ type bench struct {
 	warnings atomic.Int64
 	// mix: odd object pairs are otherDriver's (see create).
 	mix bool
+	// otherOnly: every pair is otherDriver's.
+	otherOnly bool
 	// otherNanos and otherCreates sum the create latency of otherDriver's objects
 	// in the running phase.
 	otherNanos, otherCreates atomic.Int64
@@ -215,7 +217,7 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 }
 
 func (b *bench) create(ctx context.Context, ns string, i int) error {
-	if b.mix && i%2 == 1 {
+	if b.otherOnly || (b.mix && i%2 == 1) {
 		return b.createOther(ctx, ns, i)
 	}
 	snap := fmt.Sprintf("snap-%d", i)

@@ -42,6 +42,9 @@ type options struct {
 	// VolumeSnapshotContent of otherDriver and a dynamic VolumeSnapshot, which the
 	// webhooks' matchConditions do not send.
 	mix bool
+	// otherOnly makes every object pair another CSI driver's: what the webhooks cost
+	// objects they are not sent (the matchConditions' evaluation only).
+	otherOnly bool
 }
 
 // goalRatio is issue #3's bound on wall time with webhooks / without.
@@ -70,6 +73,7 @@ func main() {
 	flag.BoolVar(&o.noop, "noop", true, "also measure the configurations served by a no-op handler (what any webhook costs)")
 	flag.BoolVar(&o.http1, "http1", false, "experiment: the webhook server offers only HTTP/1.1 (ALPN), not HTTP/2")
 	flag.BoolVar(&o.mix, "mix", false, "half the object pairs belong to another CSI driver (not sent to the webhooks); their latency is reported apart")
+	flag.BoolVar(&o.otherOnly, "other-only", false, "every object pair belongs to another CSI driver: no review may be sent")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
 	if o.objects < 1 || o.workers < 1 || o.rounds < 1 {
@@ -101,6 +105,7 @@ type results struct {
 	NoopRatio  float64       `json:"ratioNoopToWithout,omitempty"`
 	CPURatio   float64       `json:"cpuRatioWithToWithout"` // median CPU time, with / without
 	Mix        bool          `json:"mix"`
+	OtherOnly  bool          `json:"otherOnly"`
 	// OtherRatio is the median over phases of the other driver's mean create
 	// latency, with / without (-mix).
 	OtherRatio   float64       `json:"ratioOtherDriverWithToWithout,omitempty"`
@@ -143,11 +148,12 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.mix = o.mix
+	b.mix, b.otherOnly = o.mix || o.otherOnly, o.otherOnly
+	o.mix = b.mix
 	if err := b.prepare(ctx); err != nil {
 		return nil, err
 	}
-	res := &results{Mix: o.mix, HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
+	res := &results{Mix: o.mix || o.otherOnly, OtherOnly: o.otherOnly, HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
 	modes := []mode{without, with}
 	if o.noop {
 		modes = append(modes, noop)
@@ -184,8 +190,14 @@ func run(ctx context.Context, o options) (*results, error) {
 			// matchCondition skips snapshots that name no backup).
 			const perPair = 2
 			longhorn := int64(o.objects)
-			if o.mix {
+			switch {
+			case o.otherOnly:
+				longhorn = 0
+			case o.mix:
 				longhorn = int64(o.objects+1) / 2
+			}
+			if m == with && o.otherOnly && p.Reviews != 0 {
+				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d object pairs of another driver; expected none", ns, p.Reviews, o.objects)
 			}
 			if m != without && p.Reviews < perPair*longhorn {
 				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d Longhorn objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, longhorn, perPair*longhorn)
@@ -299,8 +311,12 @@ func (r *results) print() {
 		if r.OtherRatio <= goalOtherRatio {
 			verdict = "PASS"
 		}
-		fmt.Printf("  another driver's objects (half of each phase, not sent): mean create latency with/without %.3f (goal <= %.2f) %s; with %s, without %s\n",
-			r.OtherRatio, goalOtherRatio, verdict, medianOf(r.Runs, with, func(p phaseResult) time.Duration { return p.OtherMean }),
+		share := "half of each phase"
+		if r.OtherOnly {
+			share = "every object"
+		}
+		fmt.Printf("  another driver's objects (%s, not sent): mean create latency with/without %.3f (goal <= %.2f) %s; with %s, without %s\n",
+			share, r.OtherRatio, goalOtherRatio, verdict, medianOf(r.Runs, with, func(p phaseResult) time.Duration { return p.OtherMean }),
 			medianOf(r.Runs, without, func(p phaseResult) time.Duration { return p.OtherMean }))
 	}
 	var warnings, live int64
