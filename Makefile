@@ -121,6 +121,8 @@ bench: control-plane build ## Run benchmarks; each reports a ratio against its b
 	@# without the webhook configurations registered, alternating; ratio of wall times.
 	@# Bigger runs: APISERVER_BENCH_FLAGS="-objects 5000 -rounds 5".
 	$(GO) run ./test/bench/apiserver $(APISERVER_BENCH_FLAGS)
+	@# Half the pairs another CSI driver's (not sent): their latency with/without (#13).
+	$(GO) run ./test/bench/apiserver -mix -noop=false $(APISERVER_BENCH_FLAGS)
 
 # DEMO_FLAGS=--once exits after the walk-through, with status 0 only if every step behaved
 # as expected (CI); without it the cluster keeps running until Ctrl-C. See docs/demo.md.
