@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -46,12 +45,10 @@ func NewScheme() (*runtime.Scheme, error) {
 // adjust the serving TLS configuration (certs.Setup's). o should have passed Validate.
 func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, tlsOpts []func(*tls.Config)) (manager.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme,
-		Cache:  CacheOptions(),
-		WebhookServer: webhook.NewServer(webhook.Options{
-			Host: o.BindAddress, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
-		}),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Scheme:                  scheme,
+		Cache:                   CacheOptions(),
+		WebhookServer:           webhook.NewServer(o.ServerOptions(tlsOpts)),
+		Metrics:                 o.MetricsOptions(tlsOpts),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
@@ -92,6 +89,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		PathMutatePVCs:                     m.PersistentVolumeClaims,
 	} {
 		srv.Register(path, &webhook.Admission{Handler: h})
+	}
+	if err := addScopeLog(mgr); err != nil {
+		return fmt.Errorf("add scope log: %w", err)
 	}
 	if err := AddGC(mgr, o.GCGracePeriod); err != nil {
 		return fmt.Errorf("add orphan GC: %w", err)

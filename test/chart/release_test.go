@@ -387,13 +387,16 @@ func checkRBAC(t *testing.T, s *apiServer, sa string) {
 		access{"get", "coordination.k8s.io", "leases", namespace, webhook.LeaderElectionID},
 		access{"update", "coordination.k8s.io", "leases", namespace, webhook.LeaderElectionID},
 		access{"create", core, "secrets", namespace, ""}, access{"get", core, "secrets", namespace, certs.DefaultCASecret},
-		access{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", release})
+		access{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", release},
+		access{"get", "apiextensions.k8s.io", "customresourcedefinitions", "", "volumesnapshots.snapshot.storage.k8s.io"},
+		access{"create", "authentication.k8s.io", "tokenreviews", "", ""}, access{"create", "authorization.k8s.io", "subjectaccessreviews", "", ""})
 	denied := []access{
 		{"delete", core, "persistentvolumeclaims", "apps", ""}, {"update", snap, "volumesnapshots", "apps", ""},
 		{"delete", snap, "volumesnapshots", "apps", ""}, {"patch", snap, "volumesnapshotcontents", "", ""},
 		{"list", core, "secrets", namespace, ""}, {"get", core, "secrets", namespace, "someone-elses"},
 		{"get", core, "secrets", "default", certs.DefaultCASecret}, {"create", core, "pods", namespace, ""},
 		{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "another-webhook"},
+		{"get", "apiextensions.k8s.io", "customresourcedefinitions", "", "volumesnapshotcontents.snapshot.storage.k8s.io"},
 	}
 	user := fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa)
 	ask := func(a access) bool {
