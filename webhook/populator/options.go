@@ -49,8 +49,8 @@ const (
 
 // Options configure the populator controller (flags of `snaprestore webhook`).
 type Options struct {
-	// Enabled runs the controller (--populator). Default true; it needs the
-	// BackupSource CRD installed.
+	// Enabled runs the controller (--populator). Default false: it needs the
+	// BackupSource CRD, which the chart installs and turns it on with.
 	Enabled bool
 	// Namespace holds prime PVCs and populator pods (--populator-namespace).
 	// Default: the namespace the webhook runs in (POD_NAMESPACE), else "default".
@@ -83,7 +83,7 @@ type Options struct {
 
 // AddFlags binds the options to fs with their defaults.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.Enabled, "populator", true, "Run the BackupSource volume populator (needs the BackupSource CRD).")
+	fs.BoolVar(&o.Enabled, "populator", false, "Run the BackupSource volume populator (needs the BackupSource CRD).")
 	fs.StringVar(&o.Namespace, "populator-namespace", "", "Namespace of prime PVCs and populator pods (default: the webhook's namespace).")
 	fs.StringVar(&o.Image, "populator-image", DefaultImage, "Image of the populator pods (the snaprestore image).")
 	fs.StringVar((*string)(&o.PullPolicy), "populator-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the populator image.")
