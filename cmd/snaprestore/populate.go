@@ -5,7 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/webhook/populator"
@@ -47,7 +47,8 @@ func runPopulate(cmd *cobra.Command, o populator.PopulateOptions) error {
 	pr := newProgressPrinter(cmd.ErrOrStderr(), "populate")
 	var rep *populator.Reporter
 	if name, ns := os.Getenv(populator.EnvPodName), os.Getenv(populator.EnvPodNamespace); name != "" && ns != "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
+		// In a pod: the ServiceAccount's token; elsewhere (the test node agent) $KUBECONFIG.
+		if cfg, err := ctrl.GetConfig(); err == nil {
 			if rep, err = populator.NewReporter(cfg, ns, name, 0); err != nil {
 				return err
 			}

@@ -233,7 +233,7 @@ func testPopulate(t *testing.T, e *env) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: podName(pvc)}}
 	waitFor(t, "populator pod created", e.exists(pod))
 	c := pod.Spec.Containers[0]
-	if diff := cmp.Diff([]string{"populate", "--backup", src.Spec.Backup, "--device", DevicePath}, c.Args); diff != "" {
+	if diff := cmp.Diff([]string{"populate", "--backup", src.Spec.Backup, "--device", DevicePath, "--result-file", DefaultResultFile}, c.Args); diff != "" {
 		t.Errorf("pod args (-want +got):\n%s", diff)
 	}
 	if got := pod.Spec.Volumes[0].PersistentVolumeClaim.ClaimName; got != primeName(pvc) {

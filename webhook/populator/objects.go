@@ -80,7 +80,7 @@ func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Op
 		Image:           o.Image,
 		ImagePullPolicy: o.PullPolicy,
 		Command:         []string{"snaprestore"},
-		Args:            []string{"populate", "--backup", src.Spec.Backup, "--device", DevicePath},
+		Args:            []string{"populate", "--backup", src.Spec.Backup, "--device", DevicePath, "--result-file", DefaultResultFile},
 		Env:             env,
 		EnvFrom:         envFrom,
 		Resources:       o.resources(),

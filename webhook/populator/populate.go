@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/restore/backupstore"
@@ -125,8 +126,11 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 	if err != nil {
 		return fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, err))
 	}
-	return Result{Succeeded: true, Backup: sum.Backup, VolumeSize: sum.VolumeSize, Bytes: sum.Bytes, Resumed: sum.Resumed,
-		Message: fmt.Sprintf("restored and verified %s: %d blocks, %d bytes in %s", sum.Backup, sum.Blocks, sum.Bytes, sum.Duration.Round(1e6))}, nil
+	msg := fmt.Sprintf("restored and verified %s: %d blocks, %d bytes in %s", sum.Backup, sum.Blocks, sum.Bytes, sum.Duration.Round(time.Millisecond))
+	if sum.Resumed > 0 {
+		msg += fmt.Sprintf(", resumed: %d block objects were restored before the interruption", sum.Resumed)
+	}
+	return Result{Succeeded: true, Backup: sum.Backup, VolumeSize: sum.VolumeSize, Bytes: sum.Bytes, Resumed: sum.Resumed, Message: msg}, nil
 }
 
 // Permanent reports whether a populate error is one retrying cannot fix.
