@@ -79,8 +79,11 @@ func (r *reconciler) act(ctx context.Context, f facts, d decision) (reconcile.Re
 // prime PVC (in that order: nothing exists that a deletion could leak).
 func (r *reconciler) start(ctx context.Context, f facts, d decision) error {
 	for _, obj := range []client.Object{f.PVC, f.Source} {
+		orig := obj.DeepCopyObject().(client.Object)
 		if controllerutil.AddFinalizer(obj, Finalizer) {
-			if err := r.client.Update(ctx, obj); err != nil {
+			// Optimistic lock: a merge patch of the list would drop a finalizer
+			// another controller added meanwhile.
+			if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 				return fmt.Errorf("add finalizer to %s: %w", obj.GetName(), err)
 			}
 		}
@@ -98,7 +101,7 @@ func (r *reconciler) createPod(ctx context.Context, f facts, d decision) error {
 	secret := ""
 	if ref := f.Source.Spec.BackupstoreSecretRef; ref != nil {
 		var src corev1.Secret
-		if err := r.client.Get(ctx, client.ObjectKey{Namespace: f.PVC.Namespace, Name: ref.Name}, &src); err != nil {
+		if err := r.live.Get(ctx, client.ObjectKey{Namespace: f.PVC.Namespace, Name: ref.Name}, &src); err != nil {
 			msg := fmt.Sprintf("spec.backupstoreSecretRef.name: Secret %s/%s: %v; expected a Secret with the BACKUPSTORE and AWS_* keys", f.PVC.Namespace, ref.Name, err)
 			r.recorder.Event(f.PVC, corev1.EventTypeWarning, "BackupstoreSecretMissing", msg)
 			return r.status(ctx, f.Source, v1alpha1.PhasePending, msg, nil)
@@ -209,7 +212,7 @@ func (r *reconciler) release(ctx context.Context, pvc *corev1.PersistentVolumeCl
 		pvc.Annotations[AnnFailed], changed = failure, true
 	}
 	if changed {
-		if err := r.client.Patch(ctx, pvc, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.client.Patch(ctx, pvc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("release PVC %s/%s: %w", pvc.Namespace, pvc.Name, err)
 		}
 	}
@@ -229,7 +232,7 @@ func (r *reconciler) release(ctx context.Context, pvc *corev1.PersistentVolumeCl
 	}
 	before := src.DeepCopy()
 	if controllerutil.RemoveFinalizer(&src, Finalizer) {
-		if err := r.client.Patch(ctx, &src, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.client.Patch(ctx, &src, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("release BackupSource %s/%s: %w", src.Namespace, src.Name, err)
 		}
 	}

@@ -9,11 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
@@ -31,7 +34,13 @@ const controllerName = "snaprestore-populator"
 // reconciler populates the PVCs whose dataSourceRef names a BackupSource. It
 // runs on the elected leader, like every controller of the manager.
 type reconciler struct {
-	client   client.Client
+	client client.Client
+	// pods reads the populator pods from a cache of the controller's namespace
+	// only: the webhook needs no pod informer, and the RBAC stays a Role.
+	pods client.Reader
+	// live reads the backupstore Secrets a BackupSource names, uncached: get
+	// on the one Secret, never a cluster-wide Secret informer.
+	live     client.Reader
 	recorder record.EventRecorder
 	o        Options
 	now      func() time.Time
@@ -42,7 +51,16 @@ type reconciler struct {
 // have passed Validate.
 func Add(mgr manager.Manager, o Options) error {
 	o.SetDefaults(os.Getenv)
-	r := &reconciler{client: mgr.GetClient(), recorder: mgr.GetEventRecorderFor(controllerName), o: o, now: time.Now}
+	pods, err := cache.New(mgr.GetConfig(), cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultNamespaces:    map[string]cache.Config{o.Namespace: {}},
+		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{LabelComponent: ComponentValue})})
+	if err != nil {
+		return fmt.Errorf("populator pod cache: %w", err)
+	}
+	if err := mgr.Add(pods); err != nil {
+		return err
+	}
+	r := &reconciler{client: mgr.GetClient(), pods: pods, live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor(controllerName), o: o, now: time.Now}
 	ours := predicate.NewPredicateFuncs(func(obj client.Object) bool {
 		pvc, ok := obj.(*corev1.PersistentVolumeClaim)
 		return ok && wantsPopulation(pvc)
@@ -54,7 +72,9 @@ func Add(mgr manager.Manager, o Options) error {
 		Named(controllerName).
 		For(&corev1.PersistentVolumeClaim{}, builder.WithPredicates(ours)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(userPVC), builder.WithPredicates(made)).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(userPVC), builder.WithPredicates(made)).
+		WatchesRawSource(source.Kind(pods, &corev1.Pod{}, handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, p *corev1.Pod) []reconcile.Request {
+			return userPVC(ctx, p)
+		}))).
 		Watches(&v1alpha1.BackupSource{}, handler.EnqueueRequestsFromMapFunc(r.sourcePVCs)).
 		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
 		Complete(r)
@@ -140,10 +160,10 @@ func (r *reconciler) facts(ctx context.Context, pvc *corev1.PersistentVolumeClai
 		}
 	}
 	pod := &corev1.Pod{}
-	if found, err := r.get(ctx, r.o.Namespace, podName(pvc), pod); err != nil {
-		return f, err
-	} else if found {
+	if err := r.pods.Get(ctx, types.NamespacedName{Namespace: r.o.Namespace, Name: podName(pvc)}, pod); err == nil {
 		f.Pod = pod
+	} else if !apierrors.IsNotFound(err) {
+		return f, fmt.Errorf("get pod %s/%s: %w", r.o.Namespace, podName(pvc), err)
 	}
 	return f, nil
 }

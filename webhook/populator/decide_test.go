@@ -28,7 +28,7 @@ func userClaim(edit ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVo
 	return p
 }
 
-func source() *v1alpha1.BackupSource {
+func testSource() *v1alpha1.BackupSource {
 	return &v1alpha1.BackupSource{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "src"},
 		Spec: v1alpha1.BackupSourceSpec{Backup: "bak://vol/backup-1"}}
 }
@@ -68,52 +68,52 @@ func TestDecide(t *testing.T) {
 		message string
 		requeue time.Duration
 	}{
-		{name: "PVC deleted mid-population", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.DeletionTimestamp = &deleted }), Source: source(), Prime: prime(nil, "")},
+		{name: "PVC deleted mid-population", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.DeletionTimestamp = &deleted }), Source: testSource(), Prime: prime(nil, "")},
 			want: actCleanup, reason: "PVCDeleted", message: "PVC team-a/data is being deleted"},
-		{name: "bound, ours to clean", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeName = "pv-1"; p.Finalizers = []string{Finalizer} }), Source: source()},
+		{name: "bound, ours to clean", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeName = "pv-1"; p.Finalizers = []string{Finalizer} }), Source: testSource()},
 			want: actFinish, reason: "Bound", message: "PVC team-a/data is bound to the populated volume pv-1"},
-		{name: "bound, nothing of ours", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeName = "pv-1" }), Source: source()},
+		{name: "bound, nothing of ours", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeName = "pv-1" }), Source: testSource()},
 			want: actNone},
-		{name: "given up before", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Annotations[AnnFailed] = "x" }), Source: source()},
+		{name: "given up before", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Annotations[AnnFailed] = "x" }), Source: testSource()},
 			want: actNone},
 		{name: "BackupSource missing", f: facts{PVC: userClaim()}, want: actWait, reason: "BackupSourceMissing",
 			message: "spec.dataSourceRef.name: BackupSource team-a/src does not exist; expected a BackupSource in the PVC's namespace (kubectl get backupsources -n team-a)"},
-		{name: "BackupSource deleted mid-population", f: facts{PVC: userClaim(), Source: func() *v1alpha1.BackupSource { s := source(); s.DeletionTimestamp = &deleted; return s }()},
+		{name: "BackupSource deleted mid-population", f: facts{PVC: userClaim(), Source: func() *v1alpha1.BackupSource { s := testSource(); s.DeletionTimestamp = &deleted; return s }()},
 			want: actCleanup, reason: "BackupSourceDeleted", message: "BackupSource team-a/src is being deleted; population of PVC team-a/data stopped"},
-		{name: "Filesystem mode", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeFilesystem) }), Source: source()},
+		{name: "Filesystem mode", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeFilesystem) }), Source: testSource()},
 			want: actFail, reason: "FilesystemUnsupported", message: "spec.volumeMode: PVC team-a/data is Filesystem: Filesystem mode not supported yet; use volumeMode: Block; nothing was written"},
-		{name: "volumeMode unset is Filesystem", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeMode = nil }), Source: source()},
+		{name: "volumeMode unset is Filesystem", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeMode = nil }), Source: testSource()},
 			want: actFail, reason: "FilesystemUnsupported", message: "spec.volumeMode: PVC team-a/data is Filesystem: Filesystem mode not supported yet; use volumeMode: Block; nothing was written"},
-		{name: "WaitForFirstConsumer, no node yet", f: facts{PVC: userClaim(), Source: source(), WaitForConsumer: true},
+		{name: "WaitForFirstConsumer, no node yet", f: facts{PVC: userClaim(), Source: testSource(), WaitForConsumer: true},
 			want: actWait, reason: "WaitForFirstConsumer", message: "PVC team-a/data waits for a pod that uses it (WaitForFirstConsumer) before it is populated"},
-		{name: "WaitForFirstConsumer, node selected", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Annotations[AnnSelectedNode] = "n1" }), Source: source(), WaitForConsumer: true},
+		{name: "WaitForFirstConsumer, node selected", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Annotations[AnnSelectedNode] = "n1" }), Source: testSource(), WaitForConsumer: true},
 			want: actCreatePrime, reason: "PopulateStarted", message: "populating PVC team-a/data from backup bak://vol/backup-1"},
-		{name: "prime, no pod", f: facts{PVC: userClaim(), Source: source(), Prime: prime(nil, "")},
+		{name: "prime, no pod", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "")},
 			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 1 of 6)"},
-		{name: "backoff after a failure", f: facts{PVC: userClaim(), Source: source(), Prime: prime(map[string]string{AnnAttempts: "2", AnnLastFailure: now.Add(-5 * time.Second).Format(time.RFC3339)}, "")},
+		{name: "backoff after a failure", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "2", AnnLastFailure: now.Add(-5 * time.Second).Format(time.RFC3339)}, "")},
 			want: actWait, reason: "PopulateBackoff", message: "retrying population of PVC team-a/data in 15s (attempt 3 of 6)", requeue: 15 * time.Second},
-		{name: "backoff over", f: facts{PVC: userClaim(), Source: source(), Prime: prime(map[string]string{AnnAttempts: "1", AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
+		{name: "backoff over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
 			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6)"},
-		{name: "attempts used up", f: facts{PVC: userClaim(), Source: source(), Prime: prime(map[string]string{AnnAttempts: "6"}, "")},
+		{name: "attempts used up", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "6"}, "")},
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts"},
-		{name: "pod running", f: facts{PVC: userClaim(), Source: source(), Prime: prime(nil, ""), Pod: pod(corev1.PodRunning, "", 0)},
+		{name: "pod running", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, ""), Pod: pod(corev1.PodRunning, "", 0)},
 			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
-		{name: "pod succeeded: rebind", f: facts{PVC: userClaim(), Source: source(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
+		{name: "pod succeeded: rebind", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
 			want: actRebind, reason: "PopulateVerified", message: "PVC team-a/data: restored and verified bak://vol/backup-1"},
-		{name: "pod succeeded, PV handed over", f: facts{PVC: userClaim(), Source: source(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "team-a", Name: "data", UID: "u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
+		{name: "pod succeeded, PV handed over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "team-a", Name: "data", UID: "u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
 			want: actWait, reason: "Rebinding", message: "volume pv-1 is handed to PVC team-a/data"},
-		{name: "damaged block: no retry", f: facts{PVC: userClaim(), Source: source(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, damaged, 2)},
+		{name: "damaged block: no retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, damaged, 2)},
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data failed: bak://vol/backup-1: block at offset 2097152 (blocks/x.blk): block checksum mismatch"},
-		{name: "killed pod: retry", f: facts{PVC: userClaim(), Source: source(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
+		{name: "killed pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
 			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second,
 			message: "populator pod of PVC team-a/data failed (attempt 1 of 6), retrying in 10s, resuming: the populator pod failed (, exit code 137) without a result"},
-		{name: "evicted pod: retry", f: facts{PVC: userClaim(), Source: source(), Prime: prime(map[string]string{AnnAttempts: "1"}, "pv-1"), Pod: func() *corev1.Pod {
+		{name: "evicted pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1"}, "pv-1"), Pod: func() *corev1.Pod {
 			p := pod(corev1.PodFailed, "", 0)
 			p.Status.Reason, p.Status.ContainerStatuses = "Evicted", nil
 			return p
 		}()}, want: actRetry, reason: "PopulateRetry", requeue: 20 * time.Second,
 			message: "populator pod of PVC team-a/data failed (attempt 2 of 6), retrying in 20s, resuming: the populator pod failed (Evicted) without a result"},
-		{name: "last attempt fails", f: facts{PVC: userClaim(), Source: source(), Prime: prime(map[string]string{AnnAttempts: "5"}, "pv-1"), Pod: pod(corev1.PodFailed, `{"message":"dial tcp: connection refused"}`, 1)},
+		{name: "last attempt fails", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "5"}, "pv-1"), Pod: pod(corev1.PodFailed, `{"message":"dial tcp: connection refused"}`, 1)},
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts; last: dial tcp: connection refused"},
 	}
 	for _, tc := range tests {

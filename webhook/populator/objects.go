@@ -67,7 +67,7 @@ func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Op
 		{Name: EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 	}
 	if o.Backupstore != "" {
-		env = append(env, corev1.EnvVar{Name: EnvBackupstore, Value: o.Backupstore})
+		env = append(env, corev1.EnvVar{Name: EnvDefaultBackupstore, Value: o.Backupstore})
 	}
 	var envFrom []corev1.EnvFromSource
 	for _, s := range []string{o.BackupstoreSecret, secret} { // later entries win

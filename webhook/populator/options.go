@@ -17,6 +17,10 @@ const (
 	// EnvBackupstore is the variable the populator pod reads the backupstore
 	// URL from (the controller sets it, a backupstore Secret may override it).
 	EnvBackupstore = "BACKUPSTORE"
+	// EnvDefaultBackupstore carries the release's backupstore URL: a separate
+	// name, because a container's env wins over its envFrom and a BackupSource's
+	// Secret must be able to override it.
+	EnvDefaultBackupstore = "SNAPRESTORE_DEFAULT_BACKUPSTORE"
 	// EnvPodName and EnvPodNamespace let the pod report progress on itself.
 	EnvPodName      = "POD_NAME"
 	EnvPodNamespace = "POD_NAMESPACE"

@@ -18,7 +18,8 @@ type PopulateOptions struct {
 	// Backup is the backup reference (--backup), docs/handles.md grammar.
 	Backup string
 	// Backupstore is the backupstore URL (--backupstore); default: the
-	// BACKUPSTORE environment variable (set from the Secret by the controller).
+	// BACKUPSTORE environment variable (from a backupstore Secret), else
+	// SNAPRESTORE_DEFAULT_BACKUPSTORE (the release's, set by the controller).
 	Backupstore string
 	// Device is the block device to write the image to (--device).
 	Device string
@@ -50,6 +51,9 @@ func (o *PopulateOptions) SetDefaults() {
 	}
 	if o.Backupstore == "" {
 		o.Backupstore = o.Getenv(EnvBackupstore)
+	}
+	if o.Backupstore == "" {
+		o.Backupstore = o.Getenv(EnvDefaultBackupstore)
 	}
 	if o.ResultFile == "" {
 		o.ResultFile = DefaultResultFile

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,7 +32,7 @@ var (
 	// damagedStore is a copy of the lz4-chain fixture with every block object
 	// garbled, named by a Secret (spec.backupstoreSecretRef).
 	damagedStore string
-	// bigSHA is the sha256 of vol-big/backup-big, 256 MiB of random data
+	// bigSHA is the sha256 of vol-big/backup-big, 512 MiB of random data
 	// backed up at set-up: long enough to interrupt.
 	bigSHA string
 	// cases maps bak:// handles to the sha256 of their image (fixture CASES).
@@ -122,8 +123,18 @@ func setup(tmp string) (stop func(), err error) {
 	if err := c.Client.Create(context.Background(), ns); err != nil {
 		return stop, err
 	}
+	// The agent creates a Block volume's file without its parent directory.
+	if err := os.MkdirAll(filepath.Join(tmp, "agent", "volumes"), 0o755); err != nil {
+		return stop, err
+	}
+	agentLog, err := os.Create(filepath.Join(tmp, "agent.log"))
+	if err != nil {
+		return stop, err
+	}
+	stops = append(stops, agentLog.Close)
 	agent, err = nodeagent.Start(context.Background(), c.Config, nodeagent.Options{
 		Dir: filepath.Join(tmp, "agent"), Assets: assets,
+		Logger: funcr.New(func(prefix, args string) { fmt.Fprintln(agentLog, prefix, args) }, funcr.Options{Verbosity: 1}),
 		Images: map[string]string{"snaprestore:e2e": bin, "busybox": "/bin/sh"},
 		// The populator pod reports progress on itself through the API.
 		Env: []string{"KUBECONFIG=" + c.Kubeconfig},
@@ -149,13 +160,13 @@ func readCases(path string) (map[string]string, error) {
 	return m, nil
 }
 
-// bigBackup writes 256 MiB of random data and backs it up as vol-big/backup-big.
+// bigBackup writes 512 MiB of random data and backs it up as vol-big/backup-big.
 func bigBackup(bin, store, img string) (string, error) {
 	f, err := os.Create(img)
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.CopyN(f, rand.Reader, 256<<20); err != nil {
+	if _, err := io.CopyN(f, rand.Reader, 512<<20); err != nil {
 		f.Close()
 		return "", err
 	}

@@ -29,12 +29,17 @@ func kubectl(t *testing.T, stdin string, args ...string) string {
 	return r.Stdout
 }
 
-// get is one jsonpath field of an object ("" when it does not exist).
+// get is one jsonpath field of an object ("" when it does not exist), or of
+// the list of kind when name is "".
 func get(t *testing.T, ns, kind, name, path string) string {
 	t.Helper()
-	r, err := c.Kubectl(context.Background(), t.TempDir(), "", "get", "-n", ns, kind, name, "--ignore-not-found", "-o", "jsonpath="+path)
-	if err != nil {
-		t.Fatalf("kubectl get %s %s: %v", kind, name, err)
+	args := []string{"get", "-n", ns, kind}
+	if name != "" {
+		args = append(args, name, "--ignore-not-found")
+	}
+	r, err := c.Kubectl(context.Background(), t.TempDir(), "", append(args, "-o", "jsonpath="+path)...)
+	if err != nil || r.Exit != 0 {
+		t.Fatalf("kubectl %v: exit %d, %v: %s", args, r.Exit, err, r.Stderr)
 	}
 	return r.Stdout
 }
@@ -256,15 +261,22 @@ func TestDamagedBlock(t *testing.T) {
 	}
 }
 
-// waitMidRestore waits for the populator pod of uid to report progress between
-// 0 and total (exclusive) and returns the pod's name.
+// waitMidRestore waits for the populator pod of uid to report between 20% and
+// 80% restored (the engine's progress record is flushed every 2 s, so by then it
+// lists blocks) and returns the pod's name.
 func waitMidRestore(t *testing.T, uid string) string {
 	t.Helper()
 	pod := "populate-" + uid
 	waitUntil(t, "populator pod mid-restore", func() (bool, string) {
 		p := get(t, controllerNS, "pod", pod, `{.metadata.annotations.snaprestore\.io/progress}`)
-		done, total, ok := strings.Cut(p, "/")
-		return ok && done != "0" && done != total, p
+		var done, total int64
+		if _, err := fmt.Sscanf(p, "%d/%d", &done, &total); err != nil || total == 0 {
+			return false, p
+		}
+		if done*100/total > 80 {
+			t.Fatalf("the restore went past 80%% (%s) before it could be interrupted; make vol-big larger", p)
+		}
+		return done*100/total >= 20, p
 	})
 	return pod
 }
@@ -272,7 +284,7 @@ func waitMidRestore(t *testing.T, uid string) string {
 func TestDeleteMidPopulation(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "delete-mid")
-	apply(t, ns, "restored", "bak://vol-big/backup-big", nodeagent.ImmediateClass, "256Mi", "")
+	apply(t, ns, "restored", "bak://vol-big/backup-big", nodeagent.ImmediateClass, "512Mi", "")
 	uid := get(t, ns, "pvc", "restored", "{.metadata.uid}")
 	waitMidRestore(t, uid)
 	kubectl(t, "", "delete", "pvc", "-n", ns, "restored", "--wait=false")
@@ -290,7 +302,7 @@ func TestDeleteMidPopulation(t *testing.T) {
 func TestKilledPodResumes(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "resume")
-	apply(t, ns, "restored", "bak://vol-big/backup-big", nodeagent.ImmediateClass, "256Mi", "")
+	apply(t, ns, "restored", "bak://vol-big/backup-big", nodeagent.ImmediateClass, "512Mi", "")
 	uid := get(t, ns, "pvc", "restored", "{.metadata.uid}")
 	pod := waitMidRestore(t, uid)
 	if err := agent.Kill(controllerNS, pod); err != nil {
