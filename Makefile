@@ -89,6 +89,7 @@ test: test-deps control-plane $(BIN)/helm build ## Run every test: unit, fuzz se
 FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
+FUZZ_TARGETS += ./restore/fsread:FuzzImage
 FUZZ_TARGETS += ./webhook:FuzzValidatingReview
 FUZZ_TARGETS += ./certs/pki:FuzzParseKeyPair
 

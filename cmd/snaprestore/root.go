@@ -23,6 +23,7 @@ Longhorn backupstores directly to list, verify and restore backups.`,
 		newVerifyCmd(),
 		newBackupCmd(),
 		newPopulateCmd(),
+		newFilesCmd(),
 	)
 	return root
 }
