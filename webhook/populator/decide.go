@@ -82,9 +82,6 @@ func decide(f facts) decision {
 			pvc.Namespace, pvc.Spec.DataSourceRef.Name, pvc.Namespace)}
 	case f.Source.DeletionTimestamp != nil:
 		return decision{Action: actCleanup, Reason: "BackupSourceDeleted", Message: fmt.Sprintf("BackupSource %s/%s is being deleted; population of PVC %s stopped", pvc.Namespace, f.Source.Name, name)}
-	case pvc.Spec.VolumeMode != nil && *pvc.Spec.VolumeMode == corev1.PersistentVolumeFilesystem || pvc.Spec.VolumeMode == nil:
-		return decision{Action: actFail, Reason: "FilesystemUnsupported", Message: fmt.Sprintf(
-			"spec.volumeMode: PVC %s is Filesystem: %v; nothing was written", name, ErrFilesystemUnsupported)}
 	case f.WaitForConsumer && pvc.Annotations[AnnSelectedNode] == "":
 		return decision{Action: actWait, Reason: "WaitForFirstConsumer", Message: fmt.Sprintf("PVC %s waits for a pod that uses it (WaitForFirstConsumer) before it is populated", name)}
 	case f.Prime == nil:

@@ -58,6 +58,18 @@ func newPrime(pvc *corev1.PersistentVolumeClaim, ns string) *corev1.PersistentVo
 	return p
 }
 
+// securityContext: no privilege escalation, read-only root, only the added
+// capabilities. Raw block devices are root-owned on most kubelets (fsGroup does
+// not apply to them), so the writer stays root but holds no other capability.
+func securityContext(add []corev1.Capability) *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: add},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
 // newPod is the populator pod: `snaprestore populate` onto the prime PVC's
 // device, the backupstore from the options or a Secret, no API access beyond
 // its own pod, no privilege escalation, read-only root.
@@ -85,18 +97,19 @@ func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Op
 		EnvFrom:         envFrom,
 		Resources:       o.resources(),
 		VolumeDevices:   []corev1.VolumeDevice{{Name: "target", DevicePath: DevicePath}},
+		SecurityContext: securityContext(nil),
 		// The result is the termination message; a pod killed before writing it
 		// falls back to the log tail.
 		TerminationMessagePath:   DefaultResultFile,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext: &corev1.SecurityContext{
-			// Raw block devices are root-owned on most kubelets (fsGroup does not
-			// apply to them): the writer stays root but holds no capability.
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+	}
+	if pvc.Spec.VolumeMode == nil || *pvc.Spec.VolumeMode == corev1.PersistentVolumeFilesystem {
+		c.Args = []string{"populate", "--backup", src.Spec.Backup, "--dir", MountPath, "--result-file", DefaultResultFile}
+		c.VolumeDevices = nil
+		c.VolumeMounts = []corev1.VolumeMount{{Name: "target", MountPath: MountPath}}
+		// Files keep their owners, set-id bits and device nodes: those need
+		// these capabilities, and nothing more.
+		c.SecurityContext = securityContext([]corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE", "FSETID", "MKNOD"})
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: ownedMeta(podName(pvc), o.Namespace, pvc),

@@ -40,10 +40,6 @@ type PopulateOptions struct {
 // DefaultResultFile is the kubelet's default terminationMessagePath.
 const DefaultResultFile = "/dev/termination-log"
 
-// ErrFilesystemUnsupported: Filesystem-mode population needs the file
-// extraction library (issue #10), not in this build.
-var ErrFilesystemUnsupported = errors.New("Filesystem mode not supported yet; use volumeMode: Block")
-
 // SetDefaults fills the documented defaults.
 func (o *PopulateOptions) SetDefaults() {
 	if o.Getenv == nil {
@@ -101,6 +97,7 @@ const ExitPermanent = 2
 // always resumed: a progress record beside the target (left by an earlier,
 // interrupted pod on the same volume) is continued, and without one the
 // target is overwritten, since a retried pod finds its own partial image.
+// Filesystem targets (populate_fs.go) start over after an interruption.
 func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 	o.SetDefaults()
 	fail := func(err error) (Result, error) {
@@ -118,12 +115,16 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 		return fail(&restore.HandleError{Value: o.Backup, Problem: "no backupstore: the reference names none and neither --backupstore nor " + EnvBackupstore + " is set",
 			Expected: "a BACKUPSTORE key in the backupstore Secret, or a Longhorn backup URL"})
 	}
-	if o.Dir != "" {
-		return fail(ErrFilesystemUnsupported)
-	}
 	st, err := restore.OpenStore(storeURL, restore.StoreOptions{Getenv: o.Getenv})
 	if err != nil {
 		return fail(err)
+	}
+	if o.Dir != "" {
+		res, err := populateFiles(ctx, st, ref, o)
+		if err != nil {
+			return fail(err)
+		}
+		return res, nil
 	}
 	sum, err := restore.Restore(ctx, st.Store, ref.Volume, ref.Backup, o.Device, restore.Options{
 		Concurrency: o.Concurrency, Resume: true, Force: true, Progress: o.Progress})
@@ -142,7 +143,12 @@ func Permanent(err error) bool {
 	var he *restore.HandleError
 	for _, s := range []error{backupstore.ErrChecksumMismatch, backupstore.ErrCorruptBlock, backupstore.ErrBlockMissing,
 		backupstore.ErrInvalidConfig, backupstore.ErrUnsupportedCompression, backupstore.ErrInvalidName,
-		backupstore.ErrVolumeNotFound, backupstore.ErrBackupNotFound, ErrFilesystemUnsupported} {
+		backupstore.ErrVolumeNotFound, backupstore.ErrBackupNotFound} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	for _, s := range permanentFS {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -37,6 +37,9 @@ var (
 	bigSHA string
 	// cases maps bak:// handles to the sha256 of their image (fixture CASES).
 	cases map[string]string
+	// binary is the snaprestore built for the suite; store the backupstore URL
+	// the webhook runs with.
+	binary, store string
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -90,7 +93,8 @@ func setup(tmp string) (stop func(), err error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return stop, fmt.Errorf("go build ./cmd/snaprestore: %w\n%s", err, out)
 	}
-	store, err := cluster.FixtureBackupstore(root, filepath.Join(tmp, "backupstore"))
+	binary = bin
+	store, err = cluster.FixtureBackupstore(root, filepath.Join(tmp, "backupstore"))
 	if err != nil {
 		return stop, err
 	}
