@@ -357,3 +357,43 @@ func TestOpenReaderRefuses(t *testing.T) {
 		t.Errorf("negative cache: %v; want %s", err, want)
 	}
 }
+
+// TestReaderRetriesTransientStoreErrors: 503s beyond the S3 client's own
+// retries are retried as Restore retries them; a store that stays down is a
+// read error naming the block, not a checksum problem.
+func TestReaderRetriesTransientStoreErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		failures int
+		wantErr  string
+	}{
+		{name: "outlasting the client's retries", failures: 4},
+		{name: "persistent 503", failures: 1 << 30,
+			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): Please reduce your request rate."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, open := s3Fixture(t, c.failures)
+			r, err := OpenReader(context.Background(), open("gzip-single").Store, "vol-gzip", "backup-5b2e8d1f0c4a9367", ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := restoredImage(t, fixtureStore(t, "gzip-single"), "vol-gzip", "backup-5b2e8d1f0c4a9367")
+			got := make([]byte, 4096)
+			n, err := r.ReadAt(got, 100)
+			if c.wantErr != "" {
+				if n != 0 || err == nil || err.Error() != c.wantErr {
+					t.Errorf("ReadAt = %d, %v; want 0, %s", n, err, c.wantErr)
+				}
+				if errors.Is(err, backupstore.ErrChecksumMismatch) || errors.Is(err, backupstore.ErrBlockMissing) {
+					t.Errorf("a store outage reported as %v", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, want[100:100+4096]) {
+				t.Errorf("ReadAt = %d, %v; want the image's bytes", n, err)
+			}
+		})
+	}
+}

@@ -24,6 +24,7 @@ Longhorn backupstores directly to list, verify and restore backups.`,
 		newBackupCmd(),
 		newPopulateCmd(),
 		newFilesCmd(),
+		newNBDCmd(),
 	)
 	return root
 }

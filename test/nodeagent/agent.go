@@ -48,6 +48,11 @@ type Options struct {
 	// hard-code a container path are not redirected. A pod with another image fails.
 	Images map[string]string
 	// Dir holds the volumes' backing files and directories and the pods' work dirs.
+	// A Block volume is a sparse regular file of the claim's size, not a device node
+	// (a program that needs ioctls of a block device fails on it); a Filesystem
+	// volume is a directory of Dir's filesystem, so statfs reports that
+	// filesystem's free space, not the claim's size. Containers run as the agent's
+	// user; securityContext, resources and probes are not applied.
 	Dir string
 	// ArtifactsDir receives kubeconfig, kube-controller-manager.log,
 	// kube-scheduler.log and pods/<namespace>_<pod>/<container>.log. Default Dir.

@@ -139,6 +139,10 @@ func (k *kubelet) plan(ctx context.Context, pod *corev1.Pod) ([]procSpec, error)
 // runPod runs the containers of pod concurrently, reporting each change of state.
 func (k *kubelet) runPod(run *podRun, pod *corev1.Pod) {
 	report := func() {
+		// One report at a time, each with the newest states: a slower write of an
+		// older snapshot would otherwise land last.
+		run.reportMu.Lock()
+		defer run.reportMu.Unlock()
 		if run.ctx.Err() != nil {
 			return // being deleted: the pod's status no longer matters
 		}

@@ -35,6 +35,8 @@ type podRun struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	reportMu sync.Mutex // serializes status reports
+
 	mu       sync.Mutex
 	grace    time.Duration
 	procs    map[int]*os.Process // by container index, while running

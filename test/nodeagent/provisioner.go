@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -55,6 +56,9 @@ func (r *claims) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 // directory anyone may write (Filesystem). It is idempotent.
 func makeBacking(pv *corev1.PersistentVolume) error {
 	path := pv.Spec.CSI.VolumeAttributes[pathAttribute]
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create volumes directory of PV %s: %w", pv.Name, err)
+	}
 	if !isBlock(pv.Spec.VolumeMode) {
 		if err := os.MkdirAll(path, 0o777); err != nil {
 			return fmt.Errorf("create directory of PV %s: %w", pv.Name, err)

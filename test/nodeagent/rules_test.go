@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -241,6 +243,27 @@ func TestValidateSaysWhatIsMissing(t *testing.T) {
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not say %q", err, want)
+		}
+	}
+}
+
+// A Block volume may be the first the agent makes: its directory is made too.
+func TestMakeBacking(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "imm"}, Provisioner: "p"}
+	for _, mode := range []corev1.PersistentVolumeMode{corev1.PersistentVolumeBlock, corev1.PersistentVolumeFilesystem} {
+		pvc := claim("ns", "c", "imm", mode, "3Mi")
+		pvc.UID = types.UID("u-" + string(mode))
+		pv := newPV(pvc, class, "n1", volumePath(dir, "pvc-"+string(pvc.UID)))
+		for range 2 { // idempotent
+			if err := makeBacking(pv); err != nil {
+				t.Fatalf("%s: makeBacking: %v", mode, err)
+			}
+		}
+		fi, err := os.Stat(volumePath(dir, pv.Name))
+		if err != nil || fi.IsDir() == (mode == corev1.PersistentVolumeBlock) || (!fi.IsDir() && fi.Size() != 3<<20) {
+			t.Errorf("%s: backing %v, %v; want a 3 MiB file for Block, a directory for Filesystem", mode, fi, err)
 		}
 	}
 }
