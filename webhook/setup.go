@@ -131,6 +131,7 @@ func (o *Options) SetDefaults() {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
+	o.Populator.SetDefaults()
 }
 
 // Validate reports every invalid flag, each naming the flag, its value and
@@ -221,6 +222,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		Sizes:           pre.Sizes(),
 	})
 	mo := MutateOptions{DefaultDriver: o.DefaultDriver, GCGracePeriod: o.GCGracePeriod, Sizes: pre.Sizes(), Backups: backups}
+	if o.Populator.Enabled {
+		mo.PopulateUnless = o.LonghornDrivers
+	}
 	m := NewMutatingHandlers(mgr, mo)
 
 	srv := mgr.GetWebhookServer()

@@ -334,7 +334,7 @@ func TestRBAC(t *testing.T) {
 		rule([]string{"storage.k8s.io"}, []string{"storageclasses"}, []string{"get", "list", "watch"}),
 		rule([]string{""}, []string{"events"}, []string{"create", "patch"}),
 		// the populator (enabled by default)
-		rule([]string{"snaprestore.io"}, []string{"backupsources"}, []string{"get", "list", "watch", "patch"}),
+		rule([]string{"snaprestore.io"}, []string{"backupsources"}, []string{"get", "list", "watch", "create", "patch"}),
 		rule([]string{"snaprestore.io"}, []string{"backupsources/status"}, []string{"patch"}),
 		rule([]string{""}, []string{"persistentvolumes"}, []string{"get", "list", "watch", "patch"}),
 		rule([]string{""}, []string{"secrets"}, []string{"get"}),
