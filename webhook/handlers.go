@@ -45,12 +45,17 @@ type MutatingHandlers struct {
 func NewMutatingHandlers(mgr manager.Manager, opts HandlerOptions) MutatingHandlers {
 	opts.SetDefaults()
 	store := apiObjects{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: mgr.GetClient()}
+	var populateUnless []string // nil: every annotated claim gets a VolumeSnapshot
+	if opts.Populate {
+		populateUnless = opts.LonghornDrivers
+	}
 	return MutatingHandlers{
 		VolumeSnapshots: instrument(reviewKindSnapshot, newMutatingHandler(volumeSnapshotGK,
 			&snapshotMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, backups: opts.Backups},
 			func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} })),
 		PersistentVolumeClaims: instrument(reviewKindPVC, newMutatingHandler(persistentVolumeClaimGK,
-			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, backups: opts.Backups},
+			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, backups: opts.Backups,
+				longhorn: populateUnless},
 			func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })),
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/webhook/source"
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
 
 // pvcMutation turns a PVC annotated with a bare backup reference into a one-object restore:
@@ -32,6 +33,9 @@ type pvcMutation struct {
 	defaultDriver string
 	canonical     func(string) string
 	backups       Backups // nil: no backupstore, no pre-flight, sizes unknown
+	// longhorn are the Longhorn drivers when the populator runs; other classes'
+	// claims get a BackupSource (mutate_backupsource.go). nil: populator off.
+	longhorn []string
 }
 
 var _ mutation[*corev1.PersistentVolumeClaim] = (*pvcMutation)(nil)
@@ -48,7 +52,8 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 		return nil, nil
 	}
 	br, errs := parseBackupRequest(pvc.Annotations)
-	if ds, ok := source.DataSource(pvc); ok && !isOwnSnapshot(ds, pvc.Name, firstNonEmpty(pvc.Namespace, req.Namespace)) {
+	ns := firstNonEmpty(pvc.Namespace, req.Namespace)
+	if ds, ok := source.DataSource(pvc); ok && !isOwnSnapshot(ds, pvc.Name, ns) && !isBackupSourceRef(ds, pvc.Name, ns) {
 		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup), fmt.Sprintf(
 			"must not be set together with %s naming %s %q: the PVC restores either the backup or its data source", ds.Path, ds.Kind, ds.Name)))
 	}
@@ -74,6 +79,11 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 	br.Warnings = append(br.Warnings, pwarns...)
 	if len(perrs) > 0 {
 		return br.Warnings, apierrors.NewInvalid(persistentVolumeClaimGK, pvc.Name, perrs)
+	}
+	if use, err := m.usePopulator(ctx, pvc); err != nil {
+		return br.Warnings, err
+	} else if use {
+		return m.populateFromBackup(ctx, req, pvc, br)
 	}
 	if err := m.ensureObjects(ctx, req, pvc, br); err != nil {
 		return br.Warnings, err
@@ -212,4 +222,11 @@ func snapshotDifferences(have *snapv1.VolumeSnapshot, content string) []string {
 // another namespace (a cross-namespace dataSourceRef names someone else's snapshot).
 func isOwnSnapshot(ds source.Ref, name, namespace string) bool {
 	return ds.IsSnapshot() && ds.GroupOK() && ds.Name == name && (ds.Namespace == "" || ds.Namespace == namespace)
+}
+
+// isBackupSourceRef reports whether a data source names the BackupSource the webhook
+// creates for the claim name in namespace.
+func isBackupSourceRef(ds source.Ref, name, namespace string) bool {
+	return ds.APIGroup != nil && *ds.APIGroup == v1alpha1.Group && ds.Kind == v1alpha1.Kind && ds.Name == name &&
+		(ds.Namespace == "" || ds.Namespace == namespace)
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/snaprestore/snaprestore/webhook/populator"
 )
 
 // Defaults of the `snaprestore webhook` flags.
@@ -74,6 +76,9 @@ type Options struct {
 	Backupstore string
 	// Getenv reads the backupstore's S3 settings. Default os.Getenv.
 	Getenv func(string) string
+	// Populator configures the BackupSource volume populator (--populator*
+	// flags, package webhook/populator); off by default.
+	Populator populator.Options
 }
 
 // AddFlags binds the options to fs with their defaults.
@@ -91,6 +96,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ProtectBackups, "protect-backups", false, "Deny deletionPolicy Delete on VolumeSnapshotContents of existing backups instead of warning.")
 	fs.DurationVar(&o.GCGracePeriod, "gc-grace-period", DefaultGCGracePeriod, "How long a created VolumeSnapshotContent no VolumeSnapshot claims is kept.")
 	fs.StringVar(&o.Backupstore, "backupstore", "", "Longhorn backupstore URL (file:///path or s3://bucket@region/[path]; S3 settings from AWS_* variables).")
+	o.Populator.AddFlags(fs)
 }
 
 // SetDefaults fills zero fields with their documented defaults, for Options
@@ -115,6 +121,7 @@ func (o *Options) SetDefaults() {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
+	o.Populator.SetDefaults()
 }
 
 // Validate reports every invalid flag, each naming the flag, its value and
@@ -148,6 +155,7 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--leader-election-namespace %q: %s", o.LeaderElectionNamespace, strings.Join(msgs, "; ")))
 		}
 	}
+	errs = append(errs, o.Populator.Validate())
 	return errors.Join(errs...)
 }
 
@@ -202,6 +210,10 @@ type HandlerOptions struct {
 	// Backups answers questions about backups in the configured backupstore; nil when
 	// none is configured (no pre-flight, sizes unknown).
 	Backups Backups
+	// Populate is set when the volume populator runs: an annotated PVC of a class whose
+	// provisioner is none of LonghornDrivers gets a BackupSource instead of a
+	// VolumeSnapshot (mutate_backupsource.go). Default false.
+	Populate bool
 }
 
 // SetDefaults fills unset fields with their documented defaults.
@@ -217,5 +229,6 @@ func (o *HandlerOptions) SetDefaults() {
 // HandlerOptions are the handlers' options of these flags; Backups is left to Setup,
 // which opens the backupstore.
 func (o *Options) HandlerOptions() HandlerOptions {
-	return HandlerOptions{LonghornDrivers: o.LonghornDrivers, ProtectBackups: o.ProtectBackups, DefaultDriver: o.DefaultDriver}
+	return HandlerOptions{LonghornDrivers: o.LonghornDrivers, ProtectBackups: o.ProtectBackups, DefaultDriver: o.DefaultDriver,
+		Populate: o.Populator.Enabled}
 }

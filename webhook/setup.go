@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/populator"
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 	"github.com/snaprestore/snaprestore/webhook/verify"
 )
 
@@ -27,13 +29,17 @@ func CacheOptions() cache.Options {
 }
 
 // NewScheme is the scheme of the webhook process: client-go's kinds (core/v1,
-// storage/v1, ...) and snapshot.storage.k8s.io/v1.
+// storage/v1, ...), snapshot.storage.k8s.io/v1 and the BackupSource kind
+// (snaprestore.io/v1alpha1).
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	if err := snapv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	return scheme, nil
@@ -90,11 +96,21 @@ func Setup(mgr manager.Manager, o Options) error {
 	} {
 		srv.Register(path, &webhook.Admission{Handler: h})
 	}
+	for path, wh := range backupSourceWebhooks(mgr.GetScheme(), mgr.GetAPIReader(), ho.Backups) {
+		srv.Register(path, wh)
+	}
 	if err := addScopeLog(mgr); err != nil {
 		return fmt.Errorf("add scope log: %w", err)
 	}
 	if err := AddGC(mgr, o.GCGracePeriod); err != nil {
 		return fmt.Errorf("add orphan GC: %w", err)
+	}
+	if o.Populator.Enabled {
+		po := o.Populator
+		po.Backupstore = o.Backupstore
+		if err := populator.Add(mgr, po); err != nil {
+			return fmt.Errorf("add volume populator: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add /healthz check: %w", err)

@@ -196,7 +196,7 @@ func publishedBundle(t *testing.T, s *apiServer, w *releaseWebhook) []byte {
 				return false
 			}
 		}
-		return len(got) == 6
+		return len(got) == len(wantValidating)+len(wantMutating)
 	})
 	return bundle
 }
