@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
-	"github.com/snaprestore/snaprestore/webhook/source"
 	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
+	"github.com/snaprestore/snaprestore/webhook/source"
 )
 
 // pvcMutation turns a PVC annotated with a bare backup reference into a one-object restore:
