@@ -90,6 +90,7 @@ FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
 FUZZ_TARGETS += ./restore/partition:FuzzList
+FUZZ_TARGETS += ./restore/fsread:FuzzImage
 FUZZ_TARGETS += ./webhook:FuzzValidatingReview
 FUZZ_TARGETS += ./certs/pki:FuzzParseKeyPair
 

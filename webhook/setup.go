@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/snaprestore/snaprestore/webhook/populator"
 )
 
 // CacheOptions are the manager cache options for Setup's handlers: cached objects
@@ -84,6 +86,9 @@ type Options struct {
 	RestoreDir string
 	// Getenv reads the backupstore's S3 settings. Default os.Getenv.
 	Getenv func(string) string
+	// Populator configures the BackupSource volume populator (--populator*
+	// flags, package webhook/populator); off by default.
+	Populator populator.Options
 }
 
 // AddFlags binds the options to fs with their defaults.
@@ -100,6 +105,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ProtectBackups, "protect-backups", false, "Deny deletionPolicy Delete on VolumeSnapshotContents of existing backups instead of warning.")
 	fs.DurationVar(&o.GCGracePeriod, "gc-grace-period", DefaultGCGracePeriod, "How long a created VolumeSnapshotContent no VolumeSnapshot claims is kept.")
 	fs.StringVar(&o.Backupstore, "backupstore", "", "Longhorn backupstore URL (file:///path or s3://bucket@region/[path]; S3 settings from AWS_* variables).")
+	o.Populator.AddFlags(fs)
 	fs.StringVar(&o.RestoreDir, "restore-dir", "", "Materialize each restore PVC's backup at DIR/<namespace>/<pvc>.img (needs --backupstore).")
 }
 
@@ -169,6 +175,9 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--leader-election-namespace %q: %s", o.LeaderElectionNamespace, strings.Join(msgs, "; ")))
 		}
 	}
+	if err := o.Populator.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -228,8 +237,18 @@ func Setup(mgr manager.Manager, o Options) error {
 	} {
 		srv.Register(r.path, &webhook.Admission{Handler: instrument(r.kind, r.h)})
 	}
+	for path, wh := range backupSourceWebhooks(mgr.GetScheme(), mgr.GetAPIReader(), pre.Sizes()) {
+		srv.Register(path, wh)
+	}
 	if err := AddGC(mgr, mo); err != nil {
 		return fmt.Errorf("add orphan GC: %w", err)
+	}
+	if o.Populator.Enabled {
+		po := o.Populator
+		po.Backupstore = o.Backupstore
+		if err := populator.Add(mgr, po); err != nil {
+			return fmt.Errorf("add volume populator: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add /healthz check: %w", err)

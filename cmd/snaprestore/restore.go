@@ -25,6 +25,7 @@ type restoreOptions struct {
 	Resume          bool   // --resume
 	IncrementalFrom string // --incremental-from: older backup name (or reference of the same volume)
 	Concurrency     int    // --concurrency; 0 = engine default
+	Files           bool   // --files: copy the filesystem's files into the directory --to
 }
 
 func (o *restoreOptions) Validate() error {
@@ -33,6 +34,9 @@ func (o *restoreOptions) Validate() error {
 	}
 	if o.Concurrency < 0 {
 		return fmt.Errorf("--concurrency %d; expected a positive number", o.Concurrency)
+	}
+	if o.Files && (o.Resume || o.IncrementalFrom != "") {
+		return errors.New("--files copies files into a directory; --resume and --incremental-from apply to block images only")
 	}
 	return nil
 }
@@ -51,9 +55,15 @@ same command with --resume to continue it. --incremental-from OLD restores onto
 PATH holding the image of the older backup OLD of the same volume, writing only
 changed blocks and zeroing removed ones.
 
+With --files, PATH is a directory (created when missing, otherwise empty but
+for lost+found): the files of the ext2/3/4 filesystem in the backup are copied
+into it with mode, owner (as root), times, symlinks, hard links and xattrs,
+after checking that the filesystem's used bytes fit.
+
 REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
 or a Longhorn UI backup URL (which names its own backupstore).`,
-		Example: `  snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
+		Example: `  snaprestore restore vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --files --to /srv/restored
+  snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
   snaprestore restore vol-data/backup-a94d0f6e2b1c7358 --backupstore file:///mnt/backups --to data.img \
       --incremental-from backup-1c0e4b2f9a7d6835`,
 		Args: cobra.ExactArgs(1),
@@ -61,6 +71,9 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 			o.Reference = args[0]
 			if err := o.Validate(); err != nil {
 				return err
+			}
+			if o.Files {
+				return runRestoreFiles(cmd, o)
 			}
 			return runRestore(cmd, o)
 		},
@@ -71,6 +84,7 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
 	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
+	f.BoolVar(&o.Files, "files", false, "copy the files of the ext2/3/4 filesystem in the backup into the directory --to (mode, owner, times, links, xattrs kept)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
 	return cmd
 }

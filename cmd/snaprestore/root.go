@@ -23,6 +23,8 @@ Longhorn backupstores directly to list, verify and restore backups.`,
 		newVerifyCmd(),
 		newBackupCmd(),
 		newNBDCmd(),
+		newPopulateCmd(),
+		newFilesCmd(),
 	)
 	return root
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/snaprestore/snaprestore/certs"
 	"github.com/snaprestore/snaprestore/webhook"
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
 
 // webhookFlags are the flags of `snaprestore webhook`.
@@ -74,6 +75,9 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 		return err
 	}
 	if err := snapv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
 	o := f.webhook

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/snaprestore/snaprestore/certs"
@@ -30,9 +31,12 @@ type rendered struct {
 	mutating    *admissionregv1.MutatingWebhookConfiguration
 	clusterRole *rbacv1.ClusterRole
 	role        *rbacv1.Role
-	certificate *cmv1.Certificate
-	issuer      *cmv1.Issuer
-	kinds       []string
+	// populatorRole is the populator pods' own Role (patch on pods).
+	populatorRole   *rbacv1.Role
+	volumePopulator *volumePopulator
+	certificate     *cmv1.Certificate
+	issuer          *cmv1.Issuer
+	kinds           []string
 }
 
 func renderObjects(t *testing.T, c renderCase) rendered {
@@ -54,7 +58,13 @@ func renderObjects(t *testing.T, c renderCase) rendered {
 		case *rbacv1.ClusterRole:
 			r.clusterRole = o
 		case *rbacv1.Role:
-			r.role = o
+			if strings.HasSuffix(o.Name, "-populator") {
+				r.populatorRole = o
+			} else {
+				r.role = o
+			}
+		case *volumePopulator:
+			r.volumePopulator = o
 		case *cmv1.Certificate:
 			r.certificate = o
 		case *cmv1.Issuer:
@@ -81,6 +91,8 @@ var (
 		{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate},
 		{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate},
 		{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly},
+		{"backupsources.validate.snaprestore.io", webhook.PathValidateBackupSources, "snaprestore.io", "backupsources", createOnly},
+		{"populated-persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePopulatedPVCs, "", "persistentvolumeclaims", createOnly},
 	}
 	wantMutating = []webhookWant{
 		{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate},
@@ -112,12 +124,16 @@ func TestWebhookConfigurations(t *testing.T) {
 			}
 			wantCommon := func(w webhookWant, side admissionregv1.SideEffectClass, reinv admissionregv1.ReinvocationPolicyType) common {
 				scope := admissionregv1.ClusterScope
-				if w.resource == "volumesnapshots" || w.resource == "persistentvolumeclaims" {
+				if w.resource == "volumesnapshots" || w.resource == "persistentvolumeclaims" || w.resource == "backupsources" {
 					scope = admissionregv1.NamespacedScope
+				}
+				version := "v1"
+				if w.group == "snaprestore.io" {
+					version = "v1alpha1"
 				}
 				return common{Name: w.name, Path: w.path, Service: r.service.Name, Namespace: namespace, Port: 443,
 					Rules: []admissionregv1.RuleWithOperations{{Operations: w.ops, Rule: admissionregv1.Rule{
-						APIGroups: []string{w.group}, APIVersions: []string{"v1"}, Resources: []string{w.resource}, Scope: &scope}}},
+						APIGroups: []string{w.group}, APIVersions: []string{version}, Resources: []string{w.resource}, Scope: &scope}}},
 					Versions: []string{"v1"}, MatchPolicy: admissionregv1.Equivalent, Timeout: 5, FailurePolicy: wantFP,
 					SideEffects: side, Reinvocation: reinv,
 					NamespaceSelector: `kubernetes.io/metadata.name notin (snaprestore),snaprestore.io/ignore notin (true)`}
@@ -156,6 +172,7 @@ func TestWebhookConfigurations(t *testing.T) {
 			// (webhook.Match*).
 			wantConditions := map[string]string{
 				wantValidating[3].name: webhook.MatchRestoresSnapshot,
+				wantValidating[5].name: webhook.MatchPopulatedPVC,
 				wantMutating[0].name:   webhook.MatchBackupAnnotation,
 				wantMutating[1].name:   webhook.MatchBackupOrSnapshot,
 			}
@@ -316,10 +333,18 @@ func TestRBAC(t *testing.T) {
 		rule([]string{""}, []string{"persistentvolumeclaims"}, []string{"get", "list", "watch", "patch"}),
 		rule([]string{"storage.k8s.io"}, []string{"storageclasses"}, []string{"get", "list", "watch"}),
 		rule([]string{""}, []string{"events"}, []string{"create", "patch"}),
+		// the populator (enabled by default)
+		rule([]string{"snaprestore.io"}, []string{"backupsources"}, []string{"get", "list", "watch", "patch"}),
+		rule([]string{"snaprestore.io"}, []string{"backupsources/status"}, []string{"patch"}),
+		rule([]string{""}, []string{"persistentvolumes"}, []string{"get", "list", "watch", "patch"}),
+		rule([]string{""}, []string{"secrets"}, []string{"get"}),
 	}
 	roleBase := []rbacv1.PolicyRule{
 		rule([]string{"coordination.k8s.io"}, []string{"leases"}, []string{"get", "create", "update"}),
 		rule([]string{"", "events.k8s.io"}, []string{"events"}, []string{"create", "patch"}),
+		rule([]string{""}, []string{"persistentvolumeclaims"}, []string{"create", "delete"}),
+		rule([]string{""}, []string{"pods"}, []string{"get", "list", "watch", "create", "delete"}),
+		rule([]string{""}, []string{"secrets"}, []string{"create", "delete"}),
 	}
 	for _, tc := range []struct {
 		c             renderCase
@@ -338,6 +363,13 @@ func TestRBAC(t *testing.T) {
 		}
 		if diff := cmp.Diff(tc.role, r.role.Rules); diff != "" {
 			t.Errorf("%s: Role rules (-want +got):\n%s", tc.c.name, diff)
+		}
+		// The populator pods may patch pods (their own, by the chart's admission policy) and nothing else.
+		if diff := cmp.Diff([]rbacv1.PolicyRule{rule([]string{""}, []string{"pods"}, []string{"patch"})}, r.populatorRole.Rules); diff != "" {
+			t.Errorf("%s: populator Role rules (-want +got):\n%s", tc.c.name, diff)
+		}
+		if vp := r.volumePopulator; vp == nil || vp.SourceKind != (metav1.GroupKind{Group: "snaprestore.io", Kind: "BackupSource"}) {
+			t.Errorf("%s: VolumePopulator %+v; want sourceKind snaprestore.io BackupSource", tc.c.name, vp)
 		}
 	}
 }

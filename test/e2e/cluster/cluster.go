@@ -37,6 +37,8 @@ type Options struct {
 	StripCEL bool
 	// WebhookArgs are extra flags of `snaprestore webhook`, e.g. --backupstore.
 	WebhookArgs []string
+	// CRDDirs are more directories of CRDs to install (the chart's crds/).
+	CRDDirs []string
 	// ReadyWithin bounds the wait for the webhook to serve and for the API server
 	// to call it. Default 2m: generous for a loaded 2-core machine.
 	ReadyWithin time.Duration
@@ -86,7 +88,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	c := &Cluster{assets: o.Assets, cacheDir: filepath.Join(o.WorkDir, "kubectl-cache"), WebhookLog: filepath.Join(o.WorkDir, "webhook.log")}
 	// envtest's own start bound (20 s) is short for `make test` on two busy cores.
-	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, ErrorIfCRDPathMissing: true,
+	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, CRDDirectoryPaths: o.CRDDirs, ErrorIfCRDPathMissing: true,
 		ControlPlaneStartTimeout: o.ReadyWithin, ControlPlaneStopTimeout: time.Minute}
 	if c.Config, err = c.env.Start(); err != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", o.Assets, err)
