@@ -177,13 +177,20 @@ func startNode(tmp, assets, bin string, stops *[]func() error) error {
 		cancel()
 		return n.teardown(prov.devices())
 	})
-	images := []string{filepath.Join(tmp, "snaprestore-image.tar"), filepath.Join(tmp, "pause-image.tar")}
+	images := []string{filepath.Join(tmp, "snaprestore-image.tar"), filepath.Join(tmp, "pause-image.tar"), filepath.Join(tmp, "busybox-image.tar")}
 	if err := writeImage(images[0], "snaprestore:e2e", []string{"/bin/snaprestore"},
 		[]imageFile{{Path: "bin/snaprestore", Source: bin}}); err != nil {
 		return err
 	}
 	if err := writeImage(images[1], pauseImage, []string{"/bin/busybox", "sleep", "2147483647"},
 		[]imageFile{{Path: "bin/busybox", Source: "/bin/busybox"}}); err != nil {
+		return err
+	}
+	box := []imageFile{{Path: "bin/busybox", Source: "/bin/busybox"}}
+	for _, tool := range []string{"sh", "sha256sum", "cut"} {
+		box = append(box, imageFile{Path: "bin/" + tool, Link: "busybox"})
+	}
+	if err := writeImage(images[2], busyboxImage, []string{"/bin/sh"}, box); err != nil {
 		return err
 	}
 	startCtx, stop := context.WithTimeout(ctx, 3*time.Minute)

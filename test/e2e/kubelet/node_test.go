@@ -22,6 +22,8 @@ const (
 	podSubnet  = "10.231.77.0/24"
 	gatewayIP  = "10.231.77.1"
 	pauseImage = "snaprestore.test/pause:e2e"
+	// busyboxImage runs the consumer pod that reads a restored volume.
+	busyboxImage = "snaprestore.test/busybox:e2e"
 )
 
 // cgroupRoot is the parent of the kubelet's kubepods hierarchy, per run.

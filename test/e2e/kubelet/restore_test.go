@@ -126,6 +126,10 @@ spec:
 	if got, want := deviceSHA(t, pv.Spec.Local.Path), cases[backup]; got != want {
 		t.Errorf("sha256 of the populated device %s (PV %s) = %s; want %s (CASES)", pv.Spec.Local.Path, pv.Name, got, want)
 	}
+	// What a workload sees: the claim mapped by the kubelet into a pod.
+	if got, want := consumerSHA(t, ns, "restored"), cases[backup]; got != want {
+		t.Errorf("sha256 of the volume as a consumer pod reads it = %q; want %s (CASES)", got, want)
+	}
 	waitUntil(t, "BackupSource Succeeded, populator pod and prime PVC gone", func() (bool, string) {
 		out := kubectl(t, "", "get", "backupsources", "-n", ns)
 		left := get(t, controllerNS, "pod", pod, "{.metadata.name}") + get(t, controllerNS, "pvc", "prime-"+uid, "{.metadata.name}")
@@ -137,4 +141,31 @@ spec:
 			t.Errorf("PVC events lack %q:\n%s", want, ev)
 		}
 	}
+}
+
+// consumerSHA runs a pod with claim as a raw block device and returns the
+// sha256 it computed, passed back as its termination message.
+func consumerSHA(t *testing.T, ns, claim string) string {
+	t.Helper()
+	kubectl(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: reader, namespace: %s}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: read
+    image: %s
+    imagePullPolicy: Never
+    command: [/bin/sh, -c, "sha256sum /dev/data | cut -d' ' -f1 > /dev/termination-log"]
+    volumeDevices: [{name: data, devicePath: /dev/data}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: %s}}]
+`, ns, busyboxImage, claim), "apply", "-f", "-")
+	waitUntil(t, "consumer pod Succeeded", func() (bool, string) {
+		phase := get(t, ns, "pod", "reader", "{.status.phase}")
+		if phase == "Failed" {
+			t.Fatalf("consumer pod failed: %s", get(t, ns, "pod", "reader", "{.status.containerStatuses[0].state}"))
+		}
+		return phase == "Succeeded", phase + " " + get(t, ns, "pod", "reader", "{.status.containerStatuses[0].state}")
+	})
+	return strings.TrimSpace(get(t, ns, "pod", "reader", "{.status.containerStatuses[0].state.terminated.message}"))
 }
