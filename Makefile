@@ -92,8 +92,8 @@ test: test-deps control-plane $(BIN)/helm build ## Run every test: unit, fuzz se
 FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
-FUZZ_TARGETS += ./restore/partition:FuzzList
 FUZZ_TARGETS += ./restore/fsread:FuzzImage
+FUZZ_TARGETS += ./restore/partition:FuzzList
 FUZZ_TARGETS += ./webhook:FuzzValidatingReview
 FUZZ_TARGETS += ./certs/pki:FuzzParseKeyPair
 
@@ -110,6 +110,9 @@ bench: control-plane build ## Run benchmarks; each reports a ratio against its b
 	@# Restore engine vs cp --sparse=always of the same image, both timed to durable
 	@# storage; peak RSS of the CLI; 1 TiB vs 128 MiB volume; verify vs restore.
 	$(GO) run ./test/bench/restore -bin $(BIN)/snaprestore
+	@# Files out of a backup (#11): one 1 MiB file of a 4 GiB volume vs a full restore
+	@# (objects fetched, wall time); restore --files of 1 GiB in 10,000 files vs cp -a.
+	$(GO) run ./test/bench/files -bin $(BIN)/snaprestore
 	@# Admission webhook under load: the real handlers vs a no-op handler on the same
 	@# HTTPS server, concurrent keep-alive clients on loopback; reviews/s, p50/p99/p99.9,
 	@# allocations per review. Bigger runs: ADMISSION_BENCH_FLAGS="-requests 200000".
@@ -121,6 +124,11 @@ bench: control-plane build ## Run benchmarks; each reports a ratio against its b
 	@# without the webhook configurations registered, alternating; ratio of wall times.
 	@# Bigger runs: APISERVER_BENCH_FLAGS="-objects 5000 -rounds 5".
 	$(GO) run ./test/bench/apiserver $(APISERVER_BENCH_FLAGS)
+	@# Half the pairs another CSI driver's (not sent): their latency with/without (#13).
+	$(GO) run ./test/bench/apiserver -mix -noop=false $(APISERVER_BENCH_FLAGS)
+	@# A Block PVC populated from a 1 GiB-written backup on the test node agent vs
+	@# snaprestore restore of the same backup to a file, same run (docs/populator.md).
+	$(GO) test -run '^$$' -bench 'PopulateBlock|PopulateFilesystem' -benchtime 1x -timeout 30m ./test/e2e/populator
 
 # DEMO_FLAGS=--once exits after the walk-through, with status 0 only if every step behaved
 # as expected (CI); without it the cluster keeps running until Ctrl-C. See docs/demo.md.

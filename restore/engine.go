@@ -34,11 +34,6 @@ type Options struct {
 	// Progress, when set, is called after each block object is done, from one
 	// goroutine at a time.
 	Progress func(Progress)
-	// RecordPath is where the progress record lives. Default: the target path
-	// plus RecordSuffix. A block device's directory (/dev in a pod) does not
-	// outlive the restore, so the volume populator keeps the record on a
-	// volume of its own (issue #10).
-	RecordPath string
 }
 
 // Progress is a snapshot of a running restore or verify.
@@ -132,9 +127,6 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	p := planRestore(r.backup, old)
 	hdr := recordHeader{Version: 1, Backup: r.handle, VolumeSize: r.vol.Size, BlockSize: r.backup.BlockSize, IncrementalFrom: o.IncrementalFrom}
 	recPath := targetPath + RecordSuffix
-	if o.RecordPath != "" {
-		recPath = o.RecordPath
-	}
 	done, err := loadRecord(recPath, hdr)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -62,6 +62,10 @@ type MutateOptions struct {
 	// Backups checks that a referenced backup exists before anything is created; nil
 	// checks nothing.
 	Backups BackupChecker
+	// PopulateUnless, when set (the populator runs), lists the Longhorn drivers: an
+	// annotated PVC of a class of another provisioner gets a BackupSource instead of
+	// a VolumeSnapshot. Default nil: every annotated PVC gets a VolumeSnapshot.
+	PopulateUnless []string
 }
 
 // SetDefaults fills unset fields with their documented defaults.

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
 
 // pvcMutation turns a PVC annotated with a bare backup reference into a one-object restore:
@@ -32,6 +33,9 @@ type pvcMutation struct {
 	canonical     func(string) string
 	sizes         BackupSizer   // nil: sizes unknown
 	backups       BackupChecker // nil: no pre-flight
+	// longhorn are the Longhorn drivers when the populator runs; other classes'
+	// claims get a BackupSource (mutate_backupsource.go). nil: populator off.
+	longhorn []string
 }
 
 var _ mutation[*corev1.PersistentVolumeClaim] = (*pvcMutation)(nil)
@@ -51,7 +55,7 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 	if ds := pvc.Spec.DataSource; ds != nil && !isSnapshotRef(ds.APIGroup, ds.Kind, ds.Name, pvc.Name) {
 		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup), fmt.Sprintf(
 			"must not be set together with spec.dataSource naming %s %q: the PVC restores either the backup or its data source", ds.Kind, ds.Name)))
-	} else if dr := pvc.Spec.DataSourceRef; ds == nil && dr != nil && !isSnapshotRef(dr.APIGroup, dr.Kind, dr.Name, pvc.Name) {
+	} else if dr := pvc.Spec.DataSourceRef; ds == nil && dr != nil && !isSnapshotRef(dr.APIGroup, dr.Kind, dr.Name, pvc.Name) && !isBackupSourceRef(dr, pvc.Name) {
 		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup), fmt.Sprintf(
 			"must not be set together with spec.dataSourceRef naming %s %q: the PVC restores either the backup or its data source", dr.Kind, dr.Name)))
 	}
@@ -77,6 +81,11 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 	br.Warnings = append(br.Warnings, pwarns...)
 	if len(perrs) > 0 {
 		return br.Warnings, apierrors.NewInvalid(persistentVolumeClaimGK, pvc.Name, perrs)
+	}
+	if use, err := m.usePopulator(ctx, pvc); err != nil {
+		return br.Warnings, err
+	} else if use {
+		return m.populateFromBackup(ctx, req, pvc, br)
 	}
 	if err := m.ensureObjects(ctx, req, pvc, br); err != nil {
 		return br.Warnings, err
@@ -208,6 +217,11 @@ func snapshotDifferences(have *snapv1.VolumeSnapshot, content string) []string {
 		diffs = append(diffs, "it is being deleted")
 	}
 	return diffs
+}
+
+// isBackupSourceRef reports whether a dataSourceRef names the BackupSource the webhook creates.
+func isBackupSourceRef(r *corev1.TypedObjectReference, pvcName string) bool {
+	return r.APIGroup != nil && *r.APIGroup == v1alpha1.Group && r.Kind == v1alpha1.Kind && r.Name == pvcName
 }
 
 // isSnapshotRef reports whether a data source names the VolumeSnapshot the webhook creates.

@@ -27,7 +27,8 @@ func NewMutatingHandlers(mgr manager.Manager, opts MutateOptions) MutatingHandle
 			&snapshotMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, backups: opts.Backups},
 			func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} }),
 		PersistentVolumeClaims: newMutatingHandler(persistentVolumeClaimGK,
-			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, sizes: opts.Sizes, backups: opts.Backups},
+			&pvcMutation{store: store, defaultDriver: opts.DefaultDriver, canonical: canonicalHandle, sizes: opts.Sizes, backups: opts.Backups,
+				longhorn: opts.PopulateUnless},
 			func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} }),
 	}
 }

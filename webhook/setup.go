@@ -56,6 +56,10 @@ type Options struct {
 	// MetricsBindAddress serves /metrics (--metrics-bind-address); "0" disables
 	// it. Default ":8080".
 	MetricsBindAddress string
+	// MetricsInsecure serves /metrics over plain HTTP to anyone who reaches it
+	// (--metrics-insecure). Default false: HTTPS, authenticated and authorized
+	// (see MetricsOptions).
+	MetricsInsecure bool
 	// HealthProbeBindAddress serves /healthz and /readyz
 	// (--health-probe-bind-address); "0" disables it. Default ":8081".
 	HealthProbeBindAddress string
@@ -97,6 +101,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.BindAddress, "bind-address", "", "Address the webhook server listens on (empty: all interfaces).")
 	fs.StringVar(&o.CertDir, "cert-dir", DefaultCertDir, "Directory with tls.crt and tls.key (files mode); reloaded when they change.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", DefaultMetricsBindAddress, `Address of the /metrics endpoint ("0" disables it).`)
+	fs.BoolVar(&o.MetricsInsecure, "metrics-insecure", false, "Serve /metrics over plain HTTP without authentication (default: HTTPS; scrapers need a token allowed to GET /metrics).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, `Address of /healthz and /readyz ("0" disables them).`)
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas for the orphan GC and the backup verifier.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (empty: the pod's namespace).")
@@ -131,6 +136,7 @@ func (o *Options) SetDefaults() {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
+	o.Populator.SetDefaults()
 }
 
 // Validate reports every invalid flag, each naming the flag, its value and
@@ -221,6 +227,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		Sizes:           pre.Sizes(),
 	})
 	mo := MutateOptions{DefaultDriver: o.DefaultDriver, GCGracePeriod: o.GCGracePeriod, Sizes: pre.Sizes(), Backups: backups}
+	if o.Populator.Enabled {
+		mo.PopulateUnless = o.LonghornDrivers
+	}
 	m := NewMutatingHandlers(mgr, mo)
 
 	srv := mgr.GetWebhookServer()
@@ -239,6 +248,9 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	for path, wh := range backupSourceWebhooks(mgr.GetScheme(), mgr.GetAPIReader(), pre.Sizes()) {
 		srv.Register(path, wh)
+	}
+	if err := addScopeLog(mgr); err != nil {
+		return fmt.Errorf("add scope log: %w", err)
 	}
 	if err := AddGC(mgr, mo); err != nil {
 		return fmt.Errorf("add orphan GC: %w", err)

@@ -8,6 +8,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
+
+	"github.com/snaprestore/snaprestore/webhook/populator"
 )
 
 func TestOptionsFlagDefaults(t *testing.T) {
@@ -23,6 +25,8 @@ func TestOptionsFlagDefaults(t *testing.T) {
 		MetricsBindAddress: ":8080", HealthProbeBindAddress: ":8081",
 		LonghornDrivers: []string{"driver.longhorn.io"}, DefaultDriver: "driver.longhorn.io",
 		GCGracePeriod: 2 * time.Minute,
+		Populator: populator.Options{Image: "snaprestore:latest", PullPolicy: "IfNotPresent", CPURequest: "100m", MemoryRequest: "64Mi",
+			MemoryLimit: "512Mi", MaxAttempts: 6, Backoff: 10 * time.Second},
 	}
 	if diff := cmp.Diff(want, o, cmpopts.IgnoreFields(Options{}, "Getenv")); diff != "" {
 		t.Errorf("flag defaults (-want +got):\n%s", diff)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,26 +14,30 @@ import (
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/restore/fsread"
+	"github.com/snaprestore/snaprestore/restore/partition"
 )
 
 // volumeOptions are the flags every command that reads the filesystem inside
 // a backup shares: the backup reference and how the volume is read.
 type volumeOptions struct {
-	Reference   string // argument
-	Backupstore string // --backupstore; optional when the reference carries one
-	CacheMiB    int64  // --cache-size, MiB of decoded blocks kept; 0 = the reader's default (64)
+	Reference   string   // argument
+	Backupstore string   // --backupstore; optional when the reference carries one
+	CacheSize   byteSize // --cache-size; default 64 MiB
+	Partition   int      // --partition; 0 = the whole volume
 }
 
 func (o *volumeOptions) AddFlags(f *pflag.FlagSet) {
+	o.CacheSize = restore.DefaultCacheBytes
 	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
-	f.Int64Var(&o.CacheMiB, "cache-size", 0, "MiB of decoded backup blocks kept in memory (default 64)")
+	f.Var(&o.CacheSize, "cache-size", "decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.IntVar(&o.Partition, "partition", 0, "read the filesystem of partition N of the volume's GPT or MBR table")
 }
 
 func (o *volumeOptions) Validate() error {
-	if o.CacheMiB < 0 {
-		return fmt.Errorf("--cache-size %d; expected a positive number of MiB", o.CacheMiB)
+	if o.Partition < 0 {
+		return fmt.Errorf("--partition %d; expected a partition number (1 or more) or 0 for the whole volume", o.Partition)
 	}
-	return nil
+	return restore.ReaderOptions{CacheBytes: int64(o.CacheSize)}.Validate()
 }
 
 // openedVolume is the filesystem inside a backup, read lazily.
@@ -55,16 +58,26 @@ func openVolume(cmd *cobra.Command, o *volumeOptions) (*openedVolume, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := restore.OpenReader(cmd.Context(), st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{CacheBytes: o.CacheMiB << 20})
+	r, err := restore.OpenReader(cmd.Context(), st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{CacheBytes: int64(o.CacheSize)})
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := fsread.Open(r, r.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Handle(), err)
+	var vol io.ReaderAt = r
+	size, where := r.Size(), r.Handle()
+	if o.Partition > 0 {
+		sec, p, err := partition.Open(r, r.Size(), o.Partition)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Handle(), err)
+		}
+		vol, size, where = sec, p.Size, fmt.Sprintf("%s partition %d", r.Handle(), p.Number)
 	}
-	if fsys.NeedsRecovery() {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the filesystem in %s was backed up while mounted and its journal was not replayed; changes from its last seconds may be missing\n", r.Handle())
+	fsys, err := fsread.Open(vol, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if fsys.NeedsRecovery() && fsys.ReplayedBlocks() > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: the filesystem in %s was backed up while mounted; %d blocks were read from its journal (replayed in memory, as a mount would)\n",
+			where, fsys.ReplayedBlocks())
 	}
 	return &openedVolume{fs: fsys, reader: r, handle: r.Handle()}, nil
 }
@@ -184,7 +197,8 @@ func runFilesLs(cmd *cobra.Command, o *filesLsOptions) error {
 }
 
 func printListing(w io.Writer, ents []fsread.Entry, long, fullPaths bool) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', tabwriter.AlignRight)
+	rows := make([][]string, 0, len(ents))
+	widths := make([]int, 5)
 	for _, e := range ents {
 		name := e.Name
 		if fullPaths {
@@ -197,13 +211,20 @@ func printListing(w io.Writer, ents []fsread.Entry, long, fullPaths bool) error 
 		if e.Target != "" {
 			name += " -> " + e.Target
 		}
-		fmt.Fprintf(tw, "%s\t %d\t %d\t %d\t %d\t %s\t %s\n", e.Perm, e.Nlink, e.UID, e.GID, e.Size,
-			e.Mtime.Local().Format(time.DateTime), name)
+		r := []string{e.Perm, fmt.Sprint(e.Nlink), fmt.Sprint(e.UID), fmt.Sprint(e.GID), fmt.Sprint(e.Size),
+			e.Mtime.Local().Format(time.DateTime), name}
+		for i := range widths {
+			widths[i] = max(widths[i], len(r[i]))
+		}
+		rows = append(rows, r)
 	}
-	if !long {
-		return nil
+	for _, r := range rows {
+		if _, err := fmt.Fprintf(w, "%-*s %*s %*s %*s %*s %s %s\n", widths[0], r[0], widths[1], r[1], widths[2], r[2],
+			widths[3], r[3], widths[4], r[4], r[5], r[6]); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // filesCatOptions are the flags of `snaprestore files cat`.

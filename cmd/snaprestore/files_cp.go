@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,16 +108,21 @@ func printExtractSummary(w io.Writer, verb string, v *openedVolume, s fsread.Ext
 		fmt.Fprintln(w, "warning:", msg)
 	}
 	st := v.reader.Stats()
-	fmt.Fprintf(w, "%s %d files, %d directories, %d symlinks, %d hard links (%s) from %s in %s; %d block objects fetched (%s)\n",
-		verb, s.Files, s.Dirs, s.Symlinks, s.HardLinks, humanBytes(s.Bytes), v.handle, s.Duration.Round(time.Millisecond),
+	fmt.Fprintf(w, "%s %s, %s, %s, %s (%s) from %s in %s; %d block objects fetched (%s)\n",
+		verb, plural(s.Files, "file", "files"), plural(s.Dirs, "directory", "directories"), plural(s.Symlinks, "symlink", "symlinks"),
+		plural(s.HardLinks, "hard link", "hard links"), humanBytes(s.Bytes), v.handle, s.Duration.Round(time.Millisecond),
 		st.Objects, humanBytes(st.FetchedBytes))
 }
+
+// restoreFilesMemoryLimit is the Go heap goal of restore --files: the default
+// 64 MiB block cache, in-flight blocks and the copy buffer fit in it.
+const restoreFilesMemoryLimit = 100 << 20
 
 // runRestoreFiles is `snaprestore restore REF --files --to DIR`: the whole
 // filesystem into DIR (created when missing; an existing one must be empty
 // but for lost+found), after checking that the used bytes fit.
 func runRestoreFiles(cmd *cobra.Command, o *restoreOptions) error {
-	v, err := openVolume(cmd, &volumeOptions{Reference: o.Reference, Backupstore: o.Backupstore})
+	v, err := openVolume(cmd, &volumeOptions{Reference: o.Reference, Backupstore: o.Backupstore, CacheSize: o.CacheSize, Partition: o.Partition})
 	if err != nil {
 		return err
 	}
@@ -134,6 +140,12 @@ func runRestoreFiles(cmd *cobra.Command, o *restoreOptions) error {
 			return fmt.Errorf("--to %s has %s free; the filesystem in %s uses %s; expected at least that much free space",
 				o.To, humanBytes(free), v.handle, humanBytes(v.fs.UsedBytes()))
 		}
+	}
+	// The live heap is the block cache plus one copy buffer; without a limit
+	// the collector lets garbage (directory and inode reads) double it. An
+	// explicit GOMEMLIMIT wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(restoreFilesMemoryLimit)
 	}
 	pr := &extractProgress{out: cmd.ErrOrStderr(), start: time.Now()}
 	sum, err := fsread.Extract(cmd.Context(), v.fs, "/", o.To, fsread.ExtractOptions{Progress: pr.update})
@@ -167,4 +179,11 @@ func (p *extractProgress) update(x fsread.ExtractProgress) {
 	fmt.Fprintf(p.out, "restore --files: %d files, %s of at most %s (%.1f MB/s)\n", x.Files, humanBytes(x.Bytes), humanBytes(x.UsedBytes),
 		float64(x.Bytes)/1e6/max(time.Since(p.start).Seconds(), 1e-3))
 	p.last, p.lastPct = time.Now(), pct
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

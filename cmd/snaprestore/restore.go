@@ -18,14 +18,16 @@ import (
 
 // restoreOptions are the flags of `snaprestore restore`.
 type restoreOptions struct {
-	Reference       string // argument
-	Backupstore     string // --backupstore; optional when the reference carries one
-	To              string // --to, required
-	Force           bool   // --force
-	Resume          bool   // --resume
-	IncrementalFrom string // --incremental-from: older backup name (or reference of the same volume)
-	Concurrency     int    // --concurrency; 0 = engine default
-	Files           bool   // --files: copy the filesystem's files into the directory --to
+	Reference       string   // argument
+	Backupstore     string   // --backupstore; optional when the reference carries one
+	To              string   // --to, required
+	Force           bool     // --force
+	Resume          bool     // --resume
+	IncrementalFrom string   // --incremental-from: older backup name (or reference of the same volume)
+	Concurrency     int      // --concurrency; 0 = engine default
+	Files           bool     // --files: copy the filesystem's files into the directory --to
+	CacheSize       byteSize // --cache-size (with --files); default 64 MiB
+	Partition       int      // --partition (with --files); 0 = the whole volume
 }
 
 func (o *restoreOptions) Validate() error {
@@ -38,11 +40,17 @@ func (o *restoreOptions) Validate() error {
 	if o.Files && (o.Resume || o.IncrementalFrom != "") {
 		return errors.New("--files copies files into a directory; --resume and --incremental-from apply to block images only")
 	}
+	if !o.Files && (o.Partition != 0 || o.CacheSize != restore.DefaultCacheBytes) {
+		return errors.New("--partition and --cache-size apply with --files only (a block restore writes the whole volume)")
+	}
+	if o.Files {
+		return (&volumeOptions{CacheSize: o.CacheSize, Partition: o.Partition}).Validate()
+	}
 	return nil
 }
 
 func newRestoreCmd() *cobra.Command {
-	o := &restoreOptions{}
+	o := &restoreOptions{CacheSize: restore.DefaultCacheBytes}
 	cmd := &cobra.Command{
 		Use:   "restore REFERENCE --backupstore URL --to PATH",
 		Short: "Restore a Longhorn backup into a file or block device, without Longhorn",
@@ -84,6 +92,8 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
 	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
+	f.Var(&o.CacheSize, "cache-size", "with --files: decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.IntVar(&o.Partition, "partition", 0, "with --files: the filesystem of partition N of the volume's GPT or MBR table")
 	f.BoolVar(&o.Files, "files", false, "copy the files of the ext2/3/4 filesystem in the backup into the directory --to (mode, owner, times, links, xattrs kept)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
 	return cmd

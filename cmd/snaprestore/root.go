@@ -22,9 +22,9 @@ Longhorn backupstores directly to list, verify and restore backups.`,
 		newRestoreCmd(),
 		newVerifyCmd(),
 		newBackupCmd(),
-		newNBDCmd(),
 		newPopulateCmd(),
 		newFilesCmd(),
+		newNBDCmd(),
 	)
 	return root
 }

@@ -4,6 +4,6 @@
 // file reads, and Extract copies a tree out preserving mode, owner, times,
 // symlinks, hard links and xattrs without ever writing outside its destination.
 // It depends only on an io.ReaderAt and a size (a restored image or the lazy
-// backup reader); it does not mount, repair or replay the journal. Entry points:
-// Detect, Open, Extract.
+// backup reader); it never mounts or writes the image (a journal that needs
+// recovery is replayed in memory). Entry points: Detect, Open, Extract.
 package fsread

@@ -102,6 +102,7 @@ type extractor struct {
 	dirMeta  []dirMeta         // directories' metadata, applied after their contents
 	warned   map[string]bool
 	sum      *ExtractSummary
+	buf      []byte // the copy buffer, one per extraction
 }
 
 type dirMeta struct {

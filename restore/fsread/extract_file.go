@@ -15,16 +15,17 @@ import (
 const copyBuffer = 1 << 20
 
 func (x *extractor) extractFile(e Entry, rel string) error {
-	if e.Nlink > 1 {
-		if first, ok := x.links[e.Ino]; ok {
-			if err := x.root.Link(first, rel); err != nil {
-				return fmt.Errorf("extract %s: hard link %s to %s: %w", e.Path, x.show(rel), x.show(first), err)
-			}
-			x.sum.HardLinks++
-			return nil
+	// Every inode is written once; another name for it becomes a hard link,
+	// whatever its link count says (a hostile image could otherwise make one
+	// large file be copied once per name).
+	if first, ok := x.links[e.Ino]; ok {
+		if err := x.root.Link(first, rel); err != nil {
+			return fmt.Errorf("extract %s: hard link %s to %s: %w", e.Path, x.show(rel), x.show(first), err)
 		}
-		x.links[e.Ino] = rel
+		x.sum.HardLinks++
+		return nil
 	}
+	x.links[e.Ino] = rel
 	in, err := x.fs.readInode(e.Ino)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", e.Path, err)
@@ -37,7 +38,10 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: create %s: %w", e.Path, x.show(rel), err)
 	}
-	n, err := copyData(dst, src)
+	if x.buf == nil {
+		x.buf = make([]byte, copyBuffer)
+	}
+	n, err := copyData(dst, src, x.buf)
 	x.sum.Bytes += n
 	if err == nil {
 		err = dst.Truncate(e.Size) // the holes of a sparse file, and its length
@@ -52,9 +56,9 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	return x.applyMeta(e, rel)
 }
 
-// copyData copies the data ranges of src into dst, leaving holes unwritten.
-func copyData(dst *os.File, src *File) (int64, error) {
-	buf := make([]byte, min(copyBuffer, max(src.Size(), 1)))
+// copyData copies the data ranges of src into dst through buf, leaving
+// holes unwritten.
+func copyData(dst *os.File, src *File, buf []byte) (int64, error) {
 	var total int64
 	err := src.DataRanges(func(off, n int64) error {
 		for n > 0 {

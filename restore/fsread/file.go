@@ -15,7 +15,8 @@ type File struct {
 	f    *FS
 	in   *inode
 	ext  []extent
-	roff int64 // offset of the next Read
+	data []byte // the whole content of an inline-data file (ext4 inline_data)
+	roff int64  // offset of the next Read
 }
 
 // Open opens the regular file at name, following no symlinks. A directory
@@ -41,13 +42,20 @@ func (f *FS) openInode(p string, in *inode) (*File, error) {
 	case !in.isRegular():
 		return nil, &fs.PathError{Op: "open", Path: p, Err: fmt.Errorf("%w: not a regular file (mode %s)", fs.ErrInvalid, in.fileMode())}
 	}
-	ext, err := f.extents(in)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
 	e, err := f.entry(pathBase(p), p, in)
 	if err != nil {
 		return nil, err
+	}
+	if in.flags&flagInlineData != 0 {
+		data, err := f.inlineData(in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		return &File{Entry: e, f: f, in: in, data: data}, nil
+	}
+	ext, err := f.extents(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return &File{Entry: e, f: f, in: in, ext: ext}, nil
 }
@@ -60,6 +68,16 @@ func (fl *File) Size() int64 { return fl.in.size }
 func (fl *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read %s: negative offset %d", fl.Path, off)
+	}
+	if fl.data != nil {
+		if off >= int64(len(fl.data)) {
+			return 0, io.EOF
+		}
+		n := copy(p, fl.data[off:])
+		if n < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
 	}
 	n, err := fl.f.readExtents(fl.in, fl.ext, p, off)
 	if err != nil {
@@ -84,6 +102,9 @@ func (fl *File) Read(p []byte) (int, error) {
 // DataRanges calls fn for each range of the file that holds data, in order,
 // so a copy can leave the holes of a sparse file unwritten.
 func (fl *File) DataRanges(fn func(off, n int64) error) error {
+	if fl.data != nil {
+		return fn(0, int64(len(fl.data)))
+	}
 	bs := fl.f.sb.blockSize
 	for _, e := range fl.ext {
 		off := int64(e.lblk) * bs
@@ -159,4 +180,18 @@ func (f *FS) physical(ext []extent, pos int64) int64 {
 		}
 	}
 	return -1
+}
+
+// inlineData returns the content of an inline-data inode: the 60 bytes of
+// i_block followed by the value of its system.data xattr, cut to its size.
+func (f *FS) inlineData(in *inode) ([]byte, error) {
+	x, err := f.xattrs(in)
+	if err != nil {
+		return nil, err
+	}
+	data := append(append([]byte(nil), in.block[:]...), x["system.data"]...)
+	if in.size > int64(len(data)) {
+		return nil, corruptf(in.off+0x4, "inline-data inode %d of %d bytes holds only %d", in.ino, in.size, len(data))
+	}
+	return data[:in.size], nil
 }

@@ -73,6 +73,7 @@ var mkfsVariants = []struct {
 	kind Kind
 }{
 	{"ext4", nil, KindExt4},
+	{"ext4-inline-data", []string{"-O", "inline_data"}, KindExt4},
 	{"ext3-block-maps", []string{"-t", "ext3"}, KindExt3},
 	{"ext2", []string{"-t", "ext2"}, KindExt2},
 }
@@ -108,6 +109,9 @@ func TestGolden(t *testing.T) {
 				t.Errorf("warnings %q; want none (running as root, user.* xattrs)", sum.Warnings)
 			}
 			crossCheck(t, img, v.kind)
+			if inline := strings.Contains(fsreadtest.Debugfs(t, img, "stat /small/f000.txt"), "Size of inline data"); inline != (v.name == "ext4-inline-data") {
+				t.Errorf("debugfs: /small/f000.txt inline=%v in the %s image", inline, v.name)
+			}
 		})
 	}
 }
@@ -132,12 +136,9 @@ func listTree(t *testing.T, fsys *FS) map[string]fsreadtest.Node {
 	t.Helper()
 	out := map[string]fsreadtest.Node{}
 	firstOf := map[uint64]string{}
-	var walk func(p string)
-	walk = func(p string) {
-		e, err := fsys.Lstat(p)
-		if err != nil {
-			t.Fatalf("Lstat(%s): %v", p, err)
-		}
+	var walk func(e Entry)
+	walk = func(e Entry) {
+		p := e.Path
 		rel := strings.TrimPrefix(p, "/")
 		if rel == "" {
 			rel = "."
@@ -179,10 +180,17 @@ func listTree(t *testing.T, fsys *FS) map[string]fsreadtest.Node {
 			if p == "/" && c.Name == "lost+found" {
 				continue
 			}
-			walk(path.Join(p, c.Name))
+			if c.Path != path.Join(p, c.Name) {
+				t.Errorf("ReadDir(%s): entry %q has path %q", p, c.Name, c.Path)
+			}
+			walk(c)
 		}
 	}
-	walk("/")
+	root, err := fsys.Lstat("/")
+	if err != nil {
+		t.Fatalf("Lstat(/): %v", err)
+	}
+	walk(root)
 	return out
 }
 

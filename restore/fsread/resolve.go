@@ -63,8 +63,7 @@ func (f *FS) dirEntries(dir string, in *inode) ([]dirent, error) {
 		return nil, corruptf(in.off+0x4, "directory %s (inode %d) of %d bytes; expected at most %d", dir, in.ino, in.size, int64(maxDirSize))
 	}
 	if in.flags&flagInlineData != 0 {
-		return nil, fmt.Errorf("%w: directory %s (inode %d) keeps its entries inline (ext4 inline_data); export the volume with snaprestore nbd and mount it",
-			ErrUnsupported, dir, in.ino)
+		return f.inlineDirents(dir, in)
 	}
 	ext, err := f.extents(in)
 	if err != nil {
@@ -134,9 +133,38 @@ func (f *FS) linkTarget(p string, in *inode) (string, error) {
 	if in.size < 60 && fast {
 		return string(in.block[:in.size]), nil
 	}
+	if in.flags&flagInlineData != 0 {
+		data, err := f.inlineData(in)
+		if err != nil {
+			return "", fmt.Errorf("read symlink %s: %w", p, err)
+		}
+		return string(data), nil
+	}
 	buf := make([]byte, in.size)
 	if _, err := f.readFile(in, buf, 0); err != nil {
 		return "", fmt.Errorf("read symlink %s: %w", p, err)
 	}
 	return string(buf), nil
+}
+
+// inlineDirents reads an inline-data directory: i_block holds the parent's
+// inode number and 56 bytes of entries; the system.data xattr holds more.
+func (f *FS) inlineDirents(dir string, in *inode) ([]dirent, error) {
+	x, err := f.xattrs(in)
+	if err != nil {
+		return nil, fmt.Errorf("directory %s: %w", dir, err)
+	}
+	body := in.off + 0x28
+	ents, err := parseDirents(in, in.block[4:], 56, func(pos int64) int64 { return body + 4 + pos })
+	if err != nil {
+		return nil, fmt.Errorf("directory %s: %w", dir, err)
+	}
+	if more := x["system.data"]; len(more) > 0 {
+		rest, err := parseDirents(in, more, int64(len(more)), func(pos int64) int64 { return in.off + pos })
+		if err != nil {
+			return nil, fmt.Errorf("directory %s: %w", dir, err)
+		}
+		ents = append(ents, rest...)
+	}
+	return ents, nil
 }

@@ -45,6 +45,7 @@ type superblock struct {
 	groups        uint64
 	needsRecovery bool
 	metadataCsum  bool
+	journalIno    uint64 // 0 without a journal
 }
 
 // parseSuperblock checks an ext superblock against the image size and the
@@ -92,6 +93,9 @@ func parseSuperblock(b []byte, size int64) (superblock, error) {
 	}
 	sb.needsRecovery = sb.incompat&incompatRecover != 0
 	sb.metadataCsum = le.Uint32(b[0x64:])&roCompatMetadataCsum != 0
+	if sb.compat&compatHasJournal != 0 {
+		sb.journalIno = uint64(le.Uint32(b[0xE0:]))
+	}
 	for _, f := range []struct {
 		bit  uint32
 		name string

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -50,7 +51,13 @@ type reconciler struct {
 // core/v1, storage/v1 and snaprestore.io/v1alpha1 (AddToScheme). o should
 // have passed Validate.
 func Add(mgr manager.Manager, o Options) error {
-	o.SetDefaults(os.Getenv)
+	o.SetDefaults()
+	if o.Namespace == "" {
+		o.Namespace = os.Getenv(EnvPodNamespace)
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
 	pods, err := cache.New(mgr.GetConfig(), cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
 		DefaultNamespaces:    map[string]cache.Config{o.Namespace: {}},
 		DefaultLabelSelector: labels.SelectorFromSet(labels.Set{LabelComponent: ComponentValue})})
@@ -123,9 +130,33 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if err := r.adopt(ctx, f); err != nil {
+		return reconcile.Result{}, err
+	}
 	d := decide(f)
 	logf.FromContext(ctx).WithName("populator").V(1).Info("Decided", "action", d.Action, "reason", d.Reason)
 	return r.act(ctx, f, d)
+}
+
+// adopt makes the PVC the owner of a BackupSource the webhook created for it
+// (AnnCreatedFor), so the garbage collector deletes it with the PVC: at
+// admission the PVC had no UID to own it with.
+func (r *reconciler) adopt(ctx context.Context, f facts) error {
+	src, pvc := f.Source, f.PVC
+	if src == nil || src.Annotations[AnnCreatedFor] != pvc.Name || pvc.UID == "" {
+		return nil
+	}
+	for _, o := range src.OwnerReferences {
+		if o.UID == pvc.UID {
+			return nil
+		}
+	}
+	orig := src.DeepCopy()
+	src.OwnerReferences = append(src.OwnerReferences, metav1.OwnerReference{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: pvc.Name, UID: pvc.UID})
+	if err := r.client.Patch(ctx, src, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("make PVC %s/%s the owner of BackupSource %s: %w", pvc.Namespace, pvc.Name, src.Name, err)
+	}
+	return nil
 }
 
 // facts reads the BackupSource, the class, the prime PVC, its PV and the pod.

@@ -34,6 +34,9 @@ const (
 	// AnnPopulatedFor on the prime PVC and the pod names the user's PVC as
 	// "<namespace>/<name>/<uid>".
 	AnnPopulatedFor = "snaprestore.io/populated-for"
+	// AnnCreatedFor on a BackupSource the webhook created for an annotated PVC
+	// names that PVC; the controller then makes the PVC its owner.
+	AnnCreatedFor = "snaprestore.io/created-for-pvc"
 	// LabelComponent marks every object the controller creates.
 	LabelComponent = "snaprestore.io/component"
 	ComponentValue = "populator"
@@ -69,7 +72,7 @@ type Options struct {
 	ServiceAccount string
 	// CPURequest, MemoryRequest, MemoryLimit are the pod's resources
 	// (--populator-cpu-request 100m, --populator-memory-request 64Mi,
-	// --populator-memory-limit 512Mi; "" or "0" leaves one unset).
+	// --populator-memory-limit 512Mi; "0" leaves one unset).
 	CPURequest, MemoryRequest, MemoryLimit string
 	// Backupstore is the URL the pod restores from unless a Secret names one
 	// (the webhook's --backupstore). Default "".
@@ -92,21 +95,33 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Image, "populator-image", DefaultImage, "Image of the populator pods (the snaprestore image).")
 	fs.StringVar((*string)(&o.PullPolicy), "populator-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the populator image.")
 	fs.StringVar(&o.ServiceAccount, "populator-service-account", "", "ServiceAccount of populator pods (patch on pods, for progress).")
-	fs.StringVar(&o.CPURequest, "populator-cpu-request", "100m", "CPU request of populator pods.")
-	fs.StringVar(&o.MemoryRequest, "populator-memory-request", "64Mi", "Memory request of populator pods.")
-	fs.StringVar(&o.MemoryLimit, "populator-memory-limit", "512Mi", "Memory limit of populator pods.")
+	fs.StringVar(&o.CPURequest, "populator-cpu-request", DefaultCPURequest, `CPU request of populator pods ("0": none).`)
+	fs.StringVar(&o.MemoryRequest, "populator-memory-request", DefaultMemoryRequest, `Memory request of populator pods ("0": none).`)
+	fs.StringVar(&o.MemoryLimit, "populator-memory-limit", DefaultMemoryLimit, `Memory limit of populator pods ("0": none).`)
 	fs.StringVar(&o.BackupstoreSecret, "populator-backupstore-secret", "", "Secret with the backupstore's S3 settings for populator pods.")
 	fs.IntVar(&o.MaxAttempts, "populator-max-attempts", DefaultMaxAttempts, "Failed populator pods before a population is given up.")
 	fs.DurationVar(&o.Backoff, "populator-backoff", DefaultBackoff, "Wait after the first failed populator pod (doubled per attempt, at most 5m).")
 }
 
-// SetDefaults fills zero fields with their defaults; getenv reads POD_NAMESPACE.
-func (o *Options) SetDefaults(getenv func(string) string) {
-	if o.Namespace == "" && getenv != nil {
-		o.Namespace = getenv(EnvPodNamespace)
-	}
-	if o.Namespace == "" {
-		o.Namespace = "default"
+// Defaults of the pod resources.
+const (
+	DefaultCPURequest    = "100m"
+	DefaultMemoryRequest = "64Mi"
+	DefaultMemoryLimit   = "512Mi"
+)
+
+// SetDefaults fills zero fields with the flags' defaults. Namespace stays
+// empty; Add resolves it (POD_NAMESPACE, else "default").
+func (o *Options) SetDefaults() {
+	for _, q := range []struct {
+		v *string
+		d string
+	}{
+		{&o.CPURequest, DefaultCPURequest}, {&o.MemoryRequest, DefaultMemoryRequest}, {&o.MemoryLimit, DefaultMemoryLimit},
+	} {
+		if *q.v == "" {
+			*q.v = q.d
+		}
 	}
 	if o.Image == "" {
 		o.Image = DefaultImage

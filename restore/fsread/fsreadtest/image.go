@@ -7,15 +7,22 @@ import (
 	"testing"
 )
 
-// Tool returns the path of a command the tests need; a missing tool fails
+// Tool returns the path of a command the tests need, in PATH or in the
+// sbin directories where Debian puts mkfs and sfdisk; a missing tool fails
 // the test (never skips it): hack/test-deps.sh installs them.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not installed (e2fsprogs/xfsprogs; make test-deps installs it): %v", name, err)
+	if err == nil {
+		return p
 	}
-	return p
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if p, err2 := exec.LookPath(filepath.Join(dir, name)); err2 == nil {
+			return p
+		}
+	}
+	t.Fatalf("%s is not installed (e2fsprogs, xfsprogs, fdisk; make test-deps installs them): %v", name, err)
+	return ""
 }
 
 // Run runs a command and fails the test with its output when it fails.
@@ -46,8 +53,16 @@ func MakeExt4(t testing.TB, tree, size string, mkfsArgs ...string) string {
 	return img
 }
 
-// Debugfs runs a debugfs request on an image, read-only.
+// Debugfs runs a debugfs request on an image, read-only, and returns its
+// standard output (debugfs prints its banner on standard error).
 func Debugfs(t testing.TB, img, request string) string {
 	t.Helper()
-	return Run(t, "debugfs", "-R", request, img)
+	cmd := exec.Command(Tool(t, "debugfs"), "-R", request, img)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("debugfs -R %q %s: %v\n%s", request, img, err, stderr.String())
+	}
+	return string(out)
 }

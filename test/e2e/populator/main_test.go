@@ -127,10 +127,6 @@ func setup(tmp string) (stop func(), err error) {
 	if err := c.Client.Create(context.Background(), ns); err != nil {
 		return stop, err
 	}
-	// The agent creates a Block volume's file without its parent directory.
-	if err := os.MkdirAll(filepath.Join(tmp, "agent", "volumes"), 0o755); err != nil {
-		return stop, err
-	}
 	agentLog, err := os.Create(filepath.Join(tmp, "agent.log"))
 	if err != nil {
 		return stop, err

@@ -361,3 +361,46 @@ func TestKilledPodResumes(t *testing.T) {
 	}
 	waitUntil(t, "clean-up", func() (bool, string) { left := leftovers(t, uid); return left == "", left })
 }
+
+// TestAnnotatedPVC: a PVC that only names the backup, in a class that is not
+// Longhorn's, gets a BackupSource named after it (owned by it) instead of a
+// VolumeSnapshot, and is populated; deleting the PVC deletes the BackupSource.
+func TestAnnotatedPVC(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t, "annotated")
+	r, err := c.Kubectl(context.Background(), t.TempDir(), fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: restored
+  namespace: %s
+  annotations: {snaprestore.io/backup: vol-lz4/backup-a94d0f6e2b1c7358}
+spec:
+  storageClassName: %s
+  volumeMode: Block
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+`, ns, nodeagent.ImmediateClass), "apply", "-f", "-")
+	if err != nil || r.Exit != 0 {
+		t.Fatalf("kubectl apply: exit %d, %v\n%s", r.Exit, err, r.Stderr)
+	}
+	if want := "spec.resources.requests[storage]: raised from 16Mi to 64Mi, the size of backup bak://vol-lz4/backup-a94d0f6e2b1c7358"; !strings.Contains(r.Stderr, want) {
+		t.Errorf("kubectl apply warnings %q lack %q", r.Stderr, want)
+	}
+	if got := get(t, ns, "pvc", "restored", "{.spec.dataSourceRef.kind}/{.spec.dataSourceRef.name}"); got != "BackupSource/restored" {
+		t.Errorf("dataSourceRef %q; want BackupSource/restored", got)
+	}
+	if snaps := get(t, ns, "volumesnapshots", "", "{.items[*].metadata.name}"); snaps != "" {
+		t.Errorf("VolumeSnapshots %q created for a non-Longhorn class", snaps)
+	}
+	volume := waitBound(t, ns, "restored")
+	checkImage(t, volume, cases["bak://vol-lz4/backup-a94d0f6e2b1c7358"])
+	waitUntil(t, "BackupSource owned by the PVC", func() (bool, string) {
+		owner := get(t, ns, "backupsource", "restored", "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}")
+		return owner == "PersistentVolumeClaim/restored", owner
+	})
+	kubectl(t, "", "delete", "pvc", "-n", ns, "restored", "--wait=false")
+	waitUntil(t, "BackupSource deleted with its PVC", func() (bool, string) {
+		name := get(t, ns, "backupsource", "restored", "{.metadata.name}")
+		return name == "", name
+	})
+}
