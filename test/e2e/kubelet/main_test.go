@@ -68,13 +68,27 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "kubelet e2e: webhook log ends:\n%s\nlogs in %s\n", c.LogTail(), tmp)
 	}
 	if !teardown() {
-		fmt.Fprintln(os.Stderr, "kubelet e2e: clean-up incomplete; see above")
-		code = 1
+		// Nothing is removed: a mount left behind could expose host files.
+		fmt.Fprintln(os.Stderr, "kubelet e2e: clean-up incomplete; see above; left", tmp)
+		return 1
 	}
 	if code == 0 {
 		os.RemoveAll(tmp)
+	} else {
+		keepLogs(tmp)
 	}
 	return code
+}
+
+// keepLogs removes all but the *.log files of a failed run (binaries, images,
+// volumes and containerd's snapshots are hundreds of MiB).
+func keepLogs(dir string) {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".log") {
+			os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // prerequisites: root, and the Debian tools hack/test-deps.sh installs. A
