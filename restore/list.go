@@ -80,7 +80,7 @@ func Info(vol *backupstore.Volume, b *backupstore.Backup) BackupInfo {
 	if b.InProgress() {
 		state = StateInProgress
 	}
-	return BackupInfo{Handle: "bak://" + b.VolumeName + "/" + b.Name, Volume: b.VolumeName, Name: b.Name,
+	return BackupInfo{Handle: Reference{Volume: b.VolumeName, Backup: b.Name}.Handle(), Volume: b.VolumeName, Name: b.Name,
 		State: state, Created: b.Created(), VolumeSize: vol.Size, StoredSize: int64(len(b.Blocks)) * b.BlockSize,
 		Blocks: len(b.Blocks), BlockSize: b.BlockSize, Compression: string(b.CompressionMethod), Snapshot: b.SnapshotName}
 }
@@ -98,7 +98,7 @@ func Completed(ctx context.Context, st *backupstore.Store, vol *backupstore.Volu
 			break
 		}
 		if !b.InProgress() {
-			handles = append(handles, "bak://"+vol.Name+"/"+b.Name)
+			handles = append(handles, Reference{Volume: vol.Name, Backup: b.Name}.Handle())
 		}
 	}
 	return handles, nil

@@ -80,11 +80,11 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	r, err := resolve(ctx, st, volume, backup)
+	r, err := Resolve(ctx, st, Reference{Volume: volume, Backup: backup})
 	if err != nil {
 		return nil, err
 	}
-	bs := r.backup.BlockSize
+	bs := r.Backup.BlockSize
 	conc := o.Concurrency
 	if conc == 0 {
 		conc = defaultConcurrency(bs)
@@ -94,7 +94,7 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 		cacheBytes = DefaultCacheBytes
 	}
 	return &Reader{
-		ctx: ctx, st: st, handle: r.handle, b: r.backup, size: r.vol.Size,
+		ctx: ctx, st: st, handle: r.Ref.Handle(), b: r.Backup, size: r.Volume.Size,
 		pool:  newBufPool(conc),
 		cache: newBlockCache(int(max(1, cacheBytes/bs))),
 	}, nil

@@ -69,13 +69,13 @@ func (backupSourceValidator) ValidateDelete(context.Context, *v1alpha1.BackupSou
 // populatedPVCValidator reads the BackupSource live (the webhook's cache does
 // not watch BackupSources, so it starts without the CRD) and the backup's size.
 type populatedPVCValidator struct {
-	live  client.Reader
-	sizes BackupSizer
+	live    client.Reader
+	backups Backups // nil: no backupstore, sizes unknown
 }
 
 func (v populatedPVCValidator) ValidateCreate(ctx context.Context, pvc *corev1.PersistentVolumeClaim) (admission.Warnings, error) {
 	r := pvc.Spec.DataSourceRef
-	if r == nil || r.APIGroup == nil || *r.APIGroup != v1alpha1.Group || r.Kind != v1alpha1.Kind || v.sizes == nil {
+	if r == nil || r.APIGroup == nil || *r.APIGroup != v1alpha1.Group || r.Kind != v1alpha1.Kind || v.backups == nil {
 		return nil, nil
 	}
 	var src v1alpha1.BackupSource
@@ -86,8 +86,8 @@ func (v populatedPVCValidator) ValidateCreate(ctx context.Context, pvc *corev1.P
 	if err != nil {
 		return nil, nil
 	}
-	n, known, err := v.sizes.BackupSize(ctx, ref)
-	if err != nil || !known {
+	n, known := v.backups.Facts(ctx, ref).Size()
+	if !known {
 		return nil, nil
 	}
 	return nil, invalid(schema.GroupKind{Kind: "PersistentVolumeClaim"}, pvc.Name, validatePopulatedPVC(pvc, ref.Handle(), resource.NewQuantity(n, resource.BinarySI)))
@@ -107,9 +107,9 @@ func invalid(gk schema.GroupKind, name string, errs field.ErrorList) error {
 }
 
 // backupSourceWebhooks are the two handlers, for Setup to register.
-func backupSourceWebhooks(scheme *runtime.Scheme, live client.Reader, sizes BackupSizer) map[string]*admission.Webhook {
+func backupSourceWebhooks(scheme *runtime.Scheme, live client.Reader, backups Backups) map[string]*admission.Webhook {
 	return map[string]*admission.Webhook{
 		PathValidateBackupSources: admission.WithValidator[*v1alpha1.BackupSource](scheme, backupSourceValidator{}),
-		PathValidatePopulatedPVCs: admission.WithValidator[*corev1.PersistentVolumeClaim](scheme, populatedPVCValidator{live: live, sizes: sizes}),
+		PathValidatePopulatedPVCs: admission.WithValidator[*corev1.PersistentVolumeClaim](scheme, populatedPVCValidator{live: live, backups: backups}),
 	}
 }

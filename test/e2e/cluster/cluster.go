@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,7 +148,7 @@ func (o Options) check() error {
 
 // startWebhook runs `snaprestore webhook` with loopback addresses on free ports.
 func (c *Cluster) startWebhook(o Options, certDir string) error {
-	ports, err := freePorts(3)
+	ports, err := testenv.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -179,26 +178,6 @@ func (c *Cluster) startWebhook(o Options, certDir string) error {
 		log.Close()
 	}()
 	return nil
-}
-
-// freePorts asks the kernel for n unused loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Stop stops the webhook process (SIGTERM, then SIGKILL after 30 s) and the
