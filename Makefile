@@ -57,6 +57,12 @@ $(BIN)/helm: $(HELM_MOD)/go.mod $(HELM_MOD)/go.sum
 	    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k" \
 	  helm.sh/helm/v3/cmd/helm
 
+# versitygw, a real SigV4 S3 server with a posix backend, for the S3 end-to-end tests,
+# pinned in its own module (hack/versitygw/go.mod) and rebuilt only when that module changes.
+VERSITYGW_MOD := hack/versitygw
+$(BIN)/versitygw: $(VERSITYGW_MOD)/go.mod $(VERSITYGW_MOD)/go.sum
+	cd $(VERSITYGW_MOD) && $(GO) build -trimpath -o $@ github.com/versity/versitygw/cmd/versitygw
+
 CHART := charts/snaprestore
 .PHONY: chart
 chart: $(BIN)/helm ## Lint the Helm chart and package it into _output/.
@@ -73,7 +79,7 @@ test-deps: ## Install the Debian packages whose tools the tests run, when missin
 	hack/test-deps.sh
 
 .PHONY: test
-test: test-deps control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
+test: test-deps control-plane $(BIN)/helm $(BIN)/versitygw build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz

@@ -85,9 +85,10 @@ func OptionsFromEnv(getenv func(string) string) Options {
 
 // Store reads (and for the backup writer, writes) objects of one bucket prefix.
 type Store struct {
-	client *minio.Client
-	bucket string
-	prefix string
+	client   *minio.Client
+	bucket   string
+	prefix   string
+	endpoint string // for errors: the AWS_ENDPOINTS value or the AWS host
 }
 
 // New builds a client; it does not contact the server.
@@ -149,7 +150,11 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	return &Store{client: c, bucket: o.Bucket, prefix: strings.Trim(o.Prefix, "/")}, nil
+	endpoint := "AWS S3 (" + host + ")"
+	if o.Endpoint != "" {
+		endpoint = o.Endpoint + " (AWS_ENDPOINTS)"
+	}
+	return &Store{client: c, bucket: o.Bucket, prefix: strings.Trim(o.Prefix, "/"), endpoint: endpoint}, nil
 }
 
 func (s *Store) key(k string) string { return path.Join(s.prefix, k) }
@@ -167,14 +172,6 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, s.wrap("get", key, err)
 	}
 	return obj, nil
-}
-
-func (s *Store) wrap(op, key string, err error) error {
-	switch minio.ToErrorResponse(err).Code {
-	case "NoSuchKey", "NotFound":
-		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, s.key(key), fs.ErrNotExist)
-	}
-	return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, s.key(key), err)
 }
 
 // List lists the names directly under dir.
