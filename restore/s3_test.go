@@ -153,7 +153,7 @@ func TestS3TransientAndPersistentErrors(t *testing.T) {
 		// minio-go retries 3 times per request; 4 failures need the engine's retry.
 		{name: "outlasting the client's retries", failures: 4},
 		{name: "persistent 503", failures: 1 << 30,
-			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): Please reduce your request rate."},
+			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): get s3://backups/gzip-single/backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk: Please reduce your request rate."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +58,13 @@ type S3 struct {
 	Root string
 	// Log is the server's output file.
 	Log string
+
+	stop func()
 }
+
+// Stop kills the server (the outage of a test); later calls do nothing. StartS3
+// stops it at cleanup anyway.
+func (s *S3) Stop() { s.stop() }
 
 // Env is the backup-target secret of the server: AWS_ENDPOINTS, the keys and,
 // with TLS, AWS_CERT. Set VIRTUAL_HOSTED_STYLE on a copy to change addressing.
@@ -152,10 +159,14 @@ func StartS3(t testing.TB, o S3Options) *S3 {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+	}
+	t.Cleanup(s.stop)
 	if err := s.waitReady(exited); err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +177,12 @@ func StartS3(t testing.TB, o S3Options) *S3 {
 // s3StartWait bounds the wait for versitygw to accept connections.
 const s3StartWait = 30 * time.Second
 
-func (s *S3) waitReady(exited <-chan error) error {
+func (s *S3) waitReady(exited chan error) error {
 	deadline := time.Now().Add(s3StartWait)
 	for {
 		select {
 		case err := <-exited:
+			exited <- err
 			return fmt.Errorf("versitygw exited before it listened on %s (%v); log %s:\n%s", s.Addr, err, s.Log, readTail(s.Log))
 		default:
 		}

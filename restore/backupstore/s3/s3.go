@@ -159,19 +159,15 @@ func New(o Options) (*Store, error) {
 
 func (s *Store) key(k string) string { return path.Join(s.prefix, k) }
 
-// Open gets an object; NoSuchKey wraps fs.ErrNotExist.
+// Open gets an object in one GET; NoSuchKey wraps fs.ErrNotExist. (minio-go's
+// Client.GetObject answers a first Stat with a HEAD, whose bodiless 404 cannot tell
+// a missing key from a missing bucket or an unknown access key.)
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, s.key(key), minio.GetObjectOptions{})
-	if err == nil {
-		_, err = obj.Stat() // sends the GET; surfaces a missing key now
-	}
+	rc, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, s.key(key), minio.GetObjectOptions{})
 	if err != nil {
-		if obj != nil {
-			obj.Close()
-		}
 		return nil, s.wrap("get", key, err)
 	}
-	return obj, nil
+	return rc, nil
 }
 
 // List lists the names directly under dir.
