@@ -1,0 +1,178 @@
+package webhook
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/test/testenv"
+)
+
+// s3Backup writes one small backup, bak://vol-s3/backup-s3, into a versitygw
+// bucket-root store and returns the server.
+func s3Backup(t *testing.T) *testenv.S3 {
+	t.Helper()
+	srv := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}})
+	st := openS3(t, "s3://backups@us-east-1/", srv.Env())
+	img := filepath.Join(t.TempDir(), "src.img")
+	if err := os.WriteFile(img, []byte(strings.Repeat("snaprestore", 1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.WriteBackup(context.Background(), st, restore.BackupOptions{Volume: "vol-s3", Image: img, Backup: "backup-s3"}); err != nil {
+		t.Fatalf("WriteBackup: %v", err)
+	}
+	return srv
+}
+
+func openS3(t *testing.T, url string, env map[string]string) *restore.Store {
+	t.Helper()
+	st, err := restore.OpenStore(url, restore.StoreOptions{Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// silentEndpoint accepts connections and never answers: a hung S3 server.
+func silentEndpoint(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return "http://" + l.Addr().String()
+}
+
+// TestPreflightVersitygw: against a real S3 server, a wrong secret, a missing
+// bucket, a closed and a hung endpoint each allow with a warning naming the
+// setting to check; a missing backup is denied with the available ones.
+func TestPreflightVersitygw(t *testing.T) {
+	t.Parallel()
+	srv := s3Backup(t)
+	path := field.NewPath("spec", "source", "snapshotHandle")
+	root := "s3://backups@us-east-1/"
+	cases := []struct {
+		name    string
+		url     string
+		env     map[string]string
+		handle  string
+		errs    string // the one denial, or ""
+		warning string // what the one warning ends with, or ""
+	}{
+		{name: "completed backup", url: root, env: srv.Env(), handle: "bak://vol-s3/backup-s3"},
+		{name: "missing backup", url: root, env: srv.Env(), handle: "bak://vol-s3/backup-nope",
+			errs: `spec.source.snapshotHandle: Invalid value: "bak://vol-s3/backup-nope": backup "backup-nope" of volume "vol-s3" does not exist in the backupstore; available backups (newest first): bak://vol-s3/backup-s3`},
+		{name: "wrong secret key", url: root, env: with(srv.Env(), "AWS_SECRET_ACCESS_KEY", "wrong"), handle: "bak://vol-s3/backup-s3",
+			warning: "rejected the request signature; check AWS_SECRET_ACCESS_KEY of the backup-target secret)"},
+		{name: "missing bucket", url: "s3://nobucket@us-east-1/", env: srv.Env(), handle: "bak://vol-s3/backup-s3",
+			warning: "; check the bucket of the backupstore URL (s3://bucket@region/path))"},
+		{name: "closed endpoint", url: root, env: with(srv.Env(), "AWS_ENDPOINTS", "http://127.0.0.1:"+closedPort(t)), handle: "bak://vol-s3/backup-s3",
+			warning: "; check AWS_ENDPOINTS and that the server is reachable)"},
+		{name: "hung endpoint", url: root, env: with(srv.Env(), "AWS_ENDPOINTS", silentEndpoint(t)), handle: "bak://vol-s3/backup-s3",
+			warning: "; no answer in time; check AWS_ENDPOINTS and that the server is reachable)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p := NewPreflight(openS3(t, c.url, c.env), 0)
+			errs, warnings := p.CheckHandle(context.Background(), path, c.handle)
+			if got := errs.ToAggregate(); (got == nil) != (c.errs == "") || (got != nil && got.Error() != c.errs) {
+				t.Errorf("errors %v; want %q", got, c.errs)
+			}
+			prefix := "spec.source.snapshotHandle: the backupstore could not be reached, so " + c.handle + " was not checked ("
+			switch {
+			case c.warning == "" && len(warnings) != 0:
+				t.Errorf("warnings %q; want none", warnings)
+			case c.warning != "" && (len(warnings) != 1 || !strings.HasPrefix(warnings[0], prefix) || !strings.HasSuffix(warnings[0], c.warning)):
+				t.Errorf("warnings %q; want one: %s…%s", warnings, prefix, c.warning)
+			}
+		})
+	}
+}
+
+// TestPreflightVersitygwOnAPIServer: kube-apiserver calls the validating webhook,
+// whose pre-flight reads versitygw; when the S3 server goes away, the next
+// restore is admitted with a warning naming AWS_ENDPOINTS instead of hanging.
+func TestPreflightVersitygwOnAPIServer(t *testing.T) {
+	t.Parallel()
+	srv := s3Backup(t)
+	scheme := testenv.NewScheme()
+	ctrl.SetLogger(logr.Discard())
+	mgr, env := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
+		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
+	})
+	pre := NewPreflight(openS3(t, "s3://backups@us-east-1/", srv.Env()), 0)
+	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Backups: pre, Sizes: pre}))
+	runManager(t, mgr)
+	warnings := &warningRecorder{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WarningHandler = warnings
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const lh = DefaultLonghornDriver
+
+	if err := c.Create(ctx, envContent("s3-ok", "apps", "s", lh, "bak://vol-s3/backup-s3")); err != nil {
+		t.Errorf("content of an existing backup: %v", err)
+	}
+	err = c.Create(ctx, envContent("s3-missing", "apps", "s", lh, "bak://vol-s3/backup-nope"))
+	want := denied("volumesnapshotcontents", "VolumeSnapshotContent", "s3-missing",
+		`spec.source.snapshotHandle: Invalid value: "bak://vol-s3/backup-nope": backup "backup-nope" of volume "vol-s3" does not exist in the backupstore; available backups (newest first): bak://vol-s3/backup-s3`)
+	if err == nil || err.Error() != want {
+		t.Errorf("content of a missing backup:\n got %v\nwant %s", err, want)
+	}
+	if got := warnings.take(); len(got) != 0 {
+		t.Errorf("warnings while the store answers: %q", got)
+	}
+
+	srv.Stop()
+	if err := c.Create(ctx, envContent("s3-down", "apps", "s", lh, "bak://vol-s3/backup-later")); err != nil {
+		t.Fatalf("content while the S3 server is down: %v; want admitted with a warning", err)
+	}
+	got := warnings.take()
+	const suffix = "; check AWS_ENDPOINTS and that the server is reachable)"
+	if len(got) != 1 || !strings.Contains(got[0], "the backupstore could not be reached, so bak://vol-s3/backup-later was not checked") || !strings.HasSuffix(got[0], suffix) {
+		t.Errorf("warnings while the S3 server is down %q; want one ending %q", got, suffix)
+	}
+}
+
+func with(env map[string]string, k, v string) map[string]string {
+	env[k] = v
+	return env
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
