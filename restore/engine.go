@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -91,8 +90,8 @@ func resolve(ctx context.Context, st *backupstore.Store, volume, backup string) 
 	}
 	b, err := st.Backup(ctx, vol, backup)
 	if errors.Is(err, backupstore.ErrBackupNotFound) {
-		if avail, lerr := Completed(ctx, st, vol, availableListed); lerr == nil && len(avail) > 0 {
-			err = fmt.Errorf("%w; available backups (newest first): %s", err, strings.Join(avail, ", "))
+		if s, lerr := Suggest(ctx, st, vol, backup, availableListed); lerr == nil && s.String() != "" {
+			err = fmt.Errorf("%w; %s", err, s)
 		}
 	}
 	if err != nil {

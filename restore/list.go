@@ -86,20 +86,9 @@ func Info(vol *backupstore.Volume, b *backupstore.Backup) BackupInfo {
 }
 
 // Completed returns the handles of vol's completed backups, newest first, at most
-// limit of them (all when limit is 0): what a "backup not found" error offers instead.
+// limit of them (all when limit is 0): what a "backup not found" error offers
+// instead. One listing, and only the cfgs shown are read (see Suggest).
 func Completed(ctx context.Context, st *backupstore.Store, vol *backupstore.Volume, limit int) ([]string, error) {
-	all, err := st.Backups(ctx, vol)
-	if err != nil {
-		return nil, err
-	}
-	var handles []string
-	for _, b := range all {
-		if limit > 0 && len(handles) == limit {
-			break
-		}
-		if !b.InProgress() {
-			handles = append(handles, "bak://"+vol.Name+"/"+b.Name)
-		}
-	}
-	return handles, nil
+	s, err := Suggest(ctx, st, vol, "", limit)
+	return s.Available, err
 }

@@ -76,3 +76,8 @@ func OpenStore(rawURL string, o StoreOptions) (*Store, error) {
 	}
 	return &Store{Store: backupstore.New(objs), URL: rawURL, objs: objs}, nil
 }
+
+var (
+	_ backupstore.Lister = (*file.Store)(nil)
+	_ backupstore.Lister = (*s3.Store)(nil)
+)

@@ -2,11 +2,15 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
@@ -175,4 +179,52 @@ func closedPort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// listCounter counts S3 LIST requests (GET of the bucket with a prefix query).
+type listCounter struct {
+	next http.RoundTripper
+	n    atomic.Int32
+}
+
+func (c *listCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if q := r.URL.Query(); r.Method == http.MethodGet && (q.Has("list-type") || q.Has("prefix")) {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// TestPreflightManyBackups: the pre-flight of a mistyped backup of a volume with
+// 5,000 backups lists them once (5 pages of 1,000) and still names the closest
+// and the newest.
+func TestPreflightManyBackups(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}})
+	many := testenv.ManyBackups{Volume: "vol-many", N: 5000, First: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := many.Write(filepath.Join(srv.Root, "backups")); err != nil {
+		t.Fatal(err)
+	}
+	env := srv.Env()
+	lc := &listCounter{next: srv.Transport()}
+	st, err := restore.OpenStore("s3://backups@us-east-1/", restore.StoreOptions{Getenv: func(k string) string { return env[k] }, Transport: lc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPreflight(st, 0)
+	newest := many.Name(many.N - 1)
+	typo := "bak://vol-many/" + newest[:len(newest)-1] + "x"
+	path := field.NewPath("spec", "source", "snapshotHandle")
+	errs, warnings := p.CheckHandle(context.Background(), path, typo)
+	var avail []string
+	for i := many.N - 1; i > many.N-6; i-- {
+		avail = append(avail, "bak://vol-many/"+many.Name(i))
+	}
+	want := field.Invalid(path, typo, fmt.Sprintf(`backup %q of volume "vol-many" does not exist in the backupstore; did you mean bak://vol-many/%s? available backups (newest first): %s`,
+		strings.TrimPrefix(typo, "bak://vol-many/"), newest, strings.Join(avail, ", "))).Error()
+	if len(errs) != 1 || errs[0].Error() != want || len(warnings) != 0 {
+		t.Errorf("CheckHandle = %v, %q\nwant %s", errs, warnings, want)
+	}
+	if n := lc.n.Load(); n != 5 {
+		t.Errorf("%d LIST requests; want 5, one listing of 5,000 names", n)
+	}
 }

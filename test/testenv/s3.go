@@ -119,22 +119,33 @@ func S3Binary() (string, error) {
 	return p, nil
 }
 
-// StartS3 starts versitygw on a free loopback port for t, creates o.Buckets, and
-// stops the server when t ends. It fails t (never skips) when the binary is missing.
+// StartS3 starts versitygw on a free loopback port for t (RunS3 in a temporary
+// directory of t), and stops it when t ends. It fails t (never skips) when the
+// binary is missing.
 func StartS3(t testing.TB, o S3Options) *S3 {
 	t.Helper()
-	bin, err := S3Binary()
+	s, err := RunS3(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	s := &S3{Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "versitygw.log")}
-	if err := os.Mkdir(s.Root, 0o755); err != nil {
-		t.Fatal(err)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// RunS3 starts versitygw (S3Binary) on a free loopback port with its posix root,
+// log and certificates under dir, and creates o.Buckets. The caller stops it.
+func RunS3(dir string, o S3Options) (*S3, error) {
+	bin, err := S3Binary()
+	if err != nil {
+		return nil, err
+	}
+	s := &S3{Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "versitygw.log"), stop: func() {}}
+	if err := os.MkdirAll(s.Root, 0o755); err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := []string{"--access", S3AccessKey, "--secret", S3SecretKey, "--port", s.Addr,
@@ -142,20 +153,23 @@ func StartS3(t testing.TB, o S3Options) *S3 {
 	scheme := "http"
 	if o.TLS {
 		scheme = "https"
-		cert, key := s3Certificate(t, dir, s)
+		cert, key, err := s3Certificate(dir, s)
+		if err != nil {
+			return nil, err
+		}
 		args = append(args, "--cert", cert, "--key", key)
 	}
 	s.Endpoint = fmt.Sprintf("%s://%s:%d", scheme, S3Domain, port)
 	args = append(args, "posix", s.Root)
 	logf, err := os.Create(s.Log)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("start %s: %v", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); logf.Close() }()
@@ -166,12 +180,15 @@ func StartS3(t testing.TB, o S3Options) *S3 {
 			<-exited
 		})
 	}
-	t.Cleanup(s.stop)
 	if err := s.waitReady(exited); err != nil {
-		t.Fatal(err)
+		s.Stop()
+		return nil, err
 	}
-	s.makeBuckets(t, o.Buckets)
-	return s
+	if err := s.makeBuckets(o.Buckets); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 // s3StartWait bounds the wait for versitygw to accept connections.
@@ -198,45 +215,44 @@ func (s *S3) waitReady(exited chan error) error {
 	}
 }
 
-func (s *S3) makeBuckets(t testing.TB, buckets []string) {
-	t.Helper()
+func (s *S3) makeBuckets(buckets []string) error {
 	c, err := minio.New(strings.TrimPrefix(strings.TrimPrefix(s.Endpoint, "http://"), "https://"), &minio.Options{
 		Creds: credentials.NewStaticV4(S3AccessKey, S3SecretKey, ""), Secure: len(s.CACert) > 0,
 		Transport: s.Transport(), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s3StartWait)
 	defer cancel()
 	for _, b := range buckets {
 		if err := c.MakeBucket(ctx, b, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
-			t.Fatalf("create bucket %q on versitygw %s: %v; log %s:\n%s", b, s.Endpoint, err, s.Log, readTail(s.Log))
+			return fmt.Errorf("create bucket %q on versitygw %s: %w; log %s:\n%s", b, s.Endpoint, err, s.Log, readTail(s.Log))
 		}
 	}
+	return nil
 }
 
 // s3Certificate writes a CA-signed certificate for localhost and *.localhost into dir.
-func s3Certificate(t testing.TB, dir string, s *S3) (certFile, keyFile string) {
-	t.Helper()
+func s3Certificate(dir string, s *S3) (certFile, keyFile string, err error) {
 	now := time.Now().Add(-time.Minute)
 	ca, err := pki.NewCA("snaprestore test S3 CA", now, 24*time.Hour)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	leaf, err := pki.Sign(ca, []string{S3Domain, "*." + S3Domain}, now, 24*time.Hour)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	certPEM, keyPEM, err := leaf.Encode()
 	if err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
 	s.CACert = pki.EncodeCerts(ca.Cert)
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	if err := errors.Join(os.WriteFile(certFile, certPEM, 0o600), os.WriteFile(keyFile, keyPEM, 0o600)); err != nil {
-		t.Fatal(err)
+		return "", "", err
 	}
-	return certFile, keyFile
+	return certFile, keyFile, nil
 }
 
 func freePort() (int, error) {

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -172,18 +174,35 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // List lists the names directly under dir.
 func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
+	m, err := s.ListModified(ctx, dir)
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, err
+}
+
+// ListModified is List with each object's LastModified, which every LIST page
+// carries (zero for a common prefix, a "subdirectory"): one request per 1,000 names.
+func (s *Store) ListModified(ctx context.Context, dir string) (map[string]time.Time, error) {
 	p := s.key(dir) + "/"
-	var names []string
+	out := map[string]time.Time{}
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: p}) {
 		if obj.Err != nil {
 			return nil, s.wrap("list", dir, obj.Err)
 		}
-		n := strings.TrimSuffix(strings.TrimPrefix(obj.Key, p), "/")
-		if n != "" {
-			names = append(names, n)
+		n, isDir := strings.CutSuffix(strings.TrimPrefix(obj.Key, p), "/")
+		if n == "" {
+			continue
+		}
+		if isDir {
+			out[n] = time.Time{}
+		} else {
+			out[n] = obj.LastModified
 		}
 	}
-	return names, nil
+	return out, nil
 }
 
 // Exists reports whether an object exists.
