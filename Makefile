@@ -101,10 +101,13 @@ fuzz: ## Run every fuzz target for FUZZ_TIME.
 	done
 
 .PHONY: bench
-bench: control-plane build ## Run benchmarks; each reports a ratio against its baseline.
+bench: control-plane $(BIN)/versitygw build ## Run benchmarks; each reports a ratio against its baseline.
 	@# Restore engine vs cp --sparse=always of the same image, both timed to durable
 	@# storage; peak RSS of the CLI; 1 TiB vs 128 MiB volume; verify vs restore.
 	$(GO) run ./test/bench/restore -bin $(BIN)/snaprestore
+	@# One volume of 5,000 backups (generated cfgs) on file:// and on versitygw (S3 on
+	@# loopback): `snaprestore backups` and the "backup not found" answer; S3/file ratios.
+	$(GO) run ./test/bench/backups -bin $(BIN)/snaprestore -assets $(BIN)
 	@# Admission webhook under load: the real handlers vs a no-op handler on the same
 	@# HTTPS server, concurrent keep-alive clients on loopback; reviews/s, p50/p99/p99.9,
 	@# allocations per review. Bigger runs: ADMISSION_BENCH_FLAGS="-requests 200000".

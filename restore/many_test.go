@@ -97,6 +97,18 @@ func TestManyBackupsOnVersitygw(t *testing.T) {
 		}
 	}
 
+	vols, err := List(ctx, st.Store, ListOptions{Volume: many.Volume, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := vols[0].Backups; len(b) != 50 || vols[0].Omitted != many.N-50 || b[0].Name != many.Name(many.N-1) || b[49].Name != many.Name(many.N-50) {
+		t.Errorf("List with Limit 50: %d backups from %s to %s, %d omitted; want 50 from %s to %s, %d omitted",
+			len(b), b[0].Name, b[len(b)-1].Name, vols[0].Omitted, many.Name(many.N-1), many.Name(many.N-50), many.N-50)
+	}
+	if list, get := ct.take(); list != 5 || get != 51 {
+		t.Errorf("List with Limit 50: %d LIST and %d GET requests; want 5 LIST and 51 GET (volume.cfg and the 50 shown)", list, get)
+	}
+
 	vi, err := ListVolume(ctx, st.Store, many.Volume)
 	if err != nil {
 		t.Fatal(err)

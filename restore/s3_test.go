@@ -121,7 +121,7 @@ func TestRestoreFixturesFromS3(t *testing.T) {
 	}
 	t.Run("listing", func(t *testing.T) {
 		t.Parallel()
-		vols, err := List(context.Background(), open("lz4-chain").Store, "")
+		vols, err := List(context.Background(), open("lz4-chain").Store, ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestS3BucketRootTarget(t *testing.T) {
 			if err != nil {
 				t.Fatalf("OpenStore: %v", err)
 			}
-			vols, err := List(context.Background(), st.Store, "")
+			vols, err := List(context.Background(), st.Store, ListOptions{})
 			if err != nil || len(vols) != 1 || len(vols[0].Backups) != 1 || vols[0].Backups[0].Handle != ui.Handle() {
 				t.Fatalf("List = %+v, %v; want the one backup %s", vols, err, ui.Handle())
 			}

@@ -131,7 +131,7 @@ func TestVersitygwErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = List(context.Background(), st.Store, "")
+			_, err = List(context.Background(), st.Store, ListOptions{})
 			if !errors.Is(err, c.sentinel) {
 				t.Errorf("List error %v; want %v", err, c.sentinel)
 			}

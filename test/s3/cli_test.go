@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -179,4 +180,37 @@ func closedPort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// TestCLIManyBackups: one volume of 5,000 backups (generated cfgs). backups lists
+// the newest 50 and says how many it left out; a mistyped name is answered with
+// the closest and the newest.
+func TestCLIManyBackups(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}})
+	many := testenv.ManyBackups{Volume: "vol-many", N: 5000, First: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := many.Write(filepath.Join(srv.Root, "backups")); err != nil {
+		t.Fatal(err)
+	}
+	const target = "s3://backups@us-east-1/"
+	r := mustRun(t, srv.Env(), "backups", "--backupstore", target, many.Volume)
+	rows := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(rows) != 51 || !strings.Contains(rows[1], many.Name(many.N-1)) || !strings.Contains(rows[50], many.Name(many.N-50)) {
+		t.Errorf("backups: %d lines; want a header and the newest 50, %s first:\n%s", len(rows), many.Name(many.N-1), r.stdout)
+	}
+	if want := "vol-many: 4950 older backups not listed (--limit 50; --limit 0 lists all)\n"; r.stderr != want {
+		t.Errorf("backups stderr %q; want %q", r.stderr, want)
+	}
+	newest := many.Name(many.N - 1)
+	typo := newest[:len(newest)-1] + "x"
+	var avail []string
+	for i := many.N - 1; i > many.N-6; i-- {
+		avail = append(avail, "bak://vol-many/"+many.Name(i))
+	}
+	r = snaprestore(t, srv.Env(), "restore", "bak://vol-many/"+typo, "--backupstore", target, "--to", filepath.Join(t.TempDir(), "img"))
+	want := fmt.Sprintf("snaprestore: backup not found: bak://vol-many/%s (no %s); did you mean bak://vol-many/%s? available backups (newest first): %s\n",
+		typo, backupstore.BackupConfigPath(many.Volume, typo), newest, strings.Join(avail, ", "))
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("restore of a mistyped name: exit %d, stderr\n%s\nwant exit 1, stderr\n%s", r.code, r.stderr, want)
+	}
 }

@@ -188,7 +188,8 @@ func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 func (s *Store) ListModified(ctx context.Context, dir string) (map[string]time.Time, error) {
 	p := s.key(dir) + "/"
 	out := map[string]time.Time{}
-	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: p}) {
+	noOwner := false // owners are not needed, and cost the server a lookup per key
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: p, FetchOwner: &noOwner}) {
 		if obj.Err != nil {
 			return nil, s.wrap("list", dir, obj.Err)
 		}
