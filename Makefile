@@ -13,7 +13,7 @@ TOOLS_MOD := hack/tools
 # The control plane the tests and the demo run. Versions are pinned in hack/tools/go.mod
 # (k8s.io/kubernetes and go.etcd.io/etcd/server/v3); binaries are cached in bin/ and
 # rebuilt only when that module changes.
-CONTROL_PLANE := $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd
+CONTROL_PLANE := $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # A hung test must not hold CI forever; no single test depends on this bound.
@@ -28,7 +28,7 @@ $(BIN)/snaprestore:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/snaprestore
 
 .PHONY: control-plane
-control-plane: $(CONTROL_PLANE) ## Build etcd, kube-apiserver and kubectl into bin/ (once).
+control-plane: $(CONTROL_PLANE) ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl into bin/ (once).
 
 # Like Kubernetes' own build, stamp the version (built from the module it is otherwise
 # v0.0.0-master), so kubectl version, discovery and Helm's kubeVersion checks see v1.37.x.
@@ -41,6 +41,12 @@ $(BIN)/kube-apiserver: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-apiserver
 $(BIN)/kubectl: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubectl
+# The volume populator's end-to-end tests run the real PV binder, garbage collector and
+# scheduler against the test API server (envtest alone runs no controllers).
+$(BIN)/kube-controller-manager: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
+	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
+$(BIN)/kube-scheduler: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
+	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-scheduler
 $(BIN)/etcd: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -o $@ go.etcd.io/etcd/server/v3
 
