@@ -33,6 +33,11 @@ type Options struct {
 	// Progress, when set, is called after each block object is done, from one
 	// goroutine at a time.
 	Progress func(Progress)
+	// BackingImage is the file of the Longhorn backing image the volume was
+	// created from (volume.cfg BackingImageName), laid down before the blocks and
+	// checked against BackingImageChecksum. Required for such a volume, refused
+	// for any other. Default "".
+	BackingImage string
 }
 
 // Progress is a snapshot of a running restore or verify.
@@ -117,6 +122,14 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
+	if err := checkBacking(r.handle, r.vol, o); err != nil {
+		return Summary{}, err
+	}
+	if o.BackingImage != "" {
+		if err := checkBase(o.BackingImage, r.vol); err != nil {
+			return Summary{}, err
+		}
+	}
 	var old *backupstore.Backup
 	if o.IncrementalFrom != "" {
 		if old, err = loadOlder(ctx, st, r, o.IncrementalFrom); err != nil {
@@ -146,6 +159,13 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	}
 	defer t.close()
 	t.openDirect()
+	var baseWritten int64
+	if o.BackingImage != "" {
+		if baseWritten, err = layBase(o.BackingImage, r.vol, t); err != nil {
+			return Summary{}, err
+		}
+		t.fresh = false // zero blocks must now be written over the base
+	}
 	var rec *record
 	if done != nil {
 		rec, err = appendRecord(recPath, t.f)
@@ -155,7 +175,7 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Backup: r.handle, Target: targetPath, VolumeSize: r.vol.Size}
+	sum := Summary{Backup: r.handle, Target: targetPath, VolumeSize: r.vol.Size, Written: baseWritten}
 	if err := run(ctx, st, r, p, t, rec, done, o, &sum); err != nil {
 		if cerr := rec.close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -193,7 +213,7 @@ func loadOlder(ctx context.Context, st *backupstore.Store, r *resolved, name str
 func run(ctx context.Context, st *backupstore.Store, r *resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
 	bs := r.backup.BlockSize
 	zero := p.zero
-	if !t.fresh && o.IncrementalFrom == "" {
+	if !t.fresh && o.IncrementalFrom == "" && o.BackingImage == "" { // the base covers what is unlisted
 		zero = unlisted(r.backup, r.vol.Size)
 	}
 	for _, e := range zero {

@@ -40,6 +40,10 @@ type BackupFacts struct {
 	// Closest is the completed backup whose name is a likely typo of the missing
 	// one (restore.Suggest), or "".
 	Closest string
+	// BackingImage is the Longhorn backing image the backup's volume was created
+	// from (volume.cfg BackingImageName), or "": the backup holds only what the
+	// volume wrote on top of it.
+	BackingImage string
 }
 
 // Preflight answers admission-time questions about backups in the configured
@@ -123,9 +127,11 @@ func lookupBackup(ctx context.Context, st *backupstore.Store, volume, backup str
 		f := BackupFacts{Problem: fmt.Sprintf("backup %q of volume %q does not exist in the backupstore", backup, volume)}
 		// vol is reused; one listing orders and matches, and only the cfgs of
 		// the suggestions are read (issue #13: 5,000 backups in a 2 s budget).
+		// The backup is known to be missing: a listing that fails (or outlasts
+		// the budget) loses the hint, not the denial, and says so.
 		s, lerr := restore.Suggest(ctx, st, vol, backup, preflightAvailable)
 		if lerr != nil && !isStoreContent(lerr) {
-			return BackupFacts{Unreachable: lerr}
+			f.Problem += fmt.Sprintf(" (its other backups could not be listed: %v)", lerr)
 		}
 		f.Available, f.Closest = s.Available, s.Closest
 		return f
@@ -140,14 +146,14 @@ func lookupBackup(ctx context.Context, st *backupstore.Store, volume, backup str
 	if err := b.CheckFits(vol.Size); err != nil {
 		return BackupFacts{Problem: fmt.Sprintf("%s cannot be restored: %v", handle, err)}
 	}
-	return BackupFacts{VolumeSize: vol.Size}
+	return BackupFacts{VolumeSize: vol.Size, BackingImage: vol.BackingImageName}
 }
 
 // isStoreContent reports whether err is about what the store holds (a bad
 // name or cfg), as opposed to reaching it.
 func isStoreContent(err error) bool {
 	return errors.Is(err, backupstore.ErrInvalidConfig) || errors.Is(err, backupstore.ErrInvalidName) ||
-		errors.Is(err, backupstore.ErrUnsupportedCompression)
+		errors.Is(err, backupstore.ErrUnsupportedCompression) || errors.Is(err, backupstore.ErrUnsupportedBackup)
 }
 
 // ValidateBackupFacts is the pre-flight rule for a bak:// (or bs://) handle at
@@ -156,6 +162,10 @@ func isStoreContent(err error) bool {
 func ValidateBackupFacts(path *field.Path, handle string, f BackupFacts) (field.ErrorList, admission.Warnings) {
 	if f.Unreachable != nil {
 		return nil, admission.Warnings{fmt.Sprintf("%s: the backupstore could not be reached, so %s was not checked (%v)", path, handle, f.Unreachable)}
+	}
+	if f.Problem == "" && f.BackingImage != "" {
+		return nil, admission.Warnings{fmt.Sprintf("%s: %s is of a volume created from Longhorn backing image %q and holds only what the volume wrote on top of it; "+
+			"the restore needs that backing image (in Longhorn, or as the file of snaprestore restore --backing-image)", path, handle, f.BackingImage)}
 	}
 	if f.Problem == "" {
 		return nil, nil

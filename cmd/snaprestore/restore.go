@@ -25,6 +25,7 @@ type restoreOptions struct {
 	Resume          bool   // --resume
 	IncrementalFrom string // --incremental-from: older backup name (or reference of the same volume)
 	Concurrency     int    // --concurrency; 0 = engine default
+	BackingImage    string // --backing-image: the volume's Longhorn backing image file
 }
 
 func (o *restoreOptions) Validate() error {
@@ -49,7 +50,9 @@ written to the backupstore. A non-empty target is refused without --force.
 An interrupted restore (even kill -9) leaves PATH.snaprestore-progress; run the
 same command with --resume to continue it. --incremental-from OLD restores onto
 PATH holding the image of the older backup OLD of the same volume, writing only
-changed blocks and zeroing removed ones.
+changed blocks and zeroing removed ones. A volume created from a Longhorn backing
+image needs that image's file (--backing-image FILE): the backup holds only what
+the volume wrote on top of it.
 
 REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
 or a Longhorn UI backup URL (which names its own backupstore).`,
@@ -71,6 +74,7 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
 	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
+	f.StringVar(&o.BackingImage, "backing-image", "", "file of the Longhorn backing image the volume was created from (volume.cfg BackingImageName); laid down first and checked against its SHA-512")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
 	return cmd
 }
@@ -97,7 +101,8 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	}
 	pr := newProgressPrinter(cmd.ErrOrStderr(), "restore")
 	sum, err := restore.Restore(cmd.Context(), st.Store, ref.Volume, ref.Backup, o.To, restore.Options{
-		Concurrency: o.Concurrency, Force: o.Force, Resume: o.Resume, IncrementalFrom: from, Progress: pr.update})
+		Concurrency: o.Concurrency, Force: o.Force, Resume: o.Resume, IncrementalFrom: from, Progress: pr.update,
+		BackingImage: o.BackingImage})
 	pr.finish()
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("restore of %s interrupted; the image is incomplete; run the same command with --resume to continue (progress is in %s)",
