@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -271,5 +272,36 @@ func TestPreflightBackingImage(t *testing.T) {
 		"the restore needs that backing image (in Longhorn, or as the file of snaprestore restore --backing-image)"}
 	if len(errs) != 0 || !cmp.Equal(warnings, want) {
 		t.Errorf("CheckHandle = %v, %q; want no errors and %q", errs, warnings, want)
+	}
+}
+
+// failList answers every S3 LIST with 503 SlowDown, as an overloaded store does.
+type failList struct{ next http.RoundTripper }
+
+func (f failList) RoundTrip(r *http.Request) (*http.Response, error) {
+	if q := r.URL.Query(); r.Method == http.MethodGet && (q.Has("list-type") || q.Has("prefix")) {
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Request: r,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
+	}
+	return f.next.RoundTrip(r)
+}
+
+// TestPreflightMissingBackupListingFails: a backup known to be missing stays
+// denied when the volume's backups cannot be listed, and the message says so.
+func TestPreflightMissingBackupListingFails(t *testing.T) {
+	t.Parallel()
+	srv := s3Backup(t)
+	env := srv.Env()
+	st, err := restore.OpenStore("s3://backups@us-east-1/", restore.StoreOptions{Getenv: func(k string) string { return env[k] }, Transport: failList{srv.Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := field.NewPath("spec", "source", "snapshotHandle")
+	errs, warnings := ValidateBackupFacts(path, "bak://vol-s3/backup-nope", lookupBackup(context.Background(), st.Store, "vol-s3", "backup-nope"))
+	want := `spec.source.snapshotHandle: Invalid value: "bak://vol-s3/backup-nope": backup "backup-nope" of volume "vol-s3" does not exist in the backupstore ` +
+		`(its other backups could not be listed: list backups of vol-s3: list s3://backups/backupstore/volumes/`
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want) || !strings.HasSuffix(errs[0].Error(), ": Please reduce your request rate.)") || len(warnings) != 0 {
+		t.Errorf("got %v, %q; want one denial starting %s", errs, warnings, want)
 	}
 }
