@@ -95,6 +95,7 @@ test: test-deps control-plane $(BIN)/helm $(BIN)/versitygw build ## Run every te
 FUZZ_TARGETS :=
 FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
+FUZZ_TARGETS += ./restore/partition:FuzzList
 FUZZ_TARGETS += ./webhook:FuzzValidatingReview
 FUZZ_TARGETS += ./certs/pki:FuzzParseKeyPair
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages whose tools the tests run (mkfs.ext4/debugfs for the
-# file-level tests, mkfs.xfs for xfs, nbdinfo/nbdcopy as a real NBD client), only
-# when a tool is missing: a fresh CI machine gets them, a prepared one is untouched.
+# file-level tests, mkfs.xfs for xfs, nbdinfo/nbdcopy as a real NBD client, sfdisk
+# for partition tables), only when a tool is missing: a fresh CI machine gets them,
+# a prepared one is untouched.
 set -euo pipefail
 declare -A pkg=(
   [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs
   [mkfs.xfs]=xfsprogs
   [nbdinfo]=libnbd-bin [nbdcopy]=libnbd-bin
+  [sfdisk]=fdisk
 )
 missing=()
 for tool in "${!pkg[@]}"; do

@@ -1,0 +1,399 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/snaprestore/snaprestore/restore/backupstore"
+)
+
+const (
+	mib        = 1 << 20
+	dupOffset  = 18874368 // block 9 of lz4Full: the same object as block 0
+	holeOffset = 8388608  // block 4 of lz4Full: not listed
+)
+
+// readAllChunks reads r from start to end in random chunk sizes and returns
+// the sha256 of what it read; every chunk must be full except the last,
+// which ends with io.EOF.
+func readAllChunks(t *testing.T, r *Reader, rng *rand.Rand) string {
+	t.Helper()
+	h := sha256.New()
+	buf := make([]byte, 5*mib)
+	var off int64
+	for {
+		n := 1 + rng.IntN(len(buf))
+		if rng.IntN(4) == 0 {
+			n = 1 + rng.IntN(4096)
+		}
+		got, err := r.ReadAt(buf[:n], off)
+		h.Write(buf[:got])
+		off += int64(got)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("ReadAt(%d bytes, %d): %v", n, off-int64(got), err)
+		}
+		if got != n {
+			t.Fatalf("ReadAt(%d bytes, %d) = %d without an error", n, off-int64(got), got)
+		}
+	}
+	if off != r.Size() {
+		t.Fatalf("read %d bytes; want the volume size %d", off, r.Size())
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkRandomReads compares random reads with the restored image.
+func checkRandomReads(t *testing.T, r *Reader, image []byte, rng *rand.Rand) {
+	t.Helper()
+	for range 200 {
+		off := rng.Int64N(int64(len(image)))
+		n := 1 + rng.IntN(3*mib)
+		got := make([]byte, n)
+		m, err := r.ReadAt(got, off)
+		want := image[off:min(int64(len(image)), off+int64(n))]
+		if len(want) < n && err != io.EOF || len(want) == n && err != nil {
+			t.Fatalf("ReadAt(%d bytes, %d) error %v", n, off, err)
+		}
+		if m != len(want) || !bytes.Equal(got[:m], want) {
+			t.Fatalf("ReadAt(%d bytes, %d): %d bytes differing from Restore's image", n, off, m)
+		}
+	}
+}
+
+func restoredImage(t *testing.T, st *Store, volume, backup string) []byte {
+	t.Helper()
+	target := filepath.Join(t.TempDir(), "image")
+	if _, err := Restore(context.Background(), st.Store, volume, backup, target, Options{}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	data, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestReaderFixtures(t *testing.T) {
+	t.Parallel()
+	_, openS3 := s3Fixture(t, 1)
+	stores := map[string]func(t *testing.T, folder string) *Store{
+		"file": fixtureStore,
+		"s3":   func(_ *testing.T, folder string) *Store { return openS3(folder) },
+	}
+	for kind, open := range stores {
+		for _, c := range readCases(t) {
+			t.Run(kind+"/"+c.folder+"/"+c.backup, func(t *testing.T) {
+				t.Parallel()
+				st := open(t, c.folder)
+				seed := uint64(time.Now().UnixNano())
+				t.Logf("seed %d", seed)
+				rng := rand.New(rand.NewPCG(seed, 11))
+				r, err := OpenReader(context.Background(), st.Store, c.volume, c.backup, ReaderOptions{CacheBytes: 3 * mib})
+				if err != nil {
+					t.Fatalf("OpenReader: %v", err)
+				}
+				if got := readAllChunks(t, r, rng); got != c.sha256 {
+					t.Errorf("sha256 of the read = %s; want %s (Longhorn's restore)", got, c.sha256)
+				}
+				checkRandomReads(t, r, restoredImage(t, fixtureStore(t, c.folder), c.volume, c.backup), rng)
+				if s := r.Stats(); s.CachedBytes > 4*mib || s.Objects == 0 || s.FetchedBytes == 0 {
+					t.Errorf("stats %+v; want fetches and at most 2 cached blocks", s)
+				}
+			})
+		}
+	}
+}
+
+func openLZ4(t *testing.T, root string, o ReaderOptions) *Reader {
+	t.Helper()
+	st, err := OpenStore("file://"+root, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(context.Background(), st.Store, lz4Vol, lz4Full, o)
+	if err != nil {
+		t.Fatalf("OpenReader: %v", err)
+	}
+	return r
+}
+
+func fixtureRoot(t *testing.T, folder string) string {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join(fixtures, folder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+func TestReaderEOFAndHoles(t *testing.T) {
+	t.Parallel()
+	r := openLZ4(t, fixtureRoot(t, "lz4-chain"), ReaderOptions{})
+	size := r.Size()
+	if size != 64*mib {
+		t.Fatalf("Size = %d; want 64 MiB", size)
+	}
+	cases := []struct {
+		name    string
+		off     int64
+		len     int
+		wantN   int
+		wantErr error
+	}{
+		{"ends at the end", size - 100, 100, 100, nil},
+		{"crosses the end", size - 10, 100, 10, io.EOF},
+		{"at the end", size, 10, 0, io.EOF},
+		{"past the end", size + 4096, 10, 0, io.EOF},
+		{"negative", -1, 10, 0, ErrNegativeOffset},
+		{"empty inside", 4096, 0, 0, nil},
+	}
+	for _, c := range cases {
+		n, err := r.ReadAt(make([]byte, c.len), c.off)
+		if n != c.wantN || !errors.Is(err, c.wantErr) {
+			t.Errorf("%s: ReadAt(%d bytes, %d) = %d, %v; want %d, %v", c.name, c.len, c.off, n, err, c.wantN, c.wantErr)
+		}
+	}
+	before := r.Stats().Objects
+	hole := bytes.Repeat([]byte{0xff}, 2*mib)
+	if n, err := r.ReadAt(hole, holeOffset); n != len(hole) || err != nil {
+		t.Fatalf("ReadAt hole = %d, %v", n, err)
+	}
+	if !isZero(hole) {
+		t.Errorf("an unlisted block did not read as zeros")
+	}
+	if got := r.Stats().Objects - before; got != 0 {
+		t.Errorf("reading an unlisted block fetched %d objects; want 0", got)
+	}
+}
+
+func TestReaderCacheBound(t *testing.T) {
+	t.Parallel()
+	root := fixtureRoot(t, "lz4-chain")
+	cases := []struct {
+		name        string
+		cache       int64
+		steps       []int64 // block offsets read, 1 KiB each
+		wantObjects int64
+		wantHits    int64
+	}{
+		{"one block", 1, []int64{0, 0, 2 * mib, 0, dupOffset}, 3, 2},
+		{"two blocks", 4 * mib, []int64{0, 2 * mib, 0, 4 * mib, 0, 2 * mib}, 4, 2},
+		{"default", 0, []int64{0, 2 * mib, 4 * mib, 0, 2 * mib, 4 * mib, dupOffset}, 3, 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := openLZ4(t, root, ReaderOptions{CacheBytes: c.cache})
+			buf := make([]byte, 1024)
+			for _, off := range c.steps {
+				if _, err := r.ReadAt(buf, off+512); err != nil {
+					t.Fatalf("ReadAt %d: %v", off, err)
+				}
+			}
+			s := r.Stats()
+			if s.Objects != c.wantObjects || s.Hits != c.wantHits {
+				t.Errorf("objects %d, hits %d; want %d, %d", s.Objects, s.Hits, c.wantObjects, c.wantHits)
+			}
+			if bound := max(c.cache, 2*mib); c.cache > 0 && s.CachedBytes > bound {
+				t.Errorf("cached %d bytes; bound %d", s.CachedBytes, bound)
+			}
+		})
+	}
+}
+
+// gatedObjects holds every block object open until release is closed and
+// counts the opens.
+type gatedObjects struct {
+	backupstore.Objects
+	release chan struct{}
+	mu      sync.Mutex
+	opens   map[string]int
+}
+
+func (g *gatedObjects) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.HasSuffix(key, ".blk") {
+		g.mu.Lock()
+		g.opens[key]++
+		g.mu.Unlock()
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Objects.Open(ctx, key)
+}
+
+func TestReaderConcurrentReadersFetchOnce(t *testing.T) {
+	t.Parallel()
+	st := fixtureStore(t, "lz4-chain")
+	gate := &gatedObjects{Objects: st.Objects(), release: make(chan struct{}), opens: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := OpenReader(ctx, backupstore.New(gate), lz4Vol, lz4Full, ReaderOptions{CacheBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := restoredImage(t, st, lz4Vol, lz4Full)
+	const readers = 8
+	// Readers of block 0 and of block 9, which lists the same object.
+	offs := make([]int64, readers)
+	for i := range offs {
+		offs[i] = int64(i) * 1000
+		if i%2 == 1 {
+			offs[i] += dupOffset
+		}
+	}
+	errs := make([]error, readers)
+	got := make([][]byte, readers)
+	var wg sync.WaitGroup
+	for i, off := range offs {
+		got[i] = make([]byte, 4096)
+		wg.Go(func() { _, errs[i] = r.ReadAt(got[i], off) })
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Stats().Waiting < readers {
+		if time.Now().After(deadline) {
+			cancel()
+			wg.Wait()
+			t.Fatalf("after 30s only %d of %d readers wait for the block", r.Stats().Waiting, readers)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gate.release)
+	wg.Wait()
+	for i, off := range offs {
+		if errs[i] != nil {
+			t.Fatalf("reader %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(got[i], want[off:off+4096]) {
+			t.Errorf("reader %d at %d read wrong bytes", i, off)
+		}
+	}
+	wantOpens := map[string]int{backupstore.BlockPath(lz4Vol, r.b.Blocks[0].Checksum): 1}
+	if diff := cmp.Diff(wantOpens, gate.opens); diff != "" {
+		t.Errorf("block object opens (-want +got):\n%s", diff)
+	}
+	if s := r.Stats(); s.Objects != 1 || s.Shared != readers-1 {
+		t.Errorf("stats %+v; want 1 object fetched and %d readers sharing it", s, readers-1)
+	}
+}
+
+func TestReaderCorruptBlock(t *testing.T) {
+	t.Parallel()
+	good := restoredImage(t, fixtureStore(t, "lz4-chain"), lz4Vol, lz4Full)
+	root := copyFixture(t, "lz4-chain")
+	editFile(t, filepath.Join(root, randomPath), func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b })
+	os.Remove(filepath.Join(root, textPath))
+	r := openLZ4(t, root, ReaderOptions{})
+	cases := []struct {
+		name     string
+		off      int64
+		len      int
+		wantN    int
+		sentinel error
+		msg      string
+	}{
+		{"flipped byte", 10*mib + 5, 100, 0, backupstore.ErrChecksumMismatch,
+			"bak://vol-lz4/backup-7f3a9c21d4e85b60: block at offset 10485760 (" + randomPath + "): block checksum mismatch: content hashes to "},
+		{"read ending in the bad block", 8 * mib, 2*mib + 10, 2 * mib, backupstore.ErrChecksumMismatch,
+			"bak://vol-lz4/backup-7f3a9c21d4e85b60: block at offset 10485760 ("},
+		{"missing block", 4*mib + 7, 10, 0, backupstore.ErrBlockMissing,
+			"bak://vol-lz4/backup-7f3a9c21d4e85b60: block at offset 4194304 (" + textPath + "): block missing"},
+		{"the same again (errors are not cached)", 10 * mib, 1, 0, backupstore.ErrChecksumMismatch, ""},
+		{"good block before", 6 * mib, 2 * mib, 2 * mib, nil, ""},
+		{"good block after", 14 * mib, 2 * mib, 2 * mib, nil, ""},
+		{"good blocks around a missing one", 2 * mib, 6 * mib, 2 * mib, backupstore.ErrBlockMissing, ""},
+	}
+	for _, c := range cases {
+		p := make([]byte, c.len)
+		n, err := r.ReadAt(p, c.off)
+		if n != c.wantN || !errors.Is(err, c.sentinel) {
+			t.Errorf("%s: ReadAt = %d, %v; want %d, %v", c.name, n, err, c.wantN, c.sentinel)
+			continue
+		}
+		if c.msg != "" && !strings.HasPrefix(err.Error(), c.msg) {
+			t.Errorf("%s: error\n got %q\nwant %q...", c.name, err, c.msg)
+		}
+		if !bytes.Equal(p[:n], good[c.off:c.off+int64(n)]) {
+			t.Errorf("%s: the %d bytes read differ from the intact image", c.name, n)
+		}
+	}
+}
+
+func TestOpenReaderRefuses(t *testing.T) {
+	t.Parallel()
+	st := fixtureStore(t, "lz4-chain")
+	if _, err := OpenReader(context.Background(), st.Store, lz4Vol, "backup-nope", ReaderOptions{}); !errors.Is(err, backupstore.ErrBackupNotFound) {
+		t.Errorf("unknown backup: %v; want %v", err, backupstore.ErrBackupNotFound)
+	}
+	root := copyFixture(t, "lz4-chain")
+	editFile(t, filepath.Join(root, fullCfg), replaceIn(`"CreatedTime":"2026-11-23T22:21:40Z"`, `"CreatedTime":""`))
+	st2, err := OpenStore("file://"+root, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenReader(context.Background(), st2.Store, lz4Vol, lz4Full, ReaderOptions{}); !errors.Is(err, backupstore.ErrInProgress) {
+		t.Errorf("in-progress backup: %v; want %v", err, backupstore.ErrInProgress)
+	}
+	_, err = OpenReader(context.Background(), st.Store, lz4Vol, lz4Full, ReaderOptions{CacheBytes: -1})
+	if want := "cache size -1 bytes; expected 0 (default 64 MiB) or a positive number of bytes"; err == nil || err.Error() != want {
+		t.Errorf("negative cache: %v; want %s", err, want)
+	}
+}
+
+// TestReaderRetriesTransientStoreErrors: 503s beyond the S3 client's own
+// retries are retried as Restore retries them; a store that stays down is a
+// read error naming the block, not a checksum problem.
+func TestReaderRetriesTransientStoreErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		failures int
+		wantErr  string
+	}{
+		{name: "outlasting the client's retries", failures: 4},
+		{name: "persistent 503", failures: 1 << 30,
+			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): Please reduce your request rate."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, open := s3Fixture(t, c.failures)
+			r, err := OpenReader(context.Background(), open("gzip-single").Store, "vol-gzip", "backup-5b2e8d1f0c4a9367", ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := restoredImage(t, fixtureStore(t, "gzip-single"), "vol-gzip", "backup-5b2e8d1f0c4a9367")
+			got := make([]byte, 4096)
+			n, err := r.ReadAt(got, 100)
+			if c.wantErr != "" {
+				if n != 0 || err == nil || err.Error() != c.wantErr {
+					t.Errorf("ReadAt = %d, %v; want 0, %s", n, err, c.wantErr)
+				}
+				if errors.Is(err, backupstore.ErrChecksumMismatch) || errors.Is(err, backupstore.ErrBlockMissing) {
+					t.Errorf("a store outage reported as %v", err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, want[100:100+4096]) {
+				t.Errorf("ReadAt = %d, %v; want the image's bytes", n, err)
+			}
+		})
+	}
+}
