@@ -84,11 +84,7 @@ func referenceCases() []referenceCase {
 		{in: "file:///" + q, problem: "missing backupstore path", expected: "file:///<path>?backup=<backup>&volume=<volume>"},
 		{in: "file:///srv/../etc" + q, problem: `relative path part ".." in backupstore path`, expected: "file:///<path>?backup=<backup>&volume=<volume>"},
 		{in: "s3://bucket@region/a/./b" + q, problem: `relative path part "." in backupstore path`, expected: wantS3},
-<<<<<<< HEAD
-		{in: "s3://bucket@region/[path]" + q + "\n", problem: `control character '\n' at offset 57`, expected: wantS3},
-=======
 		{in: "s3://bucket@region/path" + q + "\n", problem: `control character '\n' at offset 55`, expected: wantS3},
->>>>>>> main
 	}
 }
 
