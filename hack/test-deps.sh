@@ -5,7 +5,7 @@
 # a prepared one is untouched.
 set -euo pipefail
 declare -A pkg=(
-  [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs
+  [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [e2fsck]=e2fsprogs
   [mkfs.xfs]=xfsprogs
   [nbdinfo]=libnbd-bin [nbdcopy]=libnbd-bin
   [sfdisk]=fdisk

@@ -143,3 +143,14 @@ func TestRestoreBackingImage(t *testing.T) {
 		}
 	})
 }
+
+// TestReaderRefusesBackingImage: the lazy reader (nbd, files) has no base, so it
+// refuses a backup of a volume on a backing image instead of reading zeros.
+func TestReaderRefusesBackingImage(t *testing.T) {
+	t.Parallel()
+	st, _, _, _ := backingStore(t, true)
+	_, err := OpenReader(context.Background(), st.Store, "vol-bi", "backup-bi", ReaderOptions{})
+	if !errors.Is(err, ErrBackingImageRequired) {
+		t.Errorf("OpenReader: %v; want %v", err, ErrBackingImageRequired)
+	}
+}

@@ -54,6 +54,10 @@ type Options struct {
 	// MetricsBindAddress serves /metrics (--metrics-bind-address); "0" disables
 	// it. Default ":8080".
 	MetricsBindAddress string
+	// MetricsInsecure serves /metrics over plain HTTP to anyone who reaches it
+	// (--metrics-insecure). Default false: HTTPS, authenticated and authorized
+	// (see MetricsOptions).
+	MetricsInsecure bool
 	// HealthProbeBindAddress serves /healthz and /readyz
 	// (--health-probe-bind-address); "0" disables it. Default ":8081".
 	HealthProbeBindAddress string
@@ -92,6 +96,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.BindAddress, "bind-address", "", "Address the webhook server listens on (empty: all interfaces).")
 	fs.StringVar(&o.CertDir, "cert-dir", DefaultCertDir, "Directory with tls.crt and tls.key (files mode); reloaded when they change.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", DefaultMetricsBindAddress, `Address of the /metrics endpoint ("0" disables it).`)
+	fs.BoolVar(&o.MetricsInsecure, "metrics-insecure", false, "Serve /metrics over plain HTTP without authentication (default: HTTPS; scrapers need a token allowed to GET /metrics).")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, `Address of /healthz and /readyz ("0" disables them).`)
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas for the orphan GC and the backup verifier.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (empty: the pod's namespace).")
@@ -227,6 +232,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		{PathMutatePVCs, reviewKindPVC, m.PersistentVolumeClaims},
 	} {
 		srv.Register(r.path, &webhook.Admission{Handler: instrument(r.kind, r.h)})
+	}
+	if err := addScopeLog(mgr); err != nil {
+		return fmt.Errorf("add scope log: %w", err)
 	}
 	if err := AddGC(mgr, mo); err != nil {
 		return fmt.Errorf("add orphan GC: %w", err)

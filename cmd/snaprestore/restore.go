@@ -18,14 +18,17 @@ import (
 
 // restoreOptions are the flags of `snaprestore restore`.
 type restoreOptions struct {
-	Reference       string // argument
-	Backupstore     string // --backupstore; optional when the reference carries one
-	To              string // --to, required
-	Force           bool   // --force
-	Resume          bool   // --resume
-	IncrementalFrom string // --incremental-from: older backup name (or reference of the same volume)
-	Concurrency     int    // --concurrency; 0 = engine default
-	BackingImage    string // --backing-image: the volume's Longhorn backing image file
+	Reference       string   // argument
+	Backupstore     string   // --backupstore; optional when the reference carries one
+	To              string   // --to, required
+	Force           bool     // --force
+	Resume          bool     // --resume
+	IncrementalFrom string   // --incremental-from: older backup name (or reference of the same volume)
+	Concurrency     int      // --concurrency; 0 = engine default
+	Files           bool     // --files: copy the filesystem's files into the directory --to
+	CacheSize       byteSize // --cache-size (with --files); default 64 MiB
+	Partition       int      // --partition (with --files); 0 = the whole volume
+	BackingImage    string   // --backing-image: the volume's Longhorn backing image file
 }
 
 func (o *restoreOptions) Validate() error {
@@ -35,11 +38,23 @@ func (o *restoreOptions) Validate() error {
 	if o.Concurrency < 0 {
 		return fmt.Errorf("--concurrency %d; expected a positive number", o.Concurrency)
 	}
+	if o.Files && o.BackingImage != "" {
+		return errors.New("--backing-image applies to block images only; --files cannot read a backing image yet: restore the image, then mount it")
+	}
+	if o.Files && (o.Resume || o.IncrementalFrom != "") {
+		return errors.New("--files copies files into a directory; --resume and --incremental-from apply to block images only")
+	}
+	if !o.Files && (o.Partition != 0 || o.CacheSize != restore.DefaultCacheBytes) {
+		return errors.New("--partition and --cache-size apply with --files only (a block restore writes the whole volume)")
+	}
+	if o.Files {
+		return (&volumeOptions{CacheSize: o.CacheSize, Partition: o.Partition}).Validate()
+	}
 	return nil
 }
 
 func newRestoreCmd() *cobra.Command {
-	o := &restoreOptions{}
+	o := &restoreOptions{CacheSize: restore.DefaultCacheBytes}
 	cmd := &cobra.Command{
 		Use:   "restore REFERENCE --backupstore URL --to PATH",
 		Short: "Restore a Longhorn backup into a file or block device, without Longhorn",
@@ -54,9 +69,15 @@ changed blocks and zeroing removed ones. A volume created from a Longhorn backin
 image needs that image's file (--backing-image FILE): the backup holds only what
 the volume wrote on top of it.
 
+With --files, PATH is a directory (created when missing, otherwise empty but
+for lost+found): the files of the ext2/3/4 filesystem in the backup are copied
+into it with mode, owner (as root), times, symlinks, hard links and xattrs,
+after checking that the filesystem's used bytes fit.
+
 REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
 or a Longhorn UI backup URL (which names its own backupstore).`,
-		Example: `  snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
+		Example: `  snaprestore restore vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --files --to /srv/restored
+  snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
   snaprestore restore vol-data/backup-a94d0f6e2b1c7358 --backupstore file:///mnt/backups --to data.img \
       --incremental-from backup-1c0e4b2f9a7d6835`,
 		Args: cobra.ExactArgs(1),
@@ -64,6 +85,9 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 			o.Reference = args[0]
 			if err := o.Validate(); err != nil {
 				return err
+			}
+			if o.Files {
+				return runRestoreFiles(cmd, o)
 			}
 			return runRestore(cmd, o)
 		},
@@ -75,6 +99,9 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
 	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
 	f.StringVar(&o.BackingImage, "backing-image", "", "file of the Longhorn backing image the volume was created from (volume.cfg BackingImageName); laid down first and checked against its SHA-512")
+	f.Var(&o.CacheSize, "cache-size", "with --files: decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.IntVar(&o.Partition, "partition", 0, "with --files: the filesystem of partition N of the volume's GPT or MBR table")
+	f.BoolVar(&o.Files, "files", false, "copy the files of the ext2/3/4 filesystem in the backup into the directory --to (mode, owner, times, links, xattrs kept)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
 	return cmd
 }

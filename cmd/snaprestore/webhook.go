@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/snaprestore/snaprestore/certs"
@@ -78,12 +77,10 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	}
 	o := f.webhook
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme,
-		Cache:  webhook.CacheOptions(),
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: o.BindAddress, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts,
-		}),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Scheme:                  scheme,
+		Cache:                   webhook.CacheOptions(),
+		WebhookServer:           ctrlwebhook.NewServer(o.ServerOptions(tlsOpts)),
+		Metrics:                 o.MetricsOptions(tlsOpts),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        webhook.LeaderElectionID,

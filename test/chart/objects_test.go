@@ -2,6 +2,7 @@ package chart
 
 import (
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,10 +31,13 @@ type rendered struct {
 	validating  *admissionregv1.ValidatingWebhookConfiguration
 	mutating    *admissionregv1.MutatingWebhookConfiguration
 	clusterRole *rbacv1.ClusterRole
-	role        *rbacv1.Role
-	certificate *cmv1.Certificate
-	issuer      *cmv1.Issuer
-	kinds       []string
+	// metricsReader is the ClusterRole for scrapers (metrics.enabled).
+	metricsReader *rbacv1.ClusterRole
+	networkPolicy *networkingv1.NetworkPolicy
+	role          *rbacv1.Role
+	certificate   *cmv1.Certificate
+	issuer        *cmv1.Issuer
+	kinds         []string
 }
 
 func renderObjects(t *testing.T, c renderCase) rendered {
@@ -52,7 +57,13 @@ func renderObjects(t *testing.T, c renderCase) rendered {
 		case *admissionregv1.MutatingWebhookConfiguration:
 			r.mutating = o
 		case *rbacv1.ClusterRole:
-			r.clusterRole = o
+			if strings.HasSuffix(o.Name, "-metrics-reader") {
+				r.metricsReader = o
+			} else {
+				r.clusterRole = o
+			}
+		case *networkingv1.NetworkPolicy:
+			r.networkPolicy = o
 		case *rbacv1.Role:
 			r.role = o
 		case *cmv1.Certificate:
@@ -151,13 +162,20 @@ func TestWebhookConfigurations(t *testing.T) {
 				t.Errorf("webhooks differ from the contract (-want +got):\n%s", diff)
 			}
 
-			// The PVC webhooks and the mutating snapshot webhook filter further, by the objects
-			// their handlers act on, with the expressions the end-to-end configurations use
-			// (webhook.Match*).
+			// Every webhook but the class one filters further, by the objects its handler acts
+			// on, with the expressions the end-to-end configurations use (webhook.Match*); the
+			// content webhook's from the --longhorn-driver flags the Deployment passes.
+			// webhook.matchAllSnapshots=true sends every snapshot and content again.
 			wantConditions := map[string]string{
+				wantValidating[0].name: webhook.MatchSnapshotRestores,
+				wantValidating[1].name: webhook.MatchContentDrivers(deploymentDrivers(t, r)),
+				wantValidating[2].name: webhook.MatchClassDrivers(deploymentDrivers(t, r)),
 				wantValidating[3].name: webhook.MatchRestoresSnapshot,
 				wantMutating[0].name:   webhook.MatchBackupAnnotation,
 				wantMutating[1].name:   webhook.MatchBackupOrSnapshot,
+			}
+			if slices.Contains(c.set, "webhook.matchAllSnapshots=true") {
+				wantConditions[wantValidating[0].name], wantConditions[wantValidating[1].name] = "", ""
 			}
 			gotConditions := map[string]string{}
 			for _, h := range r.validating.Webhooks {
@@ -316,6 +334,9 @@ func TestRBAC(t *testing.T) {
 		rule([]string{""}, []string{"persistentvolumeclaims"}, []string{"get", "list", "watch", "patch"}),
 		rule([]string{"storage.k8s.io"}, []string{"storageclasses"}, []string{"get", "list", "watch"}),
 		rule([]string{""}, []string{"events"}, []string{"create", "patch"}),
+		rule([]string{"apiextensions.k8s.io"}, []string{"customresourcedefinitions"}, []string{"get"}, webhook.SnapshotCRDName),
+		rule([]string{"authentication.k8s.io"}, []string{"tokenreviews"}, []string{"create"}),
+		rule([]string{"authorization.k8s.io"}, []string{"subjectaccessreviews"}, []string{"create"}),
 	}
 	roleBase := []rbacv1.PolicyRule{
 		rule([]string{"coordination.k8s.io"}, []string{"leases"}, []string{"get", "create", "update"}),
@@ -339,6 +360,84 @@ func TestRBAC(t *testing.T) {
 		if diff := cmp.Diff(tc.role, r.role.Rules); diff != "" {
 			t.Errorf("%s: Role rules (-want +got):\n%s", tc.c.name, diff)
 		}
+		wantReader := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
+		if r.metricsReader == nil {
+			t.Errorf("%s: no metrics-reader ClusterRole", tc.c.name)
+		} else if diff := cmp.Diff(wantReader, r.metricsReader.Rules); diff != "" {
+			t.Errorf("%s: metrics-reader ClusterRole rules (-want +got):\n%s", tc.c.name, diff)
+		}
+	}
+}
+
+// TestMetricsSecurity: metrics are HTTPS with token review by default (no
+// --metrics-insecure, the review RBAC granted); metrics.secure=false is plain HTTP
+// (--metrics-insecure) without the review RBAC.
+func TestMetricsSecurity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		c      renderCase
+		secure bool
+	}{
+		{renderCases[0], true},
+		{renderCase{name: "insecure-metrics", set: []string{"metrics.secure=false"}}, false},
+	} {
+		r := renderObjects(t, tc.c)
+		args := r.deployment.Spec.Template.Spec.Containers[0].Args
+		if got := slices.Contains(args, "--metrics-insecure"); got == tc.secure {
+			t.Errorf("%s: --metrics-insecure in args %v: %v, want %v", tc.c.name, args, got, !tc.secure)
+		}
+		reviews := slices.ContainsFunc(r.clusterRole.Rules, func(p rbacv1.PolicyRule) bool { return slices.Contains(p.Resources, "tokenreviews") })
+		if reviews != tc.secure {
+			t.Errorf("%s: ClusterRole grants tokenreviews: %v, want %v", tc.c.name, reviews, tc.secure)
+		}
+	}
+}
+
+// TestNetworkPolicy: off by default; when on, the API server's peers reach the webhook
+// port and the scrapers the metrics port, nothing else; on without peers, the render
+// fails with what to set.
+func TestNetworkPolicy(t *testing.T) {
+	t.Parallel()
+	if r := renderObjects(t, renderCases[0]); r.networkPolicy != nil {
+		t.Errorf("a NetworkPolicy is rendered by default")
+	}
+	r := renderObjects(t, renderCase{name: "network-policy", set: []string{"networkPolicy.enabled=true", "networkPolicy.apiServer[0].ipBlock.cidr=10.0.0.0/24"}})
+	np := r.networkPolicy
+	if np == nil {
+		t.Fatal("networkPolicy.enabled=true renders no NetworkPolicy")
+	}
+	type ingress struct {
+		Port string
+		From []string
+	}
+	var got []ingress
+	for _, rule := range np.Spec.Ingress {
+		var in ingress
+		for _, p := range rule.Ports {
+			in.Port += p.Port.StrVal
+		}
+		for _, f := range rule.From {
+			switch {
+			case f.IPBlock != nil:
+				in.From = append(in.From, "cidr "+f.IPBlock.CIDR)
+			case f.NamespaceSelector != nil:
+				in.From = append(in.From, "namespace "+f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+			}
+		}
+		got = append(got, in)
+	}
+	want := []ingress{{"webhook", []string{"cidr 10.0.0.0/24"}}, {"metrics", []string{"namespace monitoring"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("NetworkPolicy ingress (-want +got):\n%s", diff)
+	}
+	for k, v := range np.Spec.PodSelector.MatchLabels {
+		if r.deployment.Spec.Template.Labels[k] != v {
+			t.Errorf("NetworkPolicy selects %s=%s, the pods have %q", k, v, r.deployment.Spec.Template.Labels[k])
+		}
+	}
+	out, err := helmErr(t, "template", release, chartDir(t), "--namespace", namespace, "--kube-version", kubeVersion, "--set", "networkPolicy.enabled=true")
+	if err == nil || !strings.Contains(string(out), "networkPolicy.apiServer: expected the NetworkPolicy peers") {
+		t.Errorf("networkPolicy.enabled without apiServer: err %v, output %s; want the render to fail naming networkPolicy.apiServer", err, out)
 	}
 }
 
@@ -354,7 +453,13 @@ func TestServiceMonitor(t *testing.T) {
 		Metadata struct{ Labels map[string]string }
 		Spec     struct {
 			Selector  struct{ MatchLabels map[string]string }
-			Endpoints []struct{ Port, Path string }
+			Endpoints []struct {
+				Port, Path, Scheme, BearerTokenFile string
+				TLSConfig                           struct {
+					ServerName string
+					CA         struct{ Secret struct{ Name, Key string } }
+				}
+			}
 		}
 	}
 	if err := yamlUnmarshal(out, &sm); err != nil {
@@ -372,6 +477,32 @@ func TestServiceMonitor(t *testing.T) {
 	if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }) {
 		t.Errorf("Service has no metrics port")
 	}
+	if len(sm.Spec.Endpoints) == 1 {
+		e := sm.Spec.Endpoints[0]
+		if e.Scheme != "https" || e.BearerTokenFile == "" || e.TLSConfig.ServerName != svc.Name+"."+namespace+".svc" ||
+			e.TLSConfig.CA.Secret.Name != "snaprestore-tls" || e.TLSConfig.CA.Secret.Key != "ca.crt" {
+			t.Errorf("ServiceMonitor endpoint %+v: want https with the pod's token, server name %s.%s.svc and the CA of Secret snaprestore-tls", e, svc.Name, namespace)
+		}
+	}
+}
+
+// deploymentDrivers are the --longhorn-driver values of the rendered container args,
+// parsed with the webhook's own flag set.
+func deploymentDrivers(t *testing.T, r rendered) []string {
+	t.Helper()
+	args := r.deployment.Spec.Template.Spec.Containers[0].Args
+	fs := pflag.NewFlagSet("webhook", pflag.ContinueOnError)
+	var wo webhook.Options
+	var co certs.Options
+	wo.AddFlags(fs)
+	co.AddFlags(fs)
+	if len(args) == 0 {
+		t.Fatalf("deployment has no container args")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		t.Fatalf("parse args %v: %v", args[1:], err)
+	}
+	return wo.LonghornDrivers
 }
 
 // conditionExpressions joins the expressions of conditions with " && " (the API server
@@ -383,4 +514,11 @@ func conditionExpressions(conditions []admissionregv1.MatchCondition) string {
 		all = append(all, strings.Join(strings.Fields(c.Expression), " "))
 	}
 	return strings.Join(all, " && ")
+}
+
+// helmErr runs helm and returns its combined output and error, for renders that must
+// fail.
+func helmErr(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
+	return exec.Command(tool(t, "helm"), args...).CombinedOutput()
 }

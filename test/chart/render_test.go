@@ -47,7 +47,7 @@ var renderCases = []renderCase{
 		"webhook.failurePolicy=Ignore", "replicas=1",
 	}},
 	{name: "file-backupstore", set: []string{
-		"certs.mode=builtin", "backupstore.url=file:///backups",
+		"certs.mode=builtin", "backupstore.url=file:///backups", "webhook.matchAllSnapshots=true",
 		"extraVolumes[0].name=backups", "extraVolumes[0].nfs.server=nfs.example.com", "extraVolumes[0].nfs.path=/exports/longhorn",
 		"extraVolumeMounts[0].name=backups", "extraVolumeMounts[0].mountPath=/backups", "extraVolumeMounts[0].readOnly=true",
 	}},

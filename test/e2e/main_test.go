@@ -31,8 +31,8 @@ type variant struct {
 var variants = []*variant{{name: "cel"}, {name: "nocel", stripCEL: true, args: []string{"--leader-elect", "--leader-election-namespace", "default"}}}
 
 // moduleRoot is the snaprestore module's directory; binary is the snaprestore
-// binary TestMain built.
-var moduleRoot, binary string
+// binary TestMain built; store is the --backupstore URL of the fixture copy.
+var moduleRoot, binary, store string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -91,7 +91,7 @@ func setup(tmp string) (stop func(), err error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return stop, fmt.Errorf("go build ./cmd/snaprestore: %w\n%s", err, out)
 	}
-	store, err := cluster.FixtureBackupstore(moduleRoot, filepath.Join(tmp, "backupstore"))
+	store, err = cluster.FixtureBackupstore(moduleRoot, filepath.Join(tmp, "backupstore"))
 	if err != nil {
 		return stop, err
 	}

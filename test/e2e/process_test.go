@@ -19,12 +19,22 @@ type webhookProcess struct {
 	probe string // http://127.0.0.1:<health port>
 	log   string
 	done  chan error
+	cmd   *exec.Cmd
+	// killed: the test SIGKILLed it (kill); cleanup then expects no clean exit.
+	killed bool
 }
 
 // startWebhook starts `snaprestore webhook` with the cluster's kubeconfig, the
 // loopback addresses and args. The test's cleanup stops it with SIGINT and
 // expects exit status 0.
 func startWebhook(t *testing.T, v *variant, args ...string) *webhookProcess {
+	t.Helper()
+	return startWebhookEnv(t, v, nil, args...)
+}
+
+// startWebhookEnv is startWebhook with env (KEY=value) added to the test's
+// environment, e.g. the backupstore's AWS_* settings.
+func startWebhookEnv(t *testing.T, v *variant, env []string, args ...string) *webhookProcess {
 	t.Helper()
 	ports := make([]int, 2)
 	for i := range ports {
@@ -46,11 +56,18 @@ func startWebhook(t *testing.T, v *variant, args ...string) *webhookProcess {
 		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:" + strconv.Itoa(ports[1])}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w.cmd = cmd
 	go func() { w.done <- cmd.Wait() }()
 	t.Cleanup(func() {
+		if w.killed {
+			return
+		}
 		_ = cmd.Process.Signal(os.Interrupt)
 		if err := <-w.done; err != nil {
 			t.Errorf("webhook %v exited with %v after SIGINT, want status 0; log %s", args, err, w.log)
@@ -92,4 +109,16 @@ func (w *webhookProcess) ready() bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// kill SIGKILLs the process (no graceful shutdown: open connections are reset) and
+// waits until it is gone.
+func (w *webhookProcess) kill() {
+	w.t.Helper()
+	w.killed = true
+	if err := w.cmd.Process.Kill(); err != nil {
+		w.t.Fatalf("SIGKILL webhook: %v", err)
+	}
+	<-w.done
+	w.done <- nil
 }

@@ -147,7 +147,10 @@ spec:
 	if after < before+1 {
 		t.Errorf("snaprestore_webhook_reviews_total%v went from %v to %v; want at least one more", labels, before, after)
 	}
-	_, text := httpGet(t, v.c.MetricsURL)
+	_, text, err := v.c.Scrape(ctx, v.c.MetricsToken())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
 		`snaprestore_webhook_reviews_total{kind="VolumeSnapshotClass",operation="UPDATE",verdict="error"}`,
 		`snaprestore_webhook_review_duration_seconds_count{kind="PersistentVolumeClaim"}`,

@@ -7,11 +7,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/snaprestore/snaprestore/test/bench/admission/cluster"
 	e2ecluster "github.com/snaprestore/snaprestore/test/e2e/cluster"
@@ -29,7 +31,20 @@ type bench struct {
 	core     kubernetes.Interface
 	snaps    snapclient.Interface
 	warnings atomic.Int64
+	// mix: odd object pairs are otherDriver's (see create).
+	mix bool
+	// otherOnly: every pair is otherDriver's.
+	otherOnly bool
+	// otherNanos and otherCreates sum the create latency of otherDriver's objects
+	// in the running phase.
+	otherNanos, otherCreates atomic.Int64
 }
+
+// otherDriver is the CSI driver of the -mix objects that are not Longhorn's.
+const (
+	otherDriver = "hostpath.csi.k8s.io"
+	otherClass  = "bench-hostpath"
+)
 
 // configName names both webhook configurations, as the chart does.
 const configName = e2ecluster.ConfigurationName
@@ -59,6 +74,11 @@ func newBench(env *cluster.Env) (*bench, error) {
 func (b *bench) prepare(ctx context.Context) error {
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, cluster.SnapshotClass(benchClass), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshotClass %s: %w", benchClass, err)
+	}
+	other := cluster.SnapshotClass(otherClass)
+	other.Driver = otherDriver
+	if _, err := b.snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, other, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create VolumeSnapshotClass %s: %w", otherClass, err)
 	}
 	if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(probeNamespace), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create namespace %s: %w", probeNamespace, err)
@@ -92,7 +112,7 @@ func (b *bench) register(ctx context.Context, m mode) error {
 		if m == noop {
 			url = func(string) string { return b.env.URL + cluster.PathNoop }
 		}
-		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, e2ecluster.ValidatingConfiguration(url, b.env.CAData), metav1.CreateOptions{}); err != nil {
+		if _, err := adm.ValidatingWebhookConfigurations().Create(ctx, e2ecluster.ValidatingConfiguration(url, b.env.CAData, false), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", configName, err)
 		}
 		if _, err := adm.MutatingWebhookConfigurations().Create(ctx, e2ecluster.MutatingConfiguration(url, b.env.CAData), metav1.CreateOptions{}); err != nil {
@@ -141,6 +161,8 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 		return phaseResult{}, fmt.Errorf("create namespace %s: %w", ns, err)
 	}
 	reviews0, warnings0, live0 := b.reviews(), b.warnings.Load(), b.env.LiveReads.Load()
+	b.otherNanos.Store(0)
+	b.otherCreates.Store(0)
 	cpu0, err := cluster.CPUTimes()
 	if err != nil {
 		return phaseResult{}, err
@@ -186,11 +208,18 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 	if err := ctx.Err(); err != nil {
 		return phaseResult{}, err
 	}
+	var otherMean time.Duration
+	if n := b.otherCreates.Load(); n > 0 {
+		otherMean = time.Duration(b.otherNanos.Load() / n)
+	}
 	return phaseResult{Namespace: ns, Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0,
-		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu}, nil
+		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu, OtherMean: otherMean}, nil
 }
 
 func (b *bench) create(ctx context.Context, ns string, i int) error {
+	if b.otherOnly || (b.mix && i%2 == 1) {
+		return b.createOther(ctx, ns, i)
+	}
 	snap := fmt.Sprintf("snap-%d", i)
 	content := fmt.Sprintf("%s-content-%d", ns, i)
 	c := cluster.Content(content, ns, snap, benchClass, cluster.Handle(ns, i))
@@ -201,5 +230,28 @@ func (b *bench) create(ctx context.Context, ns string, i int) error {
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshots(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshot %s/%s: %w", ns, snap, err)
 	}
+	return nil
+}
+
+// createOther creates what another CSI driver's snapshot looks like: a dynamic
+// VolumeSnapshot (persistentVolumeClaimName) and a VolumeSnapshotContent of
+// otherDriver, as its snapshot controller would; the matchConditions send neither.
+// The two creates' latency is summed into otherNanos.
+func (b *bench) createOther(ctx context.Context, ns string, i int) error {
+	snap := fmt.Sprintf("snap-%d", i)
+	content := fmt.Sprintf("%s-content-%d", ns, i)
+	c := cluster.Content(content, ns, snap, otherClass, fmt.Sprintf("snapshot-%s-%d", ns, i))
+	c.Spec.Driver = otherDriver
+	s := cluster.Snapshot(ns, snap, "", otherClass)
+	s.Spec.Source = snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(fmt.Sprintf("data-%d", i))}
+	start := time.Now()
+	if _, err := b.snaps.SnapshotV1().VolumeSnapshotContents().Create(ctx, c, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create VolumeSnapshotContent %s: %w", content, err)
+	}
+	if _, err := b.snaps.SnapshotV1().VolumeSnapshots(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create VolumeSnapshot %s/%s: %w", ns, snap, err)
+	}
+	b.otherNanos.Add(int64(time.Since(start)))
+	b.otherCreates.Add(2)
 	return nil
 }

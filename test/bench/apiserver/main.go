@@ -38,10 +38,21 @@ type options struct {
 	// http1 makes the webhook server offer only HTTP/1.1, so kube-apiserver
 	// calls it over HTTP/1.1 connections instead of one HTTP/2 connection.
 	http1 bool
+	// mix makes every other object pair another CSI driver's (issue #13): a
+	// VolumeSnapshotContent of otherDriver and a dynamic VolumeSnapshot, which the
+	// webhooks' matchConditions do not send.
+	mix bool
+	// otherOnly makes every object pair another CSI driver's: what the webhooks cost
+	// objects they are not sent (the matchConditions' evaluation only).
+	otherOnly bool
 }
 
 // goalRatio is issue #3's bound on wall time with webhooks / without.
 const goalRatio = 1.10
+
+// goalOtherRatio is issue #13's bound on the mean create latency of another driver's
+// objects with webhooks / without: they are not sent.
+const goalOtherRatio = 1.02
 
 // mode is what is registered during a phase.
 type mode string
@@ -61,6 +72,8 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 200, "objects created, unmeasured, with the webhooks registered before the first phase")
 	flag.BoolVar(&o.noop, "noop", true, "also measure the configurations served by a no-op handler (what any webhook costs)")
 	flag.BoolVar(&o.http1, "http1", false, "experiment: the webhook server offers only HTTP/1.1 (ALPN), not HTTP/2")
+	flag.BoolVar(&o.mix, "mix", false, "half the object pairs belong to another CSI driver (not sent to the webhooks); their latency is reported apart")
+	flag.BoolVar(&o.otherOnly, "other-only", false, "every object pair belongs to another CSI driver: no review may be sent")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
 	if o.objects < 1 || o.workers < 1 || o.rounds < 1 {
@@ -80,17 +93,22 @@ func main() {
 
 // results is the report, also the -json document.
 type results struct {
-	Objects      int           `json:"objects"`
-	HTTP1        bool          `json:"http1"`
-	Workers      int           `json:"workers"`
-	Rounds       int           `json:"rounds"`
-	GOMAXPROCS   int           `json:"gomaxprocs"`
-	Without      time.Duration `json:"withoutNanos"` // medians
-	With         time.Duration `json:"withNanos"`
-	Noop         time.Duration `json:"noopNanos,omitempty"`
-	Ratio        float64       `json:"ratioWithToWithout"`
-	NoopRatio    float64       `json:"ratioNoopToWithout,omitempty"`
-	CPURatio     float64       `json:"cpuRatioWithToWithout"` // median CPU time, with / without
+	Objects    int           `json:"objects"`
+	HTTP1      bool          `json:"http1"`
+	Workers    int           `json:"workers"`
+	Rounds     int           `json:"rounds"`
+	GOMAXPROCS int           `json:"gomaxprocs"`
+	Without    time.Duration `json:"withoutNanos"` // medians
+	With       time.Duration `json:"withNanos"`
+	Noop       time.Duration `json:"noopNanos,omitempty"`
+	Ratio      float64       `json:"ratioWithToWithout"`
+	NoopRatio  float64       `json:"ratioNoopToWithout,omitempty"`
+	CPURatio   float64       `json:"cpuRatioWithToWithout"` // median CPU time, with / without
+	Mix        bool          `json:"mix"`
+	OtherOnly  bool          `json:"otherOnly"`
+	// OtherRatio is the median over phases of the other driver's mean create
+	// latency, with / without (-mix).
+	OtherRatio   float64       `json:"ratioOtherDriverWithToWithout,omitempty"`
 	Goal         float64       `json:"goalRatio"`
 	Pass         bool          `json:"pass"`
 	Runs         []phaseResult `json:"runs"`
@@ -109,6 +127,8 @@ type phaseResult struct {
 	// etcd, kube-apiserver, and this process (clients, webhook server).
 	CPU   time.Duration            `json:"cpuNanos"`
 	CPUBy map[string]time.Duration `json:"cpuByProcessNanos"` // "self" is the benchmark process
+	// OtherMean is the mean create latency of the other driver's objects (-mix).
+	OtherMean time.Duration `json:"otherDriverMeanNanos,omitempty"`
 }
 
 func run(ctx context.Context, o options) (*results, error) {
@@ -128,10 +148,12 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.mix, b.otherOnly = o.mix || o.otherOnly, o.otherOnly
+	o.mix = b.mix
 	if err := b.prepare(ctx); err != nil {
 		return nil, err
 	}
-	res := &results{HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
+	res := &results{Mix: o.mix || o.otherOnly, OtherOnly: o.otherOnly, HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
 	modes := []mode{without, with}
 	if o.noop {
 		modes = append(modes, noop)
@@ -167,8 +189,21 @@ func run(ctx context.Context, o options) (*results, error) {
 			// review for the content and one for the snapshot (the mutating webhook's
 			// matchCondition skips snapshots that name no backup).
 			const perPair = 2
-			if m != without && p.Reviews < perPair*int64(o.objects) {
-				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, o.objects, perPair*int64(o.objects))
+			longhorn := int64(o.objects)
+			switch {
+			case o.otherOnly:
+				longhorn = 0
+			case o.mix:
+				longhorn = int64(o.objects+1) / 2
+			}
+			if m == with && o.otherOnly && p.Reviews != 0 {
+				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d object pairs of another driver; expected none", ns, p.Reviews, o.objects)
+			}
+			if m != without && p.Reviews < perPair*longhorn {
+				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d Longhorn objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, longhorn, perPair*longhorn)
+			}
+			if m == with && o.mix && p.Reviews >= perPair*int64(o.objects) {
+				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects, half of another driver; expected fewer than %d (are the other driver's objects sent?)", ns, p.Reviews, o.objects, perPair*int64(o.objects))
 			}
 			if m == without && p.Reviews != 0 {
 				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews although their configurations were deleted; expected 0", ns, p.Reviews)
@@ -182,6 +217,10 @@ func run(ctx context.Context, o options) (*results, error) {
 	if o.noop {
 		res.Noop = medianWall(res.Runs, noop)
 		res.NoopRatio = res.Noop.Seconds() / res.Without.Seconds()
+	}
+	if o.mix {
+		res.OtherRatio = medianOf(res.Runs, with, func(p phaseResult) time.Duration { return p.OtherMean }).Seconds() /
+			medianOf(res.Runs, without, func(p phaseResult) time.Duration { return p.OtherMean }).Seconds()
 	}
 	res.Pass = res.Ratio <= goalRatio
 	res.ReviewsTotal = b.reviews()
@@ -267,6 +306,19 @@ func (r *results) print() {
 		fmt.Printf("; no-op/without %.2f", r.NoopRatio)
 	}
 	fmt.Printf("; CPU with/without %.2f (etcd + kube-apiserver + clients + webhook)\n", r.CPURatio)
+	if r.Mix {
+		verdict := "MISS"
+		if r.OtherRatio <= goalOtherRatio {
+			verdict = "PASS"
+		}
+		share := "half of each phase"
+		if r.OtherOnly {
+			share = "every object"
+		}
+		fmt.Printf("  another driver's objects (%s, not sent): mean create latency with/without %.3f (goal <= %.2f) %s; with %s, without %s\n",
+			share, r.OtherRatio, goalOtherRatio, verdict, medianOf(r.Runs, with, func(p phaseResult) time.Duration { return p.OtherMean }),
+			medianOf(r.Runs, without, func(p phaseResult) time.Duration { return p.OtherMean }))
+	}
 	var warnings, live int64
 	for _, p := range r.Runs {
 		if p.Mode == with {
@@ -284,4 +336,19 @@ func walls(runs []phaseResult, m mode) string {
 		}
 	}
 	return strings.Join(s, " ")
+}
+
+// medianOf is the median of f over the phases of mode m.
+func medianOf(runs []phaseResult, m mode, f func(phaseResult) time.Duration) time.Duration {
+	var d []time.Duration
+	for _, r := range runs {
+		if r.Mode == m {
+			d = append(d, f(r))
+		}
+	}
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
 }

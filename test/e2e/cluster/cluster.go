@@ -55,7 +55,8 @@ type Cluster struct {
 	WebhookURL string
 	// CABundle is the PEM CA that signed the webhook's serving certificate.
 	CABundle []byte
-	// MetricsURL is the webhook's /metrics endpoint.
+	// MetricsURL is the webhook's /metrics endpoint: HTTPS, and a scrape needs a token
+	// allowed to GET /metrics (Scrape, MetricsToken).
 	MetricsURL string
 	// ProbeURL is the base URL of the webhook's /healthz and /readyz.
 	ProbeURL string
@@ -67,6 +68,8 @@ type Cluster struct {
 	env      *envtest.Environment
 	proc     *exec.Cmd
 	procDone chan error
+	// metricsToken is MetricsReader's token (grantMetrics).
+	metricsToken string
 }
 
 // Start starts etcd and kube-apiserver with the snapshot CRDs, then `snaprestore
@@ -107,6 +110,9 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if c.CABundle, err = ServingCert(certDir); err != nil {
 		return nil, err
 	}
+	if err := c.grantMetrics(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.startWebhook(o, certDir); err != nil {
 		return nil, err
 	}
@@ -115,7 +121,9 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := c.waitReady(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.register(ctx); err != nil {
+	// CRDs without CEL rules call for every snapshot to be sent, as the chart's
+	// webhook.matchAllSnapshots.
+	if err := c.register(ctx, o.StripCEL); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -144,7 +152,7 @@ func (c *Cluster) startWebhook(o Options, certDir string) error {
 		return err
 	}
 	c.WebhookURL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
-	c.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics"
+	c.MetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[1]) + "/metrics"
 	c.ProbeURL = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	args := append([]string{"webhook",
 		"--kubeconfig", c.Kubeconfig,

@@ -53,10 +53,11 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // register creates the webhook configurations and waits until the API server
 // calls both: a dry-run PVC with a malformed backup reference must be denied by
 // the mutating webhook, and a dry-run VolumeSnapshotClass must show up in the
-// validating webhook's review counter.
-func (c *Cluster) register(ctx context.Context) error {
+// validating webhook's review counter. matchAllSnapshots is for CRDs without CEL
+// rules (see ValidatingConfiguration).
+func (c *Cluster) register(ctx context.Context, matchAllSnapshots bool) error {
 	url := func(path string) string { return c.WebhookURL + path }
-	if err := c.Client.Create(ctx, ValidatingConfiguration(url, c.CABundle)); err != nil {
+	if err := c.Client.Create(ctx, ValidatingConfiguration(url, c.CABundle, matchAllSnapshots)); err != nil {
 		return fmt.Errorf("create ValidatingWebhookConfiguration: %w", err)
 	}
 	if err := c.Client.Create(ctx, MutatingConfiguration(url, c.CABundle)); err != nil {
@@ -76,7 +77,9 @@ func (c *Cluster) register(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	class := &snapv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: "snaprestore-probe"}, Driver: "probe.snaprestore.io", DeletionPolicy: snapv1.VolumeSnapshotContentRetain}
+	// A default class: the class webhook's matchCondition sends those of every driver.
+	class := &snapv1.VolumeSnapshotClass{ObjectMeta: metav1.ObjectMeta{Name: "snaprestore-probe",
+		Annotations: map[string]string{webhook.AnnotationDefaultClass: "true"}}, Driver: "probe.snaprestore.io", DeletionPolicy: snapv1.VolumeSnapshotContentRetain}
 	return c.poll(ctx, "wait for the API server to call the validating webhook", func(ctx context.Context) (bool, string) {
 		// Allowed or denied, the review is counted once the webhook is called.
 		_ = c.Client.Create(ctx, class.DeepCopy(), client.DryRunAll)
@@ -91,7 +94,7 @@ func (c *Cluster) register(ctx context.Context) error {
 // Metric sums the samples of the named metric whose labels include want, from
 // the webhook's /metrics.
 func (c *Cluster) Metric(ctx context.Context, name string, want map[string]string) (float64, error) {
-	code, body, err := get(ctx, c.MetricsURL)
+	code, body, err := c.Scrape(ctx, c.metricsToken)
 	if err != nil {
 		return 0, err
 	}

@@ -13,7 +13,7 @@ import (
 const ConfigurationName = "snaprestore"
 
 // hook is one webhook entry of the shared contract. The entries are those the chart
-// (charts/snaprestore) registers, including the PVC webhooks' matchConditions; test/chart
+// (charts/snaprestore) registers with its default values, including the matchConditions; test/chart
 // checks the chart against the same operations and expressions.
 type hook struct {
 	name, path, group, resource string
@@ -26,10 +26,17 @@ var (
 	createOnly   = []admissionregv1.OperationType{admissionregv1.Create}
 )
 
+// LonghornDrivers are the --longhorn-driver values the contract's content webhook is
+// scoped to: the webhook's default, which the end-to-end processes run with.
+var LonghornDrivers = []string{webhook.DefaultDriver}
+
 var validatingHooks = []hook{
-	{"volumesnapshots.validate.snaprestore.io", webhook.PathValidateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate, nil},
-	{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate, nil},
-	{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate, nil},
+	{"volumesnapshots.validate.snaprestore.io", webhook.PathValidateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate,
+		[]admissionregv1.MatchCondition{{Name: "restore-or-snaprestore-annotation", Expression: webhook.MatchSnapshotRestores}}},
+	{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate,
+		[]admissionregv1.MatchCondition{{Name: "longhorn-driver-or-snaprestore-annotation", Expression: webhook.MatchContentDrivers(LonghornDrivers)}}},
+	{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate,
+		[]admissionregv1.MatchCondition{{Name: "longhorn-driver-or-default-class", Expression: webhook.MatchClassDrivers(LonghornDrivers)}}},
 	{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly,
 		[]admissionregv1.MatchCondition{{Name: "restores-a-volumesnapshot", Expression: webhook.MatchRestoresSnapshot}}},
 }
@@ -59,15 +66,21 @@ func (h hook) rules() []admissionregv1.RuleWithOperations {
 
 // ValidatingConfiguration is the ValidatingWebhookConfiguration of the contract;
 // url gives the URL the API server calls for a path of webhook/paths.go (usually
-// "https://host:port" + path).
-func ValidatingConfiguration(url func(path string) string, caBundle []byte) *admissionregv1.ValidatingWebhookConfiguration {
+// "https://host:port" + path). matchAllSnapshots drops the snapshot and content
+// webhooks' matchConditions, as the chart value webhook.matchAllSnapshots does for
+// CRDs without CEL rules.
+func ValidatingConfiguration(url func(path string) string, caBundle []byte, matchAllSnapshots bool) *admissionregv1.ValidatingWebhookConfiguration {
 	c := &admissionregv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: ConfigurationName}}
 	for _, h := range validatingHooks {
+		conditions := h.conditions
+		if matchAllSnapshots && h.group == "snapshot.storage.k8s.io" && h.resource != "volumesnapshotclasses" {
+			conditions = nil
+		}
 		c.Webhooks = append(c.Webhooks, admissionregv1.ValidatingWebhook{
 			Name:                    h.name,
 			ClientConfig:            h.clientConfig(url, caBundle),
 			Rules:                   h.rules(),
-			MatchConditions:         h.conditions,
+			MatchConditions:         conditions,
 			FailurePolicy:           ptr.To(admissionregv1.Fail),
 			MatchPolicy:             ptr.To(admissionregv1.Equivalent),
 			SideEffects:             ptr.To(admissionregv1.SideEffectClassNone),

@@ -1,0 +1,203 @@
+package fsread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ExtractOptions configure Extract.
+type ExtractOptions struct {
+	// Progress, when set, is called after each file with the running totals;
+	// the caller owns it and it must not block for long.
+	Progress func(ExtractProgress)
+	// Owner restores uid/gid; default (nil) restores them when running as
+	// root. Without it files belong to the caller and one warning says so.
+	Owner *bool
+}
+
+// ExtractProgress is the running state of an extraction.
+type ExtractProgress struct {
+	Files     int   // entries written so far (files, directories, links)
+	Bytes     int64 // file data bytes written so far
+	UsedBytes int64 // the filesystem's used bytes (FS.UsedBytes): an upper bound for Bytes
+}
+
+// ExtractSummary is the result of Extract.
+type ExtractSummary struct {
+	Files     int      // regular files written (hard links not counted)
+	Dirs      int      // directories created or merged into
+	Symlinks  int      // symlinks created
+	HardLinks int      // extra names of files already written
+	Special   int      // fifos and device nodes created
+	Bytes     int64    // file data written (holes of sparse files are not written)
+	Warnings  []string // at most one per kind (ownership, xattrs, skipped specials)
+	Duration  time.Duration
+}
+
+// maxExtractDepth bounds directory nesting, so a hostile image's directory
+// cycle or absurd depth ends in an error, not a stack overflow.
+const maxExtractDepth = 4096
+
+// Extract copies the file or tree at src in fsys to dest, preserving mode,
+// times, symlinks (never followed), hard links, xattrs, and ownership when
+// running as root. When src is a directory and dest an existing directory,
+// the tree merges into it (a restore into an empty volume or a fresh PVC);
+// otherwise dest must not exist and its parent must. Nothing is ever
+// written outside dest: every write goes through an os.Root, a name in the
+// image that is not one path component fails with ErrUnsafePath, and files
+// are created with O_EXCL|O_NOFOLLOW so no symlink, from the image or
+// planted, is followed. Extraction stops at the first error (context
+// cancellation included) and reports it with the path it concerns.
+func Extract(ctx context.Context, fsys *FS, src, dest string, o ExtractOptions) (sum ExtractSummary, err error) {
+	start := time.Now()
+	defer recoverInto(&err, "extract "+src)
+	top, err := fsys.Lstat(src)
+	if err != nil {
+		return ExtractSummary{}, err
+	}
+	rootDir, name := filepath.Dir(dest), filepath.Base(dest)
+	if st, err := os.Lstat(dest); err == nil && st.IsDir() && top.Mode.IsDir() {
+		rootDir, name = dest, "."
+	} else if err == nil {
+		return ExtractSummary{}, fmt.Errorf("extract %s to %s: %w; expected a path that does not exist (or a directory to merge a directory into)", top.Path, dest, fs.ErrExist)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return ExtractSummary{}, fmt.Errorf("extract %s: %w", top.Path, err)
+	}
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		return ExtractSummary{}, fmt.Errorf("extract %s: open destination directory: %w", top.Path, err)
+	}
+	defer root.Close()
+	x := &extractor{ctx: ctx, fs: fsys, root: root, dir: rootDir, o: o, links: map[uint64]string{},
+		seenDirs: map[uint64]bool{}, warned: map[string]bool{}, sum: &sum}
+	x.owner = os.Geteuid() == 0
+	if o.Owner != nil {
+		x.owner = *o.Owner
+	}
+	if err := x.extract(top, name, 0); err != nil {
+		return sum, err
+	}
+	if err := x.applyDirMeta(); err != nil {
+		return sum, err
+	}
+	sum.Duration = time.Since(start)
+	return sum, nil
+}
+
+type extractor struct {
+	ctx      context.Context
+	fs       *FS
+	root     *os.Root
+	dir      string // the root's path, for the calls os.Root does not offer
+	o        ExtractOptions
+	owner    bool
+	links    map[uint64]string // inode -> first name written, for hard links
+	seenDirs map[uint64]bool   // directory inodes entered (a cycle is corruption)
+	dirMeta  []dirMeta         // directories' metadata, applied after their contents
+	warned   map[string]bool
+	sum      *ExtractSummary
+	buf      []byte // the copy buffer, one per extraction
+}
+
+type dirMeta struct {
+	e   Entry
+	rel string
+}
+
+func (x *extractor) extract(e Entry, rel string, depth int) error {
+	if err := x.ctx.Err(); err != nil {
+		return fmt.Errorf("extract %s: %w", e.Path, err)
+	}
+	var err error
+	switch {
+	case e.Mode.IsDir():
+		return x.extractDir(e, rel, depth)
+	case e.Mode.IsRegular():
+		err = x.extractFile(e, rel)
+	case e.Mode&fs.ModeSymlink != 0:
+		err = x.extractSymlink(e, rel)
+	default:
+		err = x.extractSpecial(e, rel)
+	}
+	if err != nil {
+		return err
+	}
+	x.progress()
+	return nil
+}
+
+func (x *extractor) extractDir(e Entry, rel string, depth int) error {
+	if depth > maxExtractDepth {
+		return fmt.Errorf("extract %s: %w: directories nested deeper than %d", e.Path, ErrCorrupt, maxExtractDepth)
+	}
+	if x.seenDirs[e.Ino] {
+		return fmt.Errorf("extract %s: %w: directory inode %d appears twice in the tree (a directory cycle)", e.Path, ErrCorrupt, e.Ino)
+	}
+	x.seenDirs[e.Ino] = true
+	if err := x.root.Mkdir(rel, 0o700); err != nil {
+		st, serr := x.root.Lstat(rel)
+		if !errors.Is(err, fs.ErrExist) || serr != nil || !st.IsDir() {
+			return fmt.Errorf("extract %s: create directory %s: %w", e.Path, x.show(rel), err)
+		}
+	}
+	x.sum.Dirs++
+	ents, err := x.fs.ReadDir(e.Path)
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", e.Path, err)
+	}
+	for _, c := range ents {
+		if err := checkName(c.Name); err != nil {
+			return fmt.Errorf("extract %s: %w: entry %q (inode %d); expected a single path component", e.Path, ErrUnsafePath, c.Name, c.Ino)
+		}
+		if err := x.extract(c, filepath.Join(rel, c.Name), depth+1); err != nil {
+			return err
+		}
+	}
+	x.dirMeta = append(x.dirMeta, dirMeta{e: e, rel: rel})
+	x.progress()
+	return nil
+}
+
+// checkName accepts one path component: not empty, ".", "..", nor with a slash or NUL.
+func checkName(n string) error {
+	if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
+		return ErrUnsafePath
+	}
+	return nil
+}
+
+// show names a path under the destination for messages.
+func (x *extractor) show(rel string) string { return filepath.Join(x.dir, rel) }
+
+func (x *extractor) warn(kind, msg string) {
+	if !x.warned[kind] {
+		x.warned[kind] = true
+		x.sum.Warnings = append(x.sum.Warnings, msg)
+	}
+}
+
+func (x *extractor) progress() {
+	if x.o.Progress != nil {
+		x.o.Progress(ExtractProgress{Files: x.sum.Files + x.sum.Dirs + x.sum.Symlinks + x.sum.HardLinks + x.sum.Special,
+			Bytes: x.sum.Bytes, UsedBytes: x.fs.UsedBytes()})
+	}
+}
+
+// applyDirMeta sets directories' mode, owner and times deepest first, after
+// their contents are written (a read-only directory would refuse them, and
+// writing a child changes the parent's mtime).
+func (x *extractor) applyDirMeta() error {
+	for i := len(x.dirMeta) - 1; i >= 0; i-- {
+		d := x.dirMeta[i]
+		if err := x.applyMeta(d.e, d.rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
