@@ -66,6 +66,9 @@ type Options struct {
 	ResyncInterval time.Duration
 	// ReloadInterval is how often every replica re-reads the serving Secret (default 10s).
 	ReloadInterval time.Duration
+	// Getenv reads $POD_NAMESPACE, the default of Namespace. Default os.Getenv; tests
+	// inject one, as webhook.Options.Getenv.
+	Getenv func(string) string
 }
 
 // AddFlags binds the options to kebab-case flags with their defaults.
@@ -96,8 +99,11 @@ func (o *Options) setDefaults() {
 			*d = v
 		}
 	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
 	def(&o.Mode, ModeFiles)
-	def(&o.Namespace, os.Getenv("POD_NAMESPACE"))
+	def(&o.Namespace, o.Getenv("POD_NAMESPACE"))
 	def(&o.CASecret, DefaultCASecret)
 	def(&o.ServingSecret, DefaultServingSecret)
 	def(&o.ServiceName, DefaultServiceName)

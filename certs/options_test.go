@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
 )
 
@@ -28,7 +30,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative", []string{"--cert-mode=builtin", "--cert-namespace=x", "--cert-reload-interval=-1s"}, []string{"--cert-reload-interval: -1s is negative"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var o Options
+			o := Options{Getenv: func(string) string { return "" }} // no $POD_NAMESPACE
 			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 			o.AddFlags(fs)
 			if err := fs.Parse(tc.args); err != nil {
@@ -54,8 +56,9 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	t.Setenv("POD_NAMESPACE", "from-env")
-	o := Options{Mode: ModeBuiltin}
+	t.Parallel()
+	env := map[string]string{"POD_NAMESPACE": "from-env"}
+	o := Options{Mode: ModeBuiltin, Getenv: func(k string) string { return env[k] }}
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestOptionsDefaults(t *testing.T) {
 		ServiceName: "snaprestore", ValidatingConfig: "snaprestore", MutatingConfig: "snaprestore",
 		CAValidity: 365 * 24 * time.Hour, ServingValidity: 7 * 24 * time.Hour, CAPropagation: 2 * time.Minute,
 		ResyncInterval: time.Minute, ReloadInterval: 10 * time.Second}
-	if o != want {
-		t.Errorf("defaults = %+v, want %+v", o, want)
+	if diff := cmp.Diff(want, o, cmpopts.IgnoreFields(Options{}, "Getenv")); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 }

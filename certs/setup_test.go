@@ -46,7 +46,7 @@ func TestSetupBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
-	port, probePort := freePort(t), freePort(t)
+	port, probePort := testenv.FreePort(t), testenv.FreePort(t)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(probePort)),
@@ -62,7 +62,7 @@ func TestSetupBuiltin(t *testing.T) {
 	testenv.RunManager(t, mgr)
 
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
-	poll(t, "readyz", func() bool {
+	testenv.Poll(t, "readyz", func() bool {
 		resp, err := http.Get(readyz)
 		if err != nil {
 			return false
@@ -79,7 +79,7 @@ func TestSetupBuiltin(t *testing.T) {
 		t.Fatalf("CA secret key %s holds no certificate", authority.KeyBundle)
 	}
 	started := mgr.GetWebhookServer().StartedChecker()
-	poll(t, "the webhook server", func() bool { return started(nil) == nil })
+	testenv.Poll(t, "the webhook server", func() bool { return started(nil) == nil })
 	for _, name := range DNSNames("snaprestore", "snaprestore") {
 		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{ServerName: name, RootCAs: roots})
 		if err != nil {
@@ -145,7 +145,7 @@ func TestFilesModeReloads(t *testing.T) {
 		return kp.Cert
 	}
 	first := write()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	srv := webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: tlsOpts})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -166,27 +166,7 @@ func TestFilesModeReloads(t *testing.T) {
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 	}
-	poll(t, "the first certificate to be served", func() bool { return servedSerial() == first.SerialNumber.String() })
+	testenv.Poll(t, "the first certificate to be served", func() bool { return servedSerial() == first.SerialNumber.String() })
 	second := write()
-	poll(t, "the rewritten certificate to be served", func() bool { return servedSerial() == second.SerialNumber.String() })
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	testenv.Poll(t, "the rewritten certificate to be served", func() bool { return servedSerial() == second.SerialNumber.String() })
 }

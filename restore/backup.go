@@ -85,7 +85,7 @@ func WriteBackup(ctx context.Context, st *Store, o BackupOptions) (BackupSummary
 	} else if slices.Contains(names, o.Backup) {
 		return BackupSummary{}, fmt.Errorf("backup bak://%s/%s already exists", o.Volume, o.Backup)
 	}
-	sum := BackupSummary{Backup: "bak://" + o.Volume + "/" + o.Backup, VolumeSize: size, Incremental: vol.LastBackupName != ""}
+	sum := BackupSummary{Backup: Reference{Volume: o.Volume, Backup: o.Backup}.Handle(), VolumeSize: size, Incremental: vol.LastBackupName != ""}
 	blocks, err := uploadBlocks(ctx, st, img, imgSize, vol.CompressionMethod, o, &sum)
 	if err != nil {
 		return BackupSummary{}, err

@@ -38,6 +38,10 @@ type Options struct {
 	// checked against BackingImageChecksum. Required for such a volume, refused
 	// for any other. Default "".
 	BackingImage string
+
+	// onRecordFlush is told how many objects the progress record lists durably after
+	// each flush (tests; see record.onFlush).
+	onRecordFlush func(durable int)
 }
 
 // Progress is a snapshot of a running restore or verify.
@@ -77,56 +81,21 @@ func defaultConcurrency(blockSize int64) int {
 	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
-// availableListed is how many backups a "backup not found" error lists.
-const availableListed = 5
-
-// resolved is a backup checked for restoring.
-type resolved struct {
-	handle string
-	vol    *backupstore.Volume
-	backup *backupstore.Backup
-}
-
-// resolve loads a completed backup and checks it against its volume.
-func resolve(ctx context.Context, st *backupstore.Store, volume, backup string) (*resolved, error) {
-	vol, err := st.Volume(ctx, volume)
-	if err != nil {
-		return nil, err
-	}
-	b, err := st.Backup(ctx, vol, backup)
-	if errors.Is(err, backupstore.ErrBackupNotFound) {
-		if s, lerr := Suggest(ctx, st, vol, backup, availableListed); lerr == nil && s.String() != "" {
-			err = fmt.Errorf("%w; %s", err, s)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	handle := "bak://" + volume + "/" + backup
-	if b.InProgress() {
-		return nil, fmt.Errorf("%s: %w (its cfg has no CreatedTime yet); wait for it to complete", handle, backupstore.ErrInProgress)
-	}
-	if err := b.CheckFits(vol.Size); err != nil {
-		return nil, &backupstore.ConfigError{Path: backupstore.BackupConfigPath(volume, backup), Err: err}
-	}
-	return &resolved{handle: handle, vol: vol, backup: b}, nil
-}
-
 // Restore writes the image of bak://volume/backup to target (a regular file,
 // created sparse, or a block device). It returns only when every block is
 // written and synced; on error the image is incomplete and a progress record
 // is left beside a file target for Resume.
 func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetPath string, o Options) (Summary, error) {
 	start := time.Now()
-	r, err := resolve(ctx, st, volume, backup)
+	r, err := Resolve(ctx, st, Reference{Volume: volume, Backup: backup})
 	if err != nil {
 		return Summary{}, err
 	}
-	if err := checkBacking(r.handle, r.vol, o); err != nil {
+	if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
 		return Summary{}, err
 	}
 	if o.BackingImage != "" {
-		if err := checkBase(o.BackingImage, r.vol); err != nil {
+		if err := checkBase(o.BackingImage, r.Volume); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -136,8 +105,8 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 			return Summary{}, err
 		}
 	}
-	p := planRestore(r.backup, old)
-	hdr := recordHeader{Version: 1, Backup: r.handle, VolumeSize: r.vol.Size, BlockSize: r.backup.BlockSize, IncrementalFrom: o.IncrementalFrom}
+	p := planRestore(r.Backup, old)
+	hdr := recordHeader{Version: 1, Backup: r.Ref.Handle(), VolumeSize: r.Volume.Size, BlockSize: r.Backup.BlockSize, IncrementalFrom: o.IncrementalFrom}
 	recPath := targetPath + RecordSuffix
 	done, err := loadRecord(recPath, hdr)
 	switch {
@@ -153,7 +122,7 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if _, serr := os.Stat(targetPath); done != nil && errors.Is(serr, fs.ErrNotExist) {
 		done = nil // the target is gone: what the record lists is lost with it
 	}
-	t, err := openTarget(targetPath, targetMode{size: r.vol.Size, force: o.Force, incremental: old != nil, resuming: done != nil})
+	t, err := openTarget(targetPath, targetMode{size: r.Volume.Size, force: o.Force, incremental: old != nil, resuming: done != nil})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -161,7 +130,7 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	t.openDirect()
 	var baseWritten int64
 	if o.BackingImage != "" {
-		if baseWritten, err = layBase(o.BackingImage, r.vol, t); err != nil {
+		if baseWritten, err = layBase(o.BackingImage, r.Volume, t); err != nil {
 			return Summary{}, err
 		}
 		t.fresh = false // zero blocks must now be written over the base
@@ -175,7 +144,8 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Backup: r.handle, Target: targetPath, VolumeSize: r.vol.Size, Written: baseWritten}
+	rec.onFlush = o.onRecordFlush
+	sum := Summary{Backup: r.Ref.Handle(), Target: targetPath, VolumeSize: r.Volume.Size, Written: baseWritten}
 	if err := run(ctx, st, r, p, t, rec, done, o, &sum); err != nil {
 		if cerr := rec.close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -193,28 +163,28 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	return sum, nil
 }
 
-func loadOlder(ctx context.Context, st *backupstore.Store, r *resolved, name string) (*backupstore.Backup, error) {
-	old, err := st.Backup(ctx, r.vol, name)
+func loadOlder(ctx context.Context, st *backupstore.Store, r *Resolved, name string) (*backupstore.Backup, error) {
+	old, err := st.Backup(ctx, r.Volume, name)
 	if err != nil {
 		return nil, fmt.Errorf("incremental restore: %w", err)
 	}
 	if old.InProgress() {
-		return nil, fmt.Errorf("incremental restore from bak://%s/%s: %w", r.vol.Name, name, backupstore.ErrInProgress)
+		return nil, fmt.Errorf("incremental restore from %s: %w", Reference{Volume: r.Volume.Name, Backup: name}.Handle(), backupstore.ErrInProgress)
 	}
-	if old.BlockSize != r.backup.BlockSize {
-		return nil, fmt.Errorf("incremental restore: bak://%s/%s has %d-byte blocks but %s has %d-byte blocks; restore in full instead",
-			r.vol.Name, name, old.BlockSize, r.handle, r.backup.BlockSize)
+	if old.BlockSize != r.Backup.BlockSize {
+		return nil, fmt.Errorf("incremental restore: %s has %d-byte blocks but %s has %d-byte blocks; restore in full instead",
+			Reference{Volume: r.Volume.Name, Backup: name}.Handle(), old.BlockSize, r.Ref.Handle(), r.Backup.BlockSize)
 	}
 	return old, nil
 }
 
 // run executes the plan: zero what must be zeroed, then fetch, verify and
 // write each block object with a bounded worker pool.
-func run(ctx context.Context, st *backupstore.Store, r *resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
-	bs := r.backup.BlockSize
+func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
+	bs := r.Backup.BlockSize
 	zero := p.zero
 	if !t.fresh && o.IncrementalFrom == "" && o.BackingImage == "" { // the base covers what is unlisted
-		zero = unlisted(r.backup, r.vol.Size)
+		zero = unlisted(r.Backup, r.Volume.Size)
 	}
 	for _, e := range zero {
 		if err := t.zero(e.off, e.len); err != nil {
@@ -243,12 +213,12 @@ func run(ctx context.Context, st *backupstore.Store, r *resolved, p plan, t *tar
 		g.Go(func() error {
 			buf := pool.get(bs)
 			defer pool.put(buf)
-			if err := fetchBlock(gctx, st, r.handle, r.backup, grp, buf); err != nil {
+			if err := fetchBlock(gctx, st, r.Ref.Handle(), r.Backup, grp, buf); err != nil {
 				return err
 			}
 			written, zeroed, err := writeBlock(t, grp, buf.block)
 			if err != nil {
-				return &backupstore.BlockError{Backup: r.handle, Offsets: grp.offsets, Path: t.path, Err: err}
+				return &backupstore.BlockError{Backup: r.Ref.Handle(), Offsets: grp.offsets, Path: t.path, Err: err}
 			}
 			if err := rec.add(grp.checksum); err != nil {
 				return err

@@ -47,17 +47,20 @@ func replaceIn(old, new string) func([]byte) []byte {
 	return func(b []byte) []byte { return []byte(strings.Replace(string(b), old, new, 1)) }
 }
 
-func TestRestoreRejectsDamage(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name     string
-		damage   func(t *testing.T, root string)
-		volume   string
-		backup   string
-		sentinel error
-		msg      string // exact error (restore); "" skips the message check
-		block    bool   // a block-level problem: Verify reports it
-	}{{
+// damageCase is one damaged (or misnamed) restore of TestRestoreRejectsDamage.
+type damageCase struct {
+	name     string
+	damage   func(t *testing.T, root string)
+	volume   string
+	backup   string
+	sentinel error
+	msg      string // exact error (restore); "" skips the message check
+	block    bool   // a block-level problem: Verify reports it
+}
+
+// damageCases damage the lz4-chain fixture one way each.
+func damageCases() []damageCase {
+	return []damageCase{{
 		name: "flipped byte in a block",
 		damage: func(t *testing.T, root string) {
 			editFile(t, filepath.Join(root, randomPath), func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b })
@@ -122,6 +125,11 @@ func TestRestoreRejectsDamage(t *testing.T) {
 		msg: "backup not found: bak://vol-lz4/backup-nope (no " + lz4Dir + "/backups/backup_backup-nope.cfg); " +
 			"available backups (newest first): bak://vol-lz4/backup-a94d0f6e2b1c7358, bak://vol-lz4/backup-1c0e4b2f9a7d6835, bak://vol-lz4/backup-7f3a9c21d4e85b60",
 	}}
+}
+
+func TestRestoreRejectsDamage(t *testing.T) {
+	t.Parallel()
+	cases := damageCases()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -51,6 +51,10 @@ type record struct {
 	err     error // first flush error
 
 	flushMu sync.Mutex // serializes flushes
+	durable int        // entries appended durably, under flushMu
+	// onFlush, when set, is told the number of durable entries after each flush: the
+	// seam a test waits on (Options.onRecordFlush). Set before the first add.
+	onFlush func(durable int)
 }
 
 func newRecord(path string, target, f *os.File) *record {
@@ -186,6 +190,10 @@ func (r *record) flush() error {
 	}
 	if err := r.f.Sync(); err != nil {
 		return fmt.Errorf("progress record %s: %w", r.path, err)
+	}
+	r.durable += len(batch)
+	if r.onFlush != nil {
+		r.onFlush(r.durable)
 	}
 	return nil
 }

@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/snaprestore/snaprestore/test/testenv"
@@ -32,26 +32,26 @@ func TestResumeChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
+	durable64 := make(chan struct{}) // closed once the record lists 64 objects durably
+	var once sync.Once
 	_, err = Restore(context.Background(), st.Store, "vol-kill", "backup-kill", target, Options{
 		Concurrency: 1,
+		onRecordFlush: func(n int) {
+			if n >= 64 {
+				once.Do(func() { close(durable64) })
+			}
+		},
 		Progress: func(p Progress) {
 			if p.Blocks == childStopAt {
-				// The flusher records 64 objects in the background; wait
-				// until they are durable, so the resume has work to skip.
-				for recordLines(target) < 1+64 {
-					runtime.Gosched()
-				}
+				// The flusher records 64 objects in the background; wait until
+				// they are durable, so the resume has work to skip.
+				<-durable64
 				fmt.Println("stopped")
 				<-stop // wait for SIGKILL
 			}
 		},
 	})
 	t.Fatalf("child restore returned (%v); it should have been killed", err)
-}
-
-func recordLines(target string) int {
-	data, _ := os.ReadFile(target + RecordSuffix)
-	return strings.Count(string(data), "\n")
 }
 
 func TestResumeAfterKill(t *testing.T) {

@@ -113,7 +113,7 @@ func Info(vol *backupstore.Volume, b *backupstore.Backup) BackupInfo {
 	if b.InProgress() {
 		state = StateInProgress
 	}
-	return BackupInfo{Handle: "bak://" + b.VolumeName + "/" + b.Name, Volume: b.VolumeName, Name: b.Name,
+	return BackupInfo{Handle: Reference{Volume: b.VolumeName, Backup: b.Name}.Handle(), Volume: b.VolumeName, Name: b.Name,
 		State: state, Created: b.Created(), VolumeSize: vol.Size, StoredSize: int64(len(b.Blocks)) * b.BlockSize,
 		Blocks: len(b.Blocks), BlockSize: b.BlockSize, Compression: string(b.CompressionMethod), Snapshot: b.SnapshotName}
 }

@@ -80,16 +80,16 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	r, err := resolve(ctx, st, volume, backup)
+	r, err := Resolve(ctx, st, Reference{Volume: volume, Backup: backup})
 	if err != nil {
 		return nil, err
 	}
 	// The reader has no base to read unlisted regions from: they would read as
 	// zeros where the backing image has data (issue #13).
-	if err := checkBacking(r.handle, r.vol, Options{}); err != nil {
+	if err := checkBacking(r.Ref.Handle(), r.Volume, Options{}); err != nil {
 		return nil, fmt.Errorf("%w (the lazy reader cannot read a backing image yet; restore the image with snaprestore restore --backing-image)", err)
 	}
-	bs := r.backup.BlockSize
+	bs := r.Backup.BlockSize
 	conc := o.Concurrency
 	if conc == 0 {
 		conc = defaultConcurrency(bs)
@@ -99,7 +99,7 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 		cacheBytes = DefaultCacheBytes
 	}
 	return &Reader{
-		ctx: ctx, st: st, handle: r.handle, b: r.backup, size: r.vol.Size,
+		ctx: ctx, st: st, handle: r.Ref.Handle(), b: r.Backup, size: r.Volume.Size,
 		pool:  newBufPool(conc),
 		cache: newBlockCache(int(max(1, cacheBytes/bs))),
 	}, nil

@@ -28,6 +28,9 @@ type Store struct {
 	*backupstore.Store
 	URL  string
 	objs objectStore
+	// canonical is URL in CanonicalBackupstore form, with the S3 region from the
+	// environment when the URL has none (see Holds).
+	canonical string
 }
 
 // StoreOptions configure OpenStore.
@@ -47,6 +50,7 @@ func OpenStore(rawURL string, o StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("backupstore URL %q: %w", rawURL, err)
 	}
 	var objs objectStore
+	region := ""
 	switch u.Scheme {
 	case "file", "vfs":
 		dir, err := file.ParseURL(rawURL)
@@ -66,6 +70,7 @@ func OpenStore(rawURL string, o StoreOptions) (*Store, error) {
 			return nil, err
 		}
 		so.Transport = o.Transport
+		region = so.Region
 		if objs, err = s3.New(so); err != nil {
 			return nil, err
 		}
@@ -74,7 +79,11 @@ func OpenStore(rawURL string, o StoreOptions) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("backupstore URL %q: unsupported scheme %q; expected file:///path, vfs:///path or s3://bucket@region/[path]", rawURL, u.Scheme)
 	}
-	return &Store{Store: backupstore.New(objs), URL: rawURL, objs: objs}, nil
+	canonical, err := CanonicalBackupstore(rawURL, region)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{Store: backupstore.New(objs), URL: rawURL, objs: objs, canonical: canonical}, nil
 }
 
 var (

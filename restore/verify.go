@@ -45,17 +45,17 @@ func (r Report) MBps() float64 { return mbps(r.Bytes, r.Duration) }
 // problems that stop the verification (config, cancellation).
 func Verify(ctx context.Context, st *backupstore.Store, volume, backup string, o VerifyOptions) (Report, error) {
 	start := time.Now()
-	r, err := resolve(ctx, st, volume, backup)
+	r, err := Resolve(ctx, st, Reference{Volume: volume, Backup: backup})
 	if err != nil {
 		return Report{}, err
 	}
-	p := planRestore(r.backup, nil)
-	bs := r.backup.BlockSize
+	p := planRestore(r.Backup, nil)
+	bs := r.Backup.BlockSize
 	conc := o.Concurrency
 	if conc <= 0 {
 		conc = defaultConcurrency(bs)
 	}
-	rep := Report{Backup: r.handle, VolumeSize: r.vol.Size, Blocks: p.blocks, Objects: len(p.groups), Bytes: int64(p.blocks) * bs}
+	rep := Report{Backup: r.Ref.Handle(), VolumeSize: r.Volume.Size, Blocks: p.blocks, Objects: len(p.groups), Bytes: int64(p.blocks) * bs}
 	pool := newBufPool(conc)
 	prog := progressTracker{fn: o.Progress, total: Progress{TotalBlocks: p.blocks, TotalBytes: rep.Bytes}}
 	var mu sync.Mutex
@@ -68,7 +68,7 @@ func Verify(ctx context.Context, st *backupstore.Store, volume, backup string, o
 		g.Go(func() error {
 			buf := pool.get(bs)
 			defer pool.put(buf)
-			err := fetchBlock(ctx, st, r.handle, r.backup, grp, buf)
+			err := fetchBlock(ctx, st, r.Ref.Handle(), r.Backup, grp, buf)
 			if err != nil && ctx.Err() == nil {
 				var be *backupstore.BlockError
 				if errors.As(err, &be) {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 var clientDryRun = client.CreateOptions{DryRun: []string{metav1.DryRunAll}}
@@ -53,9 +56,20 @@ func testOrphanGC(t *testing.T, e *mutateEnv) {
 	}
 
 	orphan := rejected("orphan", "vol-a/backup-2")
-	pollUntil(t, "orphaned content deleted", func() bool {
+	testenv.Poll(t, "orphaned content deleted", func() bool {
 		err := e.client.Get(ctx, client.ObjectKey{Name: orphan}, &snapv1.VolumeSnapshotContent{})
 		return apierrors.IsNotFound(err)
+	})
+	for _, name := range []string{keepDelete, bound.Name, notOurs.Name} {
+		getOrFail(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
+	}
+	// Kept must mean kept, not "not collected yet": after a further full grace period,
+	// and a second orphan collected after it (so the GC was running all along), the
+	// kept contents are still there.
+	time.Sleep(testGrace) // the duration the contents must survive, not synchronization
+	second := rejected("orphan-2", "vol-a/backup-2")
+	testenv.Poll(t, "second orphaned content deleted", func() bool {
+		return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKey{Name: second}, &snapv1.VolumeSnapshotContent{}))
 	})
 	for _, name := range []string{keepDelete, bound.Name, notOurs.Name} {
 		getOrFail(t, e.client, "", name, &snapv1.VolumeSnapshotContent{})
@@ -70,7 +84,7 @@ func testOrphanGC(t *testing.T, e *mutateEnv) {
 	if err := e.client.Delete(ctx, snap); err != nil {
 		t.Fatalf("delete snapshot: %v", err)
 	}
-	pollUntil(t, "content of deleted snapshot deleted", func() bool {
+	testenv.Poll(t, "content of deleted snapshot deleted", func() bool {
 		return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKey{Name: content}, &snapv1.VolumeSnapshotContent{}))
 	})
 }

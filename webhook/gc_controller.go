@@ -32,10 +32,13 @@ type gcController struct {
 	clock  clock.PassiveClock
 }
 
-// AddGC adds the orphan GC controller to mgr. opts.GCGracePeriod defaults to 2m.
-func AddGC(mgr manager.Manager, opts MutateOptions) error {
-	opts.SetDefaults()
-	return addGC(mgr, opts.GCGracePeriod, clock.RealClock{})
+// AddGC adds the orphan GC controller to mgr; grace (--gc-grace-period) 0 means
+// DefaultGCGracePeriod.
+func AddGC(mgr manager.Manager, grace time.Duration) error {
+	if grace <= 0 {
+		grace = DefaultGCGracePeriod
+	}
+	return addGC(mgr, grace, clock.RealClock{})
 }
 
 func addGC(mgr manager.Manager, grace time.Duration, clk clock.PassiveClock) error {

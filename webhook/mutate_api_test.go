@@ -133,6 +133,12 @@ func TestMutatingWebhookAPIServer(t *testing.T) {
 
 func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
+	testSnapshotMutationCreates(t, e)
+	testSnapshotMutationDenials(t, e)
+	testSnapshotMutationReuse(t, e)
+}
+
+func testSnapshotMutationCreates(t *testing.T, e *mutateEnv) {
 	ctx := context.Background()
 	ns := createNamespace(t, e, "snapshots")
 
@@ -205,6 +211,12 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		expectNotFound(t, e.client, ns, "dry", &snapv1.VolumeSnapshot{})
 	})
 
+}
+
+func testSnapshotMutationDenials(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "snapshots")
+
 	t.Run("unparsable reference is denied, nothing created", func(t *testing.T) {
 		t.Parallel()
 		value := "bak://test-vol"
@@ -235,7 +247,7 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 		t.Parallel()
 		err := e.client.Create(ctx, annotatedSnapshot(ns, "missing", "vol-a/backup-missing"))
 		want := `admission webhook "volumesnapshots.mutate.snaprestore.io" denied the request: ` +
-			`VolumeSnapshot.snapshot.storage.k8s.io "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Not found: "vol-a/backup-missing"`
+			`VolumeSnapshot.snapshot.storage.k8s.io "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Invalid value: "vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`
 		if err == nil || err.Error() != want {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}
@@ -265,6 +277,12 @@ func testSnapshotMutation(t *testing.T, e *mutateEnv) {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}
 	})
+
+}
+
+func testSnapshotMutationReuse(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "snapshots")
 
 	t.Run("named content that matches is reused", func(t *testing.T) {
 		t.Parallel()

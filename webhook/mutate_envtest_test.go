@@ -3,8 +3,9 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -70,26 +70,19 @@ func (c *createCounter) get(name string) int {
 	return c.n[name]
 }
 
-// fixedSizes is a BackupSizer fake below the API boundary: sizes by backup name.
-type fixedSizes map[string]int64
+// fakeBackups is a Backups fake below the API boundary: restore sizes by backup name;
+// backup-missing does not exist in the backupstore, backup-unreachable cannot be
+// checked; any other backup is restorable, of unknown size.
+type fakeBackups map[string]int64
 
-func (f fixedSizes) BackupSize(_ context.Context, ref restore.Reference) (int64, bool, error) {
-	s, ok := f[ref.Backup]
-	return s, ok, nil
-}
-
-// fakePreflight is a BackupChecker fake below the API boundary: backup-missing does not
-// exist in the backupstore, backup-unreachable cannot be checked.
-type fakePreflight struct{}
-
-func (fakePreflight) CheckHandle(_ context.Context, path *field.Path, handle string) (field.ErrorList, admission.Warnings) {
-	switch {
-	case strings.HasSuffix(handle, "/backup-missing"):
-		return field.ErrorList{field.NotFound(path, handle)}, nil
-	case strings.HasSuffix(handle, "/backup-unreachable"):
-		return nil, admission.Warnings{path.String() + ": backupstore unreachable"}
+func (f fakeBackups) Facts(_ context.Context, ref restore.Reference) BackupFacts {
+	switch ref.Backup {
+	case "backup-missing":
+		return BackupFacts{Problem: fmt.Sprintf("backup %q of volume %q does not exist in the backupstore", ref.Backup, ref.Volume)}
+	case "backup-unreachable":
+		return BackupFacts{Unreachable: errors.New("connection refused")}
 	}
-	return nil, nil
+	return BackupFacts{VolumeSize: f[ref.Backup]}
 }
 
 func startMutateEnv(t *testing.T) *mutateEnv {
@@ -116,9 +109,8 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 			return err
 		},
 	})
-	store := objectStore{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: writer}
-	sizes := fixedSizes{"backup-big": 3 << 30}
-	backups := fakePreflight{}
+	store := apiObjects{cache: mgr.GetClient(), live: mgr.GetAPIReader(), writer: writer}
+	backups := fakeBackups{"backup-big": 3 << 30}
 	snapHandler := newMutatingHandler(volumeSnapshotGK, &snapshotMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, backups: backups},
 		func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} })
 	srv := mgr.GetWebhookServer()
@@ -127,7 +119,7 @@ func startMutateEnv(t *testing.T) *mutateEnv {
 		return snapHandler.Handle(ctx, req)
 	})})
 	srv.Register("/mutate/persistentvolumeclaims", &webhook.Admission{Handler: newMutatingHandler(persistentVolumeClaimGK,
-		&pvcMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, sizes: sizes, backups: backups},
+		&pvcMutation{store: store, defaultDriver: "driver.longhorn.io", canonical: canonicalHandle, backups: backups},
 		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} })})
 	srv.Register("/test/touch", &webhook.Admission{Handler: admission.HandlerFunc(touchSnapshot)})
 	srv.Register("/test/reject", &webhook.Admission{Handler: admission.HandlerFunc(rejectAll)})
@@ -210,15 +202,6 @@ func touchSnapshot(_ context.Context, req admission.Request) admission.Response 
 
 func rejectAll(context.Context, admission.Request) admission.Response {
 	return admission.Denied("rejected by the test")
-}
-
-// pollUntil waits for cond without a time limit of its own (go test -timeout bounds a hang).
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("%s", what)
 }
 
 func createNamespace(t *testing.T, e *mutateEnv, name string) string {

@@ -1,9 +1,6 @@
 package webhook
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
-)
+import "github.com/snaprestore/snaprestore/metric"
 
 // Sources of a created object: the kind whose admission created it.
 const (
@@ -15,42 +12,18 @@ const (
 // bounded: source is sourceSnapshot or sourcePVC, kind is VolumeSnapshotContent or
 // VolumeSnapshot.
 var (
-	contentsCreated = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "mutate", Name: "contents_created_total",
-		Help: "VolumeSnapshotContents created for bare backup references, by the kind whose admission created them.",
-	}, []string{"source"})
-	contentsReused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "mutate", Name: "contents_reused_total",
-		Help: "Admissions that found the wanted VolumeSnapshotContent already there (retries, reinvocation, re-apply).",
-	}, []string{"source"})
-	snapshotsCreated = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "mutate", Name: "snapshots_created_total",
-		Help: "VolumeSnapshots created for PVCs annotated with a bare backup reference.",
-	})
-	conflicts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "mutate", Name: "conflicts_total",
-		Help: "Admissions denied because an object with the wanted name exists and differs.",
-	}, []string{"kind"})
-	gcContentsDeleted = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "gc", Name: "contents_deleted_total",
-		Help: "Created VolumeSnapshotContents deleted because no VolumeSnapshot claimed them after the grace period.",
-	})
-	gcErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "snaprestore", Subsystem: "gc", Name: "errors_total",
-		Help: "Orphan GC reconciliations that failed and were retried.",
-	})
+	contentsCreated = metric.CounterVec("mutate", "contents_created_total",
+		"VolumeSnapshotContents created for bare backup references, by the kind whose admission created them.", "source", sourceSnapshot, sourcePVC)
+	contentsReused = metric.CounterVec("mutate", "contents_reused_total",
+		"Admissions that found the wanted VolumeSnapshotContent already there (retries, reinvocation, re-apply).", "source", sourceSnapshot, sourcePVC)
+	snapshotsCreated = metric.Counter("mutate", "snapshots_created_total",
+		"VolumeSnapshots created for PVCs annotated with a bare backup reference.")
+	conflicts = metric.CounterVec("mutate", "conflicts_total",
+		"Admissions denied because an object with the wanted name exists and differs.", "kind", "VolumeSnapshotContent", "VolumeSnapshot")
+	gcContentsDeleted = metric.Counter("gc", "contents_deleted_total",
+		"Created VolumeSnapshotContents deleted because no VolumeSnapshot claimed them after the grace period.")
+	gcErrors = metric.Counter("gc", "errors_total", "Orphan GC reconciliations that failed and were retried.")
 )
-
-func init() {
-	metrics.Registry.MustRegister(contentsCreated, contentsReused, snapshotsCreated, conflicts, gcContentsDeleted, gcErrors)
-	for _, s := range []string{sourceSnapshot, sourcePVC} {
-		contentsCreated.WithLabelValues(s)
-		contentsReused.WithLabelValues(s)
-	}
-	for _, k := range []string{"VolumeSnapshotContent", "VolumeSnapshot"} {
-		conflicts.WithLabelValues(k)
-	}
-}
 
 // recordEnsure counts the outcome of one ensure call.
 func recordEnsure(kind, source string, outcome ensureOutcome) {

@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
+	"github.com/snaprestore/snaprestore/webhook/source"
 )
 
 // pvcMutation turns a PVC annotated with a bare backup reference into a one-object restore:
@@ -27,11 +29,13 @@ import (
 // VolumeSnapshot with a wrong or missing apiGroup (validatePVCSnapshotGroup), annotated or
 // not, and otherwise leaves an unannotated claim alone.
 type pvcMutation struct {
-	store         objectStore
+	store         apiObjects
 	defaultDriver string
 	canonical     func(string) string
-	sizes         BackupSizer   // nil: sizes unknown
-	backups       BackupChecker // nil: no pre-flight
+	backups       Backups // nil: no backupstore, no pre-flight, sizes unknown
+	// longhorn are the Longhorn drivers when the populator runs; other classes'
+	// claims get a BackupSource (mutate_backupsource.go). nil: populator off.
+	longhorn []string
 }
 
 var _ mutation[*corev1.PersistentVolumeClaim] = (*pvcMutation)(nil)
@@ -48,12 +52,10 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 		return nil, nil
 	}
 	br, errs := parseBackupRequest(pvc.Annotations)
-	if ds := pvc.Spec.DataSource; ds != nil && !isSnapshotRef(ds.APIGroup, ds.Kind, ds.Name, pvc.Name) {
+	ns := firstNonEmpty(pvc.Namespace, req.Namespace)
+	if ds, ok := source.DataSource(pvc); ok && !isOwnSnapshot(ds, pvc.Name, ns) && !isBackupSourceRef(ds, pvc.Name, ns) {
 		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup), fmt.Sprintf(
-			"must not be set together with spec.dataSource naming %s %q: the PVC restores either the backup or its data source", ds.Kind, ds.Name)))
-	} else if dr := pvc.Spec.DataSourceRef; ds == nil && dr != nil && !isSnapshotRef(dr.APIGroup, dr.Kind, dr.Name, pvc.Name) {
-		errs = append(errs, field.Forbidden(annotationPath(AnnotationBackup), fmt.Sprintf(
-			"must not be set together with spec.dataSourceRef naming %s %q: the PVC restores either the backup or its data source", dr.Kind, dr.Name)))
+			"must not be set together with %s naming %s %q: the PVC restores either the backup or its data source", ds.Path, ds.Kind, ds.Name)))
 	}
 	if pvc.Name == "" {
 		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a PVC restoring a backup needs a fixed name (generateName is not supported)"))
@@ -73,10 +75,15 @@ func (m *pvcMutation) mutate(ctx context.Context, req admission.Request, pvc, ol
 		}
 		return append(br.Warnings, m.raiseSize(ctx, pvc, br)...), nil
 	}
-	perrs, pwarns := checkBackup(ctx, m.backups, pvc.Annotations[AnnotationBackup])
+	perrs, pwarns := checkBackup(ctx, m.backups, annotationPath(AnnotationBackup), pvc.Annotations[AnnotationBackup], br.Ref)
 	br.Warnings = append(br.Warnings, pwarns...)
 	if len(perrs) > 0 {
 		return br.Warnings, apierrors.NewInvalid(persistentVolumeClaimGK, pvc.Name, perrs)
+	}
+	if use, err := m.usePopulator(ctx, pvc); err != nil {
+		return br.Warnings, err
+	} else if use {
+		return m.populateFromBackup(ctx, req, pvc, br)
 	}
 	if err := m.ensureObjects(ctx, req, pvc, br); err != nil {
 		return br.Warnings, err
@@ -147,14 +154,14 @@ func (m *pvcMutation) driver(ctx context.Context, class *string) (string, error)
 // raiseSize raises the storage request to the backup's size when that is known and larger;
 // Longhorn would otherwise create a volume of the backup's size and fail on retry.
 func (m *pvcMutation) raiseSize(ctx context.Context, pvc *corev1.PersistentVolumeClaim, br backupRequest) []string {
-	if m.sizes == nil {
+	if m.backups == nil {
 		return nil
 	}
-	size, known, err := m.sizes.BackupSize(ctx, br.Ref)
-	if err != nil {
-		logf.FromContext(ctx).Info("Backup size unknown, storage request left alone", "backup", br.Handle, "error", err.Error())
-		return nil
+	f := m.backups.Facts(ctx, br.Ref)
+	if f.Unreachable != nil {
+		logf.FromContext(ctx).Info("Backup size unknown, storage request left alone", "backup", br.Handle, "error", f.Unreachable.Error())
 	}
+	size, known := f.Size()
 	if !known {
 		return nil
 	}
@@ -210,7 +217,16 @@ func snapshotDifferences(have *snapv1.VolumeSnapshot, content string) []string {
 	return diffs
 }
 
-// isSnapshotRef reports whether a data source names the VolumeSnapshot the webhook creates.
-func isSnapshotRef(group *string, kind, name, pvcName string) bool {
-	return group != nil && *group == snapv1.GroupName && kind == volumeSnapshotGK.Kind && name == pvcName
+// isOwnSnapshot reports whether a data source names the VolumeSnapshot the webhook
+// creates for the claim name in namespace: that name, the snapshot API group, and not
+// another namespace (a cross-namespace dataSourceRef names someone else's snapshot).
+func isOwnSnapshot(ds source.Ref, name, namespace string) bool {
+	return ds.IsSnapshot() && ds.GroupOK() && ds.Name == name && (ds.Namespace == "" || ds.Namespace == namespace)
+}
+
+// isBackupSourceRef reports whether a data source names the BackupSource the webhook
+// creates for the claim name in namespace.
+func isBackupSourceRef(ds source.Ref, name, namespace string) bool {
+	return ds.APIGroup != nil && *ds.APIGroup == v1alpha1.Group && ds.Kind == v1alpha1.Kind && ds.Name == name &&
+		(ds.Namespace == "" || ds.Namespace == namespace)
 }

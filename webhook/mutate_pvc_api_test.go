@@ -17,9 +17,14 @@ const apiGroupMessage = `kind VolumeSnapshot is in API group "snapshot.storage.k
 
 func testPVCMutation(t *testing.T, e *mutateEnv) {
 	t.Parallel()
+	testPVCMutationCreates(t, e)
+	testPVCMutationChecks(t, e)
+	testPVCMutationSources(t, e)
+}
+
+func testPVCMutationCreates(t *testing.T, e *mutateEnv) {
 	ctx := context.Background()
 	ns := createNamespace(t, e, "pvcs")
-	group := snapv1.GroupName
 
 	t.Run("creates snapshot, content and dataSource", func(t *testing.T) {
 		t.Parallel()
@@ -84,6 +89,12 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		}
 	})
 
+}
+
+func testPVCMutationChecks(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "pvcs")
+
 	t.Run("request at least the backup size is kept", func(t *testing.T) {
 		t.Parallel()
 		c, warnings := e.warningClient(t)
@@ -105,7 +116,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		if err := c.Create(ctx, annotatedPVC(ns, "unchecked", "vol-a/backup-unreachable", "1Gi")); err != nil {
 			t.Fatalf("create: %v", err)
 		}
-		want := []string{"metadata.annotations[snaprestore.io/backup]: backupstore unreachable"}
+		want := []string{"metadata.annotations[snaprestore.io/backup]: the backupstore could not be reached, so vol-a/backup-unreachable was not checked (connection refused)"}
 		if diff := cmp.Diff(want, warnings.take()); diff != "" {
 			t.Errorf("warnings (-want +got):\n%s", diff)
 		}
@@ -115,7 +126,7 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 		t.Parallel()
 		err := e.client.Create(ctx, annotatedPVC(ns, "missing", "vol-a/backup-missing", "1Gi"))
 		want := `admission webhook "persistentvolumeclaims.mutate.snaprestore.io" denied the request: ` +
-			`PersistentVolumeClaim "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Not found: "vol-a/backup-missing"`
+			`PersistentVolumeClaim "missing" is invalid: metadata.annotations[snaprestore.io/backup]: Invalid value: "vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`
 		if err == nil || err.Error() != want {
 			t.Errorf("create: err = %v\nwant %s", err, want)
 		}
@@ -156,6 +167,13 @@ func testPVCMutation(t *testing.T, e *mutateEnv) {
 
 	// The API server drops a VolumeSnapshot data source of another (or no) apiGroup after
 	// mutating admission and would provision an empty volume; the mutating webhook denies.
+}
+
+func testPVCMutationSources(t *testing.T, e *mutateEnv) {
+	ctx := context.Background()
+	ns := createNamespace(t, e, "pvcs")
+	group := snapv1.GroupName
+
 	for _, tc := range []struct {
 		name, want string
 		group      *string

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/source"
 )
 
 func TestParseBackupRequest(t *testing.T) {
@@ -128,5 +129,38 @@ func TestSnapshotDifferences(t *testing.T) {
 				t.Errorf("snapshotDifferences (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestIsOwnSnapshot: an annotated claim may already point at the VolumeSnapshot the
+// webhook creates for it (a re-apply); any other data source conflicts with the backup.
+// Before #12 a dataSourceRef naming a snapshot of the claim's name in another namespace
+// counted as the claim's own (the namespace was not looked at); now it conflicts, as
+// webhook/source resolves it to that other namespace.
+func TestIsOwnSnapshot(t *testing.T) {
+	t.Parallel()
+	g := snapv1.GroupName
+	other := "other"
+	for _, c := range []struct {
+		name string
+		pvc  corev1.PersistentVolumeClaimSpec
+		own  bool
+	}{
+		{"own snapshot", corev1.PersistentVolumeClaimSpec{DataSource: &corev1.TypedLocalObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "data"}}, true},
+		{"own snapshot by dataSourceRef", corev1.PersistentVolumeClaimSpec{DataSourceRef: &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "data"}}, true},
+		{"snapshot of another name", corev1.PersistentVolumeClaimSpec{DataSource: &corev1.TypedLocalObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "x"}}, false},
+		{"snapshot without group", corev1.PersistentVolumeClaimSpec{DataSource: &corev1.TypedLocalObjectReference{Kind: "VolumeSnapshot", Name: "data"}}, false},
+		{"a clone", corev1.PersistentVolumeClaimSpec{DataSource: &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "data"}}, false},
+		{"same name in another namespace", corev1.PersistentVolumeClaimSpec{DataSourceRef: &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "data", Namespace: &other}}, false},
+	} {
+		pvc := &corev1.PersistentVolumeClaim{Spec: c.pvc}
+		pvc.Name = "data" // namespace left empty, as in an admission request's object
+		ds, ok := source.DataSource(pvc)
+		if !ok {
+			t.Fatalf("%s: no data source", c.name)
+		}
+		if got := isOwnSnapshot(ds, "data", "apps"); got != c.own {
+			t.Errorf("%s: isOwnSnapshot = %v, want %v", c.name, got, c.own)
+		}
 	}
 }

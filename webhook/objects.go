@@ -8,35 +8,26 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/snaprestore/snaprestore/webhook/source"
 )
 
-// Presence is what a lookup knows about an object: found, missing, or unknown (offline,
-// where only the given files are known, or when the read failed).
-type Presence int
+// Presence is what a lookup knows about an object (source.Presence).
+type Presence = source.Presence
 
 // Presences; the zero value is Unknown so that a lookup that says nothing denies nothing.
 const (
-	Unknown Presence = iota
-	Found
-	Missing
+	Unknown = source.Unknown
+	Found   = source.Found
+	Missing = source.Missing
 )
 
-func (p Presence) String() string {
-	switch p {
-	case Found:
-		return "found"
-	case Missing:
-		return "missing"
-	}
-	return "unknown"
-}
-
 // Objects are the cross-object facts the validating rules need, fetched before a rule
-// runs. The webhook answers from the manager's cache (objectsFromCache); snaprestore
-// validate answers from the given files and says Unknown for anything else.
+// runs. The webhook answers from the manager's cache (cachedObjects); snaprestore
+// validate answers from the given files and says Unknown for anything else. Its
+// Snapshot and Content methods are the source.Lookup of a restore PVC's chain.
 type Objects interface {
-	Content(ctx context.Context, name string) (*snapv1.VolumeSnapshotContent, Presence)
-	Snapshot(ctx context.Context, namespace, name string) (*snapv1.VolumeSnapshot, Presence)
+	source.Lookup
 	Class(ctx context.Context, name string) (*snapv1.VolumeSnapshotClass, Presence)
 	StorageClass(ctx context.Context, name string) (*storagev1.StorageClass, Presence)
 	// DefaultClasses names the VolumeSnapshotClasses of driver marked as default.
@@ -49,13 +40,13 @@ type Objects interface {
 // (the content of a snapshot in the same kubectl apply) may not have reached the cache
 // yet; hits never cause a live read.
 type cachedObjects struct {
-	store objectStore
+	store apiObjects
 }
 
 var _ Objects = cachedObjects{}
 
 func newCachedObjects(cache, live client.Reader) cachedObjects {
-	return cachedObjects{store: objectStore{cache: cache, live: live}}
+	return cachedObjects{store: apiObjects{cache: cache, live: live}}
 }
 
 // lookup turns a read's error into a Presence.

@@ -105,7 +105,7 @@ func TestPreflightVersitygw(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			p := NewPreflight(openS3(t, c.url, c.env), 0)
-			errs, warnings := p.CheckHandle(context.Background(), path, c.handle)
+			errs, warnings := checkHandle(t, p, path, c.handle)
 			if got := errs.ToAggregate(); (got == nil) != (c.errs == "") || (got != nil && got.Error() != c.errs) {
 				t.Errorf("errors %v; want %q", got, c.errs)
 			}
@@ -132,7 +132,7 @@ func TestPreflightVersitygwOnAPIServer(t *testing.T) {
 		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
 	})
 	pre := NewPreflight(openS3(t, "s3://backups@us-east-1/", srv.Env()), 0)
-	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Backups: pre, Sizes: pre}))
+	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, HandlerOptions{Backups: pre}))
 	runManager(t, mgr)
 	warnings := &warningRecorder{}
 	cfg := rest.CopyConfig(env.Config)
@@ -166,6 +166,16 @@ func TestPreflightVersitygwOnAPIServer(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0], "the backupstore could not be reached, so bak://vol-s3/backup-later was not checked") || !strings.HasSuffix(got[0], suffix) {
 		t.Errorf("warnings while the S3 server is down %q; want one ending %q", got, suffix)
 	}
+}
+
+// checkHandle is the pre-flight of a backup reference as the rules run it.
+func checkHandle(t *testing.T, p *Preflight, path *field.Path, value string) (field.ErrorList, admission.Warnings) {
+	t.Helper()
+	ref, err := restore.ParseReference(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checkBackup(context.Background(), p, path, value, ref)
 }
 
 func with(env map[string]string, k, v string) map[string]string {
@@ -219,7 +229,7 @@ func TestPreflightManyBackups(t *testing.T) {
 	path := field.NewPath("spec", "source", "snapshotHandle")
 	// The lookup of Preflight.Facts without its 2 s budget, which a loaded test
 	// machine may exceed: what is asserted is the answer and its requests.
-	errs, warnings := ValidateBackupFacts(path, typo, lookupBackup(context.Background(), st.Store, "vol-many", strings.TrimPrefix(typo, "bak://vol-many/")))
+	errs, warnings := ValidateBackupFacts(path, typo, lookupBackup(context.Background(), st.Store, restore.Reference{Volume: "vol-many", Backup: strings.TrimPrefix(typo, "bak://vol-many/")}))
 	var avail []string
 	for i := many.N - 1; i > many.N-6; i-- {
 		avail = append(avail, "bak://vol-many/"+many.Name(i))
@@ -267,7 +277,7 @@ func TestPreflightBackingImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := field.NewPath("spec", "source", "snapshotHandle")
-	errs, warnings := NewPreflight(st, 0).CheckHandle(context.Background(), path, "bak://vol-bi/backup-bi")
+	errs, warnings := checkHandle(t, NewPreflight(st, 0), path, "bak://vol-bi/backup-bi")
 	want := admission.Warnings{`spec.source.snapshotHandle: bak://vol-bi/backup-bi is of a volume created from Longhorn backing image "bi-ubuntu" and holds only what the volume wrote on top of it; ` +
 		"the restore needs that backing image (in Longhorn, or as the file of snaprestore restore --backing-image)"}
 	if len(errs) != 0 || !cmp.Equal(warnings, want) {
@@ -298,7 +308,7 @@ func TestPreflightMissingBackupListingFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := field.NewPath("spec", "source", "snapshotHandle")
-	errs, warnings := ValidateBackupFacts(path, "bak://vol-s3/backup-nope", lookupBackup(context.Background(), st.Store, "vol-s3", "backup-nope"))
+	errs, warnings := ValidateBackupFacts(path, "bak://vol-s3/backup-nope", lookupBackup(context.Background(), st.Store, restore.Reference{Volume: "vol-s3", Backup: "backup-nope"}))
 	want := `spec.source.snapshotHandle: Invalid value: "bak://vol-s3/backup-nope": backup "backup-nope" of volume "vol-s3" does not exist in the backupstore ` +
 		`(its other backups could not be listed: list backups of vol-s3: list s3://backups/backupstore/volumes/`
 	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want) || !strings.HasSuffix(errs[0].Error(), ": Please reduce your request rate.)") || len(warnings) != 0 {

@@ -11,45 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/source"
 )
 
-// restoreSource is the VolumeSnapshot a PVC restores: its spec.dataSource, or else its
-// spec.dataSourceRef, of kind VolumeSnapshot.
-type restoreSource struct {
-	path            *field.Path // spec.dataSource or spec.dataSourceRef
-	apiGroup        *string
-	namespace, name string
-}
-
-func pvcRestoreSource(pvc *corev1.PersistentVolumeClaim) (restoreSource, bool) {
-	if ds := pvc.Spec.DataSource; ds != nil && ds.Kind == volumeSnapshotGK.Kind {
-		return restoreSource{path: field.NewPath("spec", "dataSource"), apiGroup: ds.APIGroup, namespace: pvc.Namespace, name: ds.Name}, true
-	}
-	if dr := pvc.Spec.DataSourceRef; dr != nil && dr.Kind == volumeSnapshotGK.Kind {
-		ns := pvc.Namespace
-		if dr.Namespace != nil && *dr.Namespace != "" {
-			ns = *dr.Namespace
-		}
-		return restoreSource{path: field.NewPath("spec", "dataSourceRef"), apiGroup: dr.APIGroup, namespace: ns, name: dr.Name}, true
-	}
-	return restoreSource{}, false
-}
-
-// pvcFacts are what the PVC rule knows about the snapshot it restores.
+// pvcFacts are what the PVC rule knows about the snapshot it restores (source.Resolve's
+// chain) and the claim's StorageClass.
 type pvcFacts struct {
-	snapshot         *snapv1.VolumeSnapshot
-	snapshotPresence Presence
-	// content is the snapshot's content when contentPresence is Found: the one it is bound
-	// to, or the pre-provisioned one naming it.
-	content         *snapv1.VolumeSnapshotContent
-	contentPresence Presence
-	// storageClass is spec.storageClassName's class, looked up when content is Found.
+	source.Chain
+	// storageClass is spec.storageClassName's class, looked up when the content is Found.
 	storageClass         *storagev1.StorageClass
 	storageClassPresence Presence
 	// backupSize is the size of the Longhorn backup the content restores, when known.
-	backupSize      *resource.Quantity
-	backupReference string
+	backupSize *resource.Quantity
 	// dryRunBackup: the request is a dry run and the claim carries snaprestore.io/backup,
 	// so the mutating webhook pointed it at a VolumeSnapshot named after it that it did
 	// not create (sideEffects NoneOnDryRun).
@@ -57,52 +30,23 @@ type pvcFacts struct {
 }
 
 func (r *Rules) pvc(ctx context.Context, pvc, old *corev1.PersistentVolumeClaim) (field.ErrorList, admission.Warnings) {
-	src, ok := pvcRestoreSource(pvc)
-	if old != nil || !ok || !snapshotGroup(src) {
-		return validatePVC(pvc, old, pvcFacts{})
+	if old != nil {
+		return nil, nil // the data source is immutable: judged on CREATE only
 	}
-	var f pvcFacts
+	f := pvcFacts{Chain: source.Resolve(ctx, r.objects, pvc, r.opts.LonghornDrivers)}
 	f.dryRunBackup = requestDryRun(ctx) && hasBackupAnnotation(pvc)
-	f.snapshot, f.snapshotPresence = r.objects.Snapshot(ctx, src.namespace, src.name)
-	if f.snapshotPresence != Found {
-		return validatePVC(pvc, old, f)
-	}
-	if name := snapshotContentName(f.snapshot); name != "" {
-		f.content, f.contentPresence = r.objects.Content(ctx, name)
-	}
-	if f.contentPresence != Found || !contentServes(f.content, f.snapshot) {
-		return validatePVC(pvc, old, f)
+	if f.ContentPresence != Found {
+		return validatePVC(pvc, f)
 	}
 	if sc := pvc.Spec.StorageClassName; sc != nil && *sc != "" {
 		f.storageClass, f.storageClassPresence = r.objects.StorageClass(ctx, *sc)
 	}
-	if restoreSize(f.snapshot) == nil && r.opts.Sizes != nil && r.longhorn(f.content.Spec.Driver) && f.content.Spec.Source.SnapshotHandle != nil {
-		if ref, err := restore.ParseReference(*f.content.Spec.Source.SnapshotHandle); err == nil {
-			if size, known, err := r.opts.Sizes.BackupSize(ctx, ref); err == nil && known {
-				f.backupSize, f.backupReference = resource.NewQuantity(size, resource.BinarySI), ref.Handle()
-			}
+	if restoreSize(f.Snapshot) == nil && r.opts.Backups != nil && f.HasBackup {
+		if size, known := r.opts.Backups.Facts(ctx, f.Backup).Size(); known {
+			f.backupSize = resource.NewQuantity(size, resource.BinarySI)
 		}
 	}
-	return validatePVC(pvc, old, f)
-}
-
-func snapshotGroup(src restoreSource) bool {
-	return src.apiGroup != nil && *src.apiGroup == snapv1.GroupName
-}
-
-// snapshotContentName is the content the snapshot is bound to, or the pre-provisioned one
-// it names.
-func snapshotContentName(s *snapv1.VolumeSnapshot) string {
-	if s.Status != nil && s.Status.BoundVolumeSnapshotContentName != nil {
-		return *s.Status.BoundVolumeSnapshotContentName
-	}
-	return deref(s.Spec.Source.VolumeSnapshotContentName)
-}
-
-// contentServes: the content is (or will be) bound to the snapshot.
-func contentServes(c *snapv1.VolumeSnapshotContent, s *snapv1.VolumeSnapshot) bool {
-	ref := c.Spec.VolumeSnapshotRef
-	return ref.Namespace == s.Namespace && ref.Name == s.Name
+	return validatePVC(pvc, f)
 }
 
 func restoreSize(s *snapv1.VolumeSnapshot) *resource.Quantity {
@@ -113,23 +57,23 @@ func restoreSize(s *snapv1.VolumeSnapshot) *resource.Quantity {
 }
 
 // validatePVC is the restore PVC rule, on CREATE only (the data source is immutable).
-func validatePVC(pvc, old *corev1.PersistentVolumeClaim, f pvcFacts) (field.ErrorList, admission.Warnings) {
-	src, ok := pvcRestoreSource(pvc)
-	if old != nil || !ok {
+func validatePVC(pvc *corev1.PersistentVolumeClaim, f pvcFacts) (field.ErrorList, admission.Warnings) {
+	src := f.Source
+	if !f.Restores {
 		return nil, nil
 	}
 	if errs := validatePVCSnapshotGroup(pvc); len(errs) > 0 {
 		return errs, nil
 	}
-	name := src.path.Child("name")
-	switch f.snapshotPresence {
+	name := src.Path.Child("name")
+	switch f.SnapshotPresence {
 	case Missing:
-		if f.dryRunBackup && src.namespace == pvc.Namespace && src.name == pvc.Name {
+		if f.dryRunBackup && src.Namespace == pvc.Namespace && src.Name == pvc.Name {
 			return nil, nil // the real request creates it
 		}
-		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshot %s/%s does not exist; the claim stays Pending until it does", name, src.namespace, src.name)}
+		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshot %s/%s does not exist; the claim stays Pending until it does", name, src.Namespace, src.Name)}
 	case Unknown:
-		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshot %s/%s could not be looked up; it must exist in namespace %q", name, src.namespace, src.name, src.namespace)}
+		return nil, admission.Warnings{fmt.Sprintf("%s: VolumeSnapshot %s/%s could not be looked up; it must exist in namespace %q", name, src.Namespace, src.Name, src.Namespace)}
 	}
 	errs, warnings := validatePVCDriver(pvc, src, f)
 	return append(errs, validatePVCSize(pvc, src, f)...), warnings
@@ -141,27 +85,27 @@ func validatePVC(pvc, old *corev1.PersistentVolumeClaim, f pvcFacts) (field.Erro
 // empty volume; so the mutating PVC webhook, which still sees the original claim, denies
 // with this rule too. Nil for a claim that restores no VolumeSnapshot.
 func validatePVCSnapshotGroup(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
-	src, ok := pvcRestoreSource(pvc)
-	if !ok || snapshotGroup(src) {
+	src, ok := source.Snapshot(pvc)
+	if !ok || src.GroupOK() {
 		return nil
 	}
-	group := src.path.Child("apiGroup")
+	group := src.Path.Child("apiGroup")
 	msg := fmt.Sprintf("kind VolumeSnapshot is in API group %q, and the API server drops a data source of another group, leaving an empty volume; expected apiGroup: %s",
 		snapv1.GroupName, snapv1.GroupName)
-	if src.apiGroup == nil || *src.apiGroup == "" {
+	if src.APIGroup == nil || *src.APIGroup == "" {
 		return field.ErrorList{field.Required(group, msg)}
 	}
-	return field.ErrorList{field.Invalid(group, *src.apiGroup, msg)}
+	return field.ErrorList{field.Invalid(group, *src.APIGroup, msg)}
 }
 
 // validatePVCDriver: the StorageClass's provisioner must be the driver of the content the
 // snapshot restores, or the CSI provisioner never picks the claim up.
-func validatePVCDriver(pvc *corev1.PersistentVolumeClaim, src restoreSource, f pvcFacts) (field.ErrorList, admission.Warnings) {
-	if f.contentPresence != Found || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
+func validatePVCDriver(pvc *corev1.PersistentVolumeClaim, src source.Ref, f pvcFacts) (field.ErrorList, admission.Warnings) {
+	if f.ContentPresence != Found || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
 		return nil, nil
 	}
 	p := field.NewPath("spec", "storageClassName")
-	sc, driver := *pvc.Spec.StorageClassName, f.content.Spec.Driver
+	sc, driver := *pvc.Spec.StorageClassName, f.Content.Spec.Driver
 	switch f.storageClassPresence {
 	case Missing:
 		return nil, admission.Warnings{fmt.Sprintf("%s: StorageClass %q does not exist; the claim stays Pending until it does (its provisioner must be %q)", p, sc, driver)}
@@ -171,29 +115,29 @@ func validatePVCDriver(pvc *corev1.PersistentVolumeClaim, src restoreSource, f p
 	if f.storageClass.Provisioner != driver {
 		return field.ErrorList{field.Invalid(p, sc, fmt.Sprintf(
 			"StorageClass %q has provisioner %q, but VolumeSnapshot %s/%s is of VolumeSnapshotContent %q with driver %q; expected a StorageClass whose provisioner is %q",
-			sc, f.storageClass.Provisioner, src.namespace, src.name, f.content.Name, driver, driver))}, nil
+			sc, f.storageClass.Provisioner, src.Namespace, src.Name, f.Content.Name, driver, driver))}, nil
 	}
 	return nil, nil
 }
 
 // validatePVCSize: a request below the snapshot's restore size (or, before the snapshot
 // controller filled it, the size of the Longhorn backup) cannot be provisioned.
-func validatePVCSize(pvc *corev1.PersistentVolumeClaim, src restoreSource, f pvcFacts) field.ErrorList {
+func validatePVCSize(pvc *corev1.PersistentVolumeClaim, src source.Ref, f pvcFacts) field.ErrorList {
 	req, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	if !ok {
 		return nil
 	}
 	p := field.NewPath("spec", "resources", "requests").Key(string(corev1.ResourceStorage))
-	if size := restoreSize(f.snapshot); size != nil {
+	if size := restoreSize(f.Snapshot); size != nil {
 		if req.Cmp(*size) < 0 {
 			return field.ErrorList{field.Invalid(p, req.String(), fmt.Sprintf(
-				"below the restore size %s of VolumeSnapshot %s/%s; expected at least %s", size, src.namespace, src.name, size))}
+				"below the restore size %s of VolumeSnapshot %s/%s; expected at least %s", size, src.Namespace, src.Name, size))}
 		}
 		return nil
 	}
 	if f.backupSize != nil && req.Cmp(*f.backupSize) < 0 {
 		return field.ErrorList{field.Invalid(p, req.String(), fmt.Sprintf(
-			"below the size %s of backup %s that VolumeSnapshot %s/%s restores; expected at least %s", f.backupSize, f.backupReference, src.namespace, src.name, f.backupSize))}
+			"below the size %s of backup %s that VolumeSnapshot %s/%s restores; expected at least %s", f.backupSize, f.Backup.Handle(), src.Namespace, src.Name, f.backupSize))}
 	}
 	return nil
 }

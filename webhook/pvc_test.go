@@ -117,7 +117,7 @@ func TestPersistentVolumeClaimRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			opts := ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30, "backup-1": 1 << 30}}
+			opts := HandlerOptions{Backups: fakeBackups{"backup-big": 3 << 30, "backup-1": 1 << 30}}
 			checkRule(t, tt.facts, opts, tt.pvc, tt.old, tt.want)
 		})
 	}
@@ -169,7 +169,7 @@ func TestDryRunOfBareReference(t *testing.T) {
 			t.Parallel()
 			ctx := admission.NewContextWithRequest(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 				Operation: admissionv1.Create, DryRun: ptr.To(tt.dryRun)}})
-			errs, warnings, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, tt.obj, nil)
+			errs, warnings, _ := NewRules(factStore{}, HandlerOptions{}).Validate(ctx, tt.obj, nil)
 			if diff := cmp.Diff(tt.want, ruleVerdictOf(errs, warnings)); diff != "" {
 				t.Errorf("ruleVerdict (-want +got):\n%s", diff)
 			}

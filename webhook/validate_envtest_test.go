@@ -44,7 +44,7 @@ func startValidateEnv(t *testing.T) *validateEnv {
 	mgr, env := startWebhookEnv(t, scheme, envtest.WebhookInstallOptions{
 		ValidatingWebhooks: []*admissionregv1.ValidatingWebhookConfiguration{testValidatingConfig()},
 	})
-	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, ValidateOptions{Sizes: fixedSizes{"backup-big": 3 << 30}, Backups: fakePreflight{}}))
+	registerValidating(mgr.GetWebhookServer(), NewValidatingHandlers(mgr, HandlerOptions{Backups: fakeBackups{"backup-big": 3 << 30}}))
 	runManager(t, mgr)
 	e := &validateEnv{warnings: &warningRecorder{}}
 	userCfg := rest.CopyConfig(env.Config)
@@ -85,7 +85,7 @@ func runManager(t *testing.T, mgr manager.Manager) {
 func runUntilCleanup(t *testing.T, start func(context.Context) error, started healthz.Checker) {
 	t.Helper()
 	testenv.Run(t, start)
-	pollUntil(t, "webhook server started", func() bool { return started(&http.Request{}) == nil })
+	testenv.Poll(t, "webhook server started", func() bool { return started(&http.Request{}) == nil })
 }
 
 // registerValidating serves h on the validate paths.
@@ -156,40 +156,52 @@ func envPVC(namespace, name, snapshot, storageClass, request string) *corev1.Per
 // each right after the object it depends on was created (the cache may not have it yet).
 func TestValidatingWebhookOnAPIServer(t *testing.T) {
 	t.Parallel()
-	e := startValidateEnv(t)
-	ctx := context.Background()
-	mustCreate := func(t *testing.T, obj client.Object) {
-		t.Helper()
-		if err := e.client.Create(ctx, obj); err != nil {
-			t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
-		}
-	}
-	wantDenied := func(t *testing.T, obj client.Object, want string) {
-		t.Helper()
-		err := e.client.Create(ctx, obj)
-		if err == nil {
-			t.Fatalf("create %T %s: allowed, want denied with %s", obj, obj.GetName(), want)
-		}
-		if err.Error() != want {
-			t.Errorf("create %T %s:\n got %s\nwant %s", obj, obj.GetName(), err, want)
-		}
-	}
-	namespace := func(t *testing.T, name string) string {
-		t.Helper()
-		mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
-		return name
-	}
-	const lh = DefaultLonghornDriver
+	f := validateFixture{e: startValidateEnv(t)}
+	testValidatingBindings(t, f)
+	testValidatingSizes(t, f)
+	testValidatingCEL(t, f)
+}
 
+// validateFixture is the validating webhook's API server and the helpers its cases share.
+type validateFixture struct{ e *validateEnv }
+
+func (f validateFixture) mustCreate(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := f.e.client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+func (f validateFixture) wantDenied(t *testing.T, obj client.Object, want string) {
+	t.Helper()
+	err := f.e.client.Create(context.Background(), obj)
+	if err == nil {
+		t.Fatalf("create %T %s: allowed, want denied with %s", obj, obj.GetName(), want)
+	}
+	if err.Error() != want {
+		t.Errorf("create %T %s:\n got %s\nwant %s", obj, obj.GetName(), err, want)
+	}
+}
+
+func (f validateFixture) namespace(t *testing.T, name string) string {
+	t.Helper()
+	f.mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	return name
+}
+
+func testValidatingBindings(t *testing.T, f validateFixture) {
+	e := f.e
+	ctx := context.Background()
+	const lh = DefaultLonghornDriver
 	t.Run("content ref pointing elsewhere", func(t *testing.T) {
-		ns := namespace(t, "v-binding")
-		mustCreate(t, envContent("v-elsewhere", "other", "snap-x", lh, "bak://vol-a/backup-1"))
-		wantDenied(t, envSnapshot(ns, "restore-1", "v-elsewhere"), denied("volumesnapshots", "VolumeSnapshot", "restore-1",
+		ns := f.namespace(t, "v-binding")
+		f.mustCreate(t, envContent("v-elsewhere", "other", "snap-x", lh, "bak://vol-a/backup-1"))
+		f.wantDenied(t, envSnapshot(ns, "restore-1", "v-elsewhere"), denied("volumesnapshots", "VolumeSnapshot", "restore-1",
 			`spec.source.volumeSnapshotContentName: Invalid value: "v-elsewhere": VolumeSnapshotContent "v-elsewhere" has spec.volumeSnapshotRef other/snap-x, but this VolumeSnapshot is v-binding/restore-1, so the two never bind; expected a content whose spec.volumeSnapshotRef is namespace "v-binding", name "restore-1"`))
-		mustCreate(t, envContent("v-here", ns, "restore-2", lh, "bak://vol-a/backup-1"))
+		f.mustCreate(t, envContent("v-here", ns, "restore-2", lh, "bak://vol-a/backup-1"))
 		e.warnings.take()
-		mustCreate(t, envSnapshot(ns, "restore-2", "v-here"))
-		mustCreate(t, envSnapshot(ns, "restore-3", "v-later"))
+		f.mustCreate(t, envSnapshot(ns, "restore-2", "v-here"))
+		f.mustCreate(t, envSnapshot(ns, "restore-3", "v-later"))
 		want := []string{`spec.source.volumeSnapshotContentName: VolumeSnapshotContent "v-later" does not exist yet; the snapshot stays unbound until it is created with spec.volumeSnapshotRef v-binding/restore-3`}
 		if got := e.warnings.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("warnings = %q, want %q", got, want)
@@ -200,8 +212,8 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 		class := func(name string) *snapv1.VolumeSnapshotClass {
 			return ruleClass(name, "envtest.csi.example.com", true, nil)
 		}
-		mustCreate(t, class("v-default-1"))
-		wantDenied(t, class("v-default-2"), denied("volumesnapshotclasses", "VolumeSnapshotClass", "v-default-2",
+		f.mustCreate(t, class("v-default-1"))
+		f.wantDenied(t, class("v-default-2"), denied("volumesnapshotclasses", "VolumeSnapshotClass", "v-default-2",
 			`metadata.annotations[snapshot.storage.kubernetes.io/is-default-class]: Forbidden: driver "envtest.csi.example.com" already has the default VolumeSnapshotClass "v-default-1"; expected at most one default class per driver: remove the annotation here or there`))
 		// The default itself can still be updated.
 		var c snapv1.VolumeSnapshotClass
@@ -215,47 +227,52 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 	})
 
 	t.Run("StorageClass provisioner vs content driver", func(t *testing.T) {
-		ns := namespace(t, "v-driver")
-		mustCreate(t, envContent("v-driver-content", ns, "snap", lh, "bak://vol-a/backup-1"))
-		mustCreate(t, envSnapshot(ns, "snap", "v-driver-content"))
-		mustCreate(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "v-hostpath"}, Provisioner: "hostpath.csi.k8s.io"})
-		wantDenied(t, envPVC(ns, "restored", "snap", "v-hostpath", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "restored",
+		ns := f.namespace(t, "v-driver")
+		f.mustCreate(t, envContent("v-driver-content", ns, "snap", lh, "bak://vol-a/backup-1"))
+		f.mustCreate(t, envSnapshot(ns, "snap", "v-driver-content"))
+		f.mustCreate(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "v-hostpath"}, Provisioner: "hostpath.csi.k8s.io"})
+		f.wantDenied(t, envPVC(ns, "restored", "snap", "v-hostpath", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "restored",
 			`spec.storageClassName: Invalid value: "v-hostpath": StorageClass "v-hostpath" has provisioner "hostpath.csi.k8s.io", but VolumeSnapshot v-driver/snap is of VolumeSnapshotContent "v-driver-content" with driver "driver.longhorn.io"; expected a StorageClass whose provisioner is "driver.longhorn.io"`))
-		mustCreate(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "v-longhorn"}, Provisioner: lh})
-		mustCreate(t, envPVC(ns, "restored", "snap", "v-longhorn", "1Gi"))
+		f.mustCreate(t, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "v-longhorn"}, Provisioner: lh})
+		f.mustCreate(t, envPVC(ns, "restored", "snap", "v-longhorn", "1Gi"))
 	})
 
 	t.Run("request below restoreSize", func(t *testing.T) {
-		ns := namespace(t, "v-size")
-		mustCreate(t, envContent("v-size-content", ns, "sized", lh, "bak://vol-a/backup-1"))
+		ns := f.namespace(t, "v-size")
+		f.mustCreate(t, envContent("v-size-content", ns, "sized", lh, "bak://vol-a/backup-1"))
 		snap := envSnapshot(ns, "sized", "v-size-content")
-		mustCreate(t, snap)
+		f.mustCreate(t, snap)
 		snap.Status = &snapv1.VolumeSnapshotStatus{RestoreSize: ptr.To(resource.MustParse("2Gi"))}
 		if err := e.client.Status().Update(ctx, snap); err != nil {
 			t.Fatalf("set restoreSize: %v", err)
 		}
-		wantDenied(t, envPVC(ns, "small", "sized", "v-longhorn", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "small",
+		f.wantDenied(t, envPVC(ns, "small", "sized", "v-longhorn", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "small",
 			`spec.resources.requests[storage]: Invalid value: "1Gi": below the restore size 2Gi of VolumeSnapshot v-size/sized; expected at least 2Gi`))
-		mustCreate(t, envPVC(ns, "big-enough", "sized", "v-longhorn", "2Gi"))
+		f.mustCreate(t, envPVC(ns, "big-enough", "sized", "v-longhorn", "2Gi"))
 
 		// Before the snapshot controller fills restoreSize, the backup's size counts.
-		mustCreate(t, envContent("v-backup-content", ns, "backup", lh, "bak://vol-a/backup-big"))
-		mustCreate(t, envSnapshot(ns, "backup", "v-backup-content"))
-		wantDenied(t, envPVC(ns, "small-backup", "backup", "v-longhorn", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "small-backup",
+		f.mustCreate(t, envContent("v-backup-content", ns, "backup", lh, "bak://vol-a/backup-big"))
+		f.mustCreate(t, envSnapshot(ns, "backup", "v-backup-content"))
+		f.wantDenied(t, envPVC(ns, "small-backup", "backup", "v-longhorn", "1Gi"), denied("persistentvolumeclaims", "PersistentVolumeClaim", "small-backup",
 			`spec.resources.requests[storage]: Invalid value: "1Gi": below the size 3Gi of backup bak://vol-a/backup-big that VolumeSnapshot v-size/backup restores; expected at least 3Gi`))
 	})
+}
 
+func testValidatingSizes(t *testing.T, f validateFixture) {
+	e := f.e
+	ctx := context.Background()
+	const lh = DefaultLonghornDriver
 	t.Run("content of a missing backup and of a missing class", func(t *testing.T) {
-		wantDenied(t, envContent("v-missing", "apps", "s", lh, "bak://vol-a/backup-missing"), denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-missing",
-			`spec.source.snapshotHandle: Not found: "bak://vol-a/backup-missing"`))
+		f.wantDenied(t, envContent("v-missing", "apps", "s", lh, "bak://vol-a/backup-missing"), denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-missing",
+			`spec.source.snapshotHandle: Invalid value: "bak://vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`))
 		c := envContent("v-classless", "apps", "s", lh, "bak://vol-a/backup-1")
 		c.Spec.VolumeSnapshotClassName = ptr.To("v-no-such-class")
-		wantDenied(t, c, denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-classless",
+		f.wantDenied(t, c, denied("volumesnapshotcontents", "VolumeSnapshotContent", "v-classless",
 			`spec.volumeSnapshotClassName: Invalid value: "v-no-such-class": VolumeSnapshotClass "v-no-such-class" does not exist; expected the name of a VolumeSnapshotClass of driver "driver.longhorn.io"`))
 	})
 
 	t.Run("per-object rules print what the CRDs' CEL rules print", func(t *testing.T) {
-		ns := namespace(t, "v-cel")
+		ns := f.namespace(t, "v-cel")
 		// Each object fails a CEL rule, so the API server rejects it before any webhook;
 		// the webhook's own verdict on it must read the same.
 		both := envSnapshot(ns, "both", "c")
@@ -266,7 +283,7 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 		noHandle.Spec.Source = snapv1.VolumeSnapshotContentSource{}
 		noNamespace := envContent("v-cel-no-namespace", "", "s", "hostpath.csi.k8s.io", "h")
 		for _, obj := range []client.Object{both, emptyClass, noHandle, noNamespace} {
-			errs, _, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, obj, nil)
+			errs, _, _ := NewRules(factStore{}, HandlerOptions{}).Validate(ctx, obj, nil)
 			if len(errs) == 0 {
 				t.Errorf("%s: the rules allow it", obj.GetName())
 				continue
@@ -284,20 +301,25 @@ func TestValidatingWebhookOnAPIServer(t *testing.T) {
 		}
 		// An UPDATE that changes the content name.
 		snap := envSnapshot(ns, "moved", "v-cel-first")
-		mustCreate(t, snap)
+		f.mustCreate(t, snap)
 		old := snap.DeepCopy()
 		snap.Spec.Source.VolumeSnapshotContentName = ptr.To("v-cel-second")
-		errs, _, _ := NewRules(factStore{}, ValidateOptions{}).Validate(ctx, snap, old)
+		errs, _, _ := NewRules(factStore{}, HandlerOptions{}).Validate(ctx, snap, old)
 		err := e.client.Update(ctx, snap)
 		if len(errs) != 1 || err == nil || !strings.Contains(err.Error(), errs[0].Error()) {
 			t.Errorf("update: rules say %v, the API server %v", errs, err)
 		}
 	})
+}
 
+func testValidatingCEL(t *testing.T, f validateFixture) {
+	e := f.e
+	ctx := context.Background()
+	const lh = DefaultLonghornDriver
 	t.Run("cache misses are confirmed live, hits are not", func(t *testing.T) {
-		ns := namespace(t, "v-cache")
-		mustCreate(t, envContent("v-cache-content", ns, "s", lh, "bak://vol-a/backup-1"))
-		mustCreate(t, ruleClass("v-cache-default", "cache.csi.example.com", true, nil))
+		ns := f.namespace(t, "v-cache")
+		f.mustCreate(t, envContent("v-cache-content", ns, "s", lh, "bak://vol-a/backup-1"))
+		f.mustCreate(t, ruleClass("v-cache-default", "cache.csi.example.com", true, nil))
 		live := &countingReader{Reader: e.client}
 		lagging := newCachedObjects(notCachedYet{}, live)
 		if _, p := lagging.Content(ctx, "v-cache-content"); p != Found || live.reads != 1 {

@@ -89,7 +89,7 @@ func ruleVerdictOf(errs field.ErrorList, warnings admission.Warnings) ruleVerdic
 }
 
 // checkRule runs Rules.Validate and compares the ruleVerdict.
-func checkRule(t *testing.T, objs Objects, opts ValidateOptions, obj, old runtime.Object, want ruleVerdict) {
+func checkRule(t *testing.T, objs Objects, opts HandlerOptions, obj, old runtime.Object, want ruleVerdict) {
 	t.Helper()
 	errs, warnings, covered := NewRules(objs, opts).Validate(context.Background(), obj, old)
 	if !covered {

@@ -34,7 +34,7 @@ func FuzzValidatingReview(f *testing.F) {
 		snapshots: map[string]*snapv1.VolumeSnapshot{"apps/s": ruleSnapshot(nil)},
 		classes:   map[string]*snapv1.VolumeSnapshotClass{"k": ruleClass("k", DefaultLonghornDriver, true, nil)},
 	}
-	h := NewRules(facts, ValidateOptions{Sizes: fixedSizes{"b": 1 << 30}}).handlers()
+	h := NewRules(facts, HandlerOptions{Backups: fakeBackups{"b": 1 << 30}}).handlers()
 	handlers := map[string]*webhook.Admission{
 		"snapshot": {Handler: h.VolumeSnapshots}, "content": {Handler: h.VolumeSnapshotContents},
 		"class": {Handler: h.VolumeSnapshotClasses}, "pvc": {Handler: h.PersistentVolumeClaims},

@@ -56,7 +56,7 @@ func servingCert(t *testing.T, dir string) *x509.CertPool {
 
 // startValidateServer serves the validating handlers (facts from objs) on a
 // controller-runtime webhook server over HTTPS and returns its base URL and a client.
-func startValidateServer(t *testing.T, objs Objects, opts ValidateOptions) (string, *http.Client) {
+func startValidateServer(t *testing.T, objs Objects, opts HandlerOptions) (string, *http.Client) {
 	t.Helper()
 	dir := t.TempDir()
 	pool := servingCert(t, dir)
@@ -94,7 +94,7 @@ func TestValidatingHandlersOverHTTPS(t *testing.T) {
 	facts := factStore{contents: map[string]*snapv1.VolumeSnapshotContent{
 		"elsewhere": ruleContent("elsewhere", func(c *snapv1.VolumeSnapshotContent) { c.Spec.VolumeSnapshotRef.Namespace = "other" }),
 	}}
-	base, client := startValidateServer(t, facts, ValidateOptions{})
+	base, client := startValidateServer(t, facts, HandlerOptions{})
 	const (
 		snapshotTo = `{"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot","metadata":{"name":"restore-1","namespace":"apps"},"spec":{"source":{"volumeSnapshotContentName":%q}}}`
 		content    = `{"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshotContent","metadata":{"name":"c1"},"spec":{"deletionPolicy":%q,"driver":"driver.longhorn.io","source":{"snapshotHandle":%q},"volumeSnapshotRef":{"name":"restore-1","namespace":"apps"}}}`
@@ -207,18 +207,39 @@ func (panicObjects) Content(context.Context, string) (*snapv1.VolumeSnapshotCont
 	panic("lookup exploded")
 }
 
-func TestValidatingHandlerRecoversFromPanics(t *testing.T) {
+// panicMutation panics, standing in for a mutation with a bug.
+type panicMutation struct{}
+
+func (panicMutation) mutate(context.Context, admission.Request, *snapv1.VolumeSnapshot, *snapv1.VolumeSnapshot) (admission.Warnings, error) {
+	panic("mutation exploded")
+}
+
+// TestHandlersRecoverFromPanics: both adapters share recoverReview (before #12 only the
+// validating one recovered; a mutation's panic reached controller-runtime).
+func TestHandlersRecoverFromPanics(t *testing.T) {
 	t.Parallel()
-	h := NewRules(panicObjects{}, ValidateOptions{}).handlers().VolumeSnapshots
 	raw := []byte(`{"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot","metadata":{"name":"s","namespace":"n"},"spec":{"source":{"volumeSnapshotContentName":"c"}}}`)
-	resp := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-		Operation: admissionv1.Create, Name: "s", Namespace: "n", Object: runtime.RawExtension{Raw: raw},
-	}})
-	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
-		t.Fatalf("response = %+v, want a 500 denial", resp.AdmissionResponse)
-	}
-	if want := `validating VolumeSnapshot "s" failed: internal error`; resp.Result.Message != want {
-		t.Errorf("message = %q, want %q", resp.Result.Message, want)
+	for _, c := range []struct {
+		name string
+		h    admission.Handler
+		want string
+	}{
+		{"validating", NewRules(panicObjects{}, HandlerOptions{}).handlers().VolumeSnapshots, `validating VolumeSnapshot "s" failed: internal error`},
+		{"mutating", newMutatingHandler[*snapv1.VolumeSnapshot](volumeSnapshotGK, panicMutation{}, func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} }),
+			`mutating VolumeSnapshot "s" failed: internal error`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			resp := c.h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				Operation: admissionv1.Create, Name: "s", Namespace: "n", Object: runtime.RawExtension{Raw: raw},
+			}})
+			if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError {
+				t.Fatalf("response = %+v, want a 500 denial", resp.AdmissionResponse)
+			}
+			if resp.Result.Message != c.want {
+				t.Errorf("message = %q, want %q", resp.Result.Message, c.want)
+			}
+		})
 	}
 }
 

@@ -115,7 +115,7 @@ func TestVolumeSnapshotRules(t *testing.T) {
 			t.Parallel()
 			reads := 0
 			objs := factStore{unknown: tt.unknown, contents: contents, lookups: &reads}
-			checkRule(t, objs, ValidateOptions{}, tt.snap, tt.old, tt.want) // a nil *VolumeSnapshot is a CREATE
+			checkRule(t, objs, HandlerOptions{}, tt.snap, tt.old, tt.want) // a nil *VolumeSnapshot is a CREATE
 			if reads != tt.wantRead {
 				t.Errorf("%d lookups, want %d", reads, tt.wantRead)
 			}

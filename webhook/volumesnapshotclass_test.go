@@ -63,7 +63,7 @@ func TestVolumeSnapshotClassRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			checkRule(t, factStore{unknown: tt.unknown, classes: tt.existing}, ValidateOptions{}, tt.class, tt.old, tt.want)
+			checkRule(t, factStore{unknown: tt.unknown, classes: tt.existing}, HandlerOptions{}, tt.class, tt.old, tt.want)
 		})
 	}
 }

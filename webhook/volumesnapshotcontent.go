@@ -33,10 +33,16 @@ type contentFacts struct {
 	// up (Unknown) when no class is named or an UPDATE kept it.
 	class         *snapv1.VolumeSnapshotClass
 	classPresence Presence
-	// backupErrs and backupWarnings are the backup pre-flight's answer for a new bak:// or
-	// bs:// handle of a Longhorn driver (issue #5, "Hand-off from the webhook").
-	backupErrs     field.ErrorList
-	backupWarnings admission.Warnings
+	// handle is spec.source.snapshotHandle of a Longhorn driver's content, parsed once by
+	// the adapter (handleErr when it does not parse; parsed false: not a Longhorn
+	// content or no snapshotHandle).
+	handle    restore.Handle
+	handleErr error
+	parsed    bool
+	// backup is the backup pre-flight's answer for a new bak:// or bs:// handle (issue
+	// #5, "Hand-off from the webhook"); checked false when there was nothing to ask.
+	backup  BackupFacts
+	checked bool
 }
 
 var snapshotHandlePath = field.NewPath("spec", "source", fieldSnapshotHandle)
@@ -47,10 +53,12 @@ func (r *Rules) content(ctx context.Context, c, old *snapv1.VolumeSnapshotConten
 	if name, ok := contentClassToCheck(c, old); ok {
 		f.class, f.classPresence = r.objects.Class(ctx, name)
 	}
-	if h := c.Spec.Source.SnapshotHandle; pol.longhorn && r.opts.Backups != nil && h != nil && newHandle(c, old) {
-		if parsed, err := restore.ParseHandle(*h); err == nil && parsed.Kind == restore.KindBackup {
-			f.backupErrs, f.backupWarnings = r.opts.Backups.CheckHandle(ctx, snapshotHandlePath, *h)
-		}
+	if hs := c.Spec.Source.SnapshotHandle; pol.longhorn && hs != nil {
+		f.handle, f.handleErr = restore.ParseHandle(*hs)
+		f.parsed = true
+	}
+	if f.parsed && f.handleErr == nil && f.handle.Kind == restore.KindBackup && r.opts.Backups != nil && newHandle(c, old) {
+		f.backup, f.checked = r.opts.Backups.Facts(ctx, restore.Reference{Volume: f.handle.Volume, Backup: f.handle.Name, Legacy: f.handle.Legacy}), true
 	}
 	return validateContent(c, old, pol, f)
 }
@@ -75,17 +83,21 @@ func newHandle(c, old *snapv1.VolumeSnapshotContent) bool {
 func validateContent(c, old *snapv1.VolumeSnapshotContent, pol contentPolicy, f contentFacts) (field.ErrorList, admission.Warnings) {
 	errs := validateContentSpec(c, old)
 	var warnings admission.Warnings
-	if pol.longhorn && c.Spec.Source.SnapshotHandle != nil && newHandle(c, old) {
-		e, w := validateLonghornHandle(*c.Spec.Source.SnapshotHandle)
+	if f.parsed && newHandle(c, old) {
+		e, w := validateLonghornHandle(*c.Spec.Source.SnapshotHandle, f.handle, f.handleErr)
 		errs, warnings = append(errs, e...), append(warnings, w...)
 	}
-	if pol.longhorn {
-		e, w := validateBackupDeletion(c, old, pol.protectBackups)
+	if f.parsed && f.handleErr == nil {
+		e, w := validateBackupDeletion(c, old, f.handle, pol.protectBackups)
 		errs, warnings = append(errs, e...), append(warnings, w...)
 	}
 	e, w := validateContentClass(c, old, f)
 	errs, warnings = append(errs, e...), append(warnings, w...)
-	return append(errs, f.backupErrs...), append(warnings, f.backupWarnings...)
+	if f.checked {
+		e, w := ValidateBackupFacts(snapshotHandlePath, *c.Spec.Source.SnapshotHandle, f.backup)
+		errs, warnings = append(errs, e...), append(warnings, w...)
+	}
+	return errs, warnings
 }
 
 func validateContentSpec(c, old *snapv1.VolumeSnapshotContent) field.ErrorList {
@@ -110,10 +122,9 @@ func validateContentSpec(c, old *snapv1.VolumeSnapshotContent) field.ErrorList {
 	return errs
 }
 
-// validateLonghornHandle parses a Longhorn snapshotHandle; the legacy bs:// spelling is
-// allowed with a warning naming the bak:// equivalent.
-func validateLonghornHandle(handle string) (field.ErrorList, admission.Warnings) {
-	h, err := restore.ParseHandle(handle)
+// validateLonghornHandle judges a Longhorn snapshotHandle as parsed (h, or err); the
+// legacy bs:// spelling is allowed with a warning naming the bak:// equivalent.
+func validateLonghornHandle(handle string, h restore.Handle, err error) (field.ErrorList, admission.Warnings) {
 	if err != nil {
 		var he *restore.HandleError
 		if errors.As(err, &he) {
@@ -130,16 +141,11 @@ func validateLonghornHandle(handle string) (field.ErrorList, admission.Warnings)
 // validateBackupDeletion: with deletionPolicy Delete, deleting the VolumeSnapshot makes
 // Longhorn's CSI driver delete the backup a pre-provisioned bak:// content names. Judged
 // when the policy or the handle is new.
-func validateBackupDeletion(c, old *snapv1.VolumeSnapshotContent, protect bool) (field.ErrorList, admission.Warnings) {
-	hs := c.Spec.Source.SnapshotHandle
-	if c.Spec.DeletionPolicy != snapv1.VolumeSnapshotContentDelete || hs == nil {
+func validateBackupDeletion(c, old *snapv1.VolumeSnapshotContent, h restore.Handle, protect bool) (field.ErrorList, admission.Warnings) {
+	if c.Spec.DeletionPolicy != snapv1.VolumeSnapshotContentDelete || h.Kind != restore.KindBackup {
 		return nil, nil
 	}
 	if old != nil && old.Spec.DeletionPolicy == snapv1.VolumeSnapshotContentDelete && !newHandle(c, old) {
-		return nil, nil
-	}
-	h, err := restore.ParseHandle(*hs)
-	if err != nil || h.Kind != restore.KindBackup {
 		return nil, nil
 	}
 	p := field.NewPath("spec", "deletionPolicy")

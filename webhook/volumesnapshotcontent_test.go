@@ -7,17 +7,17 @@ import (
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/snaprestore/snaprestore/restore"
 )
 
-// countingChecker counts the backup pre-flight calls it forwards to fakePreflight.
-type countingChecker struct{ calls *int }
+// countingBackups counts the backup pre-flight calls it forwards to fakeBackups.
+type countingBackups struct{ calls *int }
 
-func (c countingChecker) CheckHandle(ctx context.Context, path *field.Path, handle string) (field.ErrorList, admission.Warnings) {
+func (c countingBackups) Facts(ctx context.Context, ref restore.Reference) BackupFacts {
 	*c.calls++
-	return fakePreflight{}.CheckHandle(ctx, path, handle)
+	return fakeBackups{}.Facts(ctx, ref)
 }
 
 func TestVolumeSnapshotContentRules(t *testing.T) {
@@ -72,9 +72,9 @@ func TestVolumeSnapshotContentRules(t *testing.T) {
 			want: ruleVerdict{Warnings: []string{"spec.source.snapshotHandle: bs:// is deprecated; write bak://vol-a/backup-1"}}},
 		{name: "Longhorn snapshot handle is not a backup: no pre-flight", content: c(handle("snap://vol-a/snap-1"))},
 		{name: "backup missing from the backupstore", content: c(handle("bak://vol-a/backup-missing")), wantChecks: 1,
-			want: ruleVerdict{Causes: []string{`spec.source.snapshotHandle: Not found: "bak://vol-a/backup-missing"`}}},
+			want: ruleVerdict{Causes: []string{`spec.source.snapshotHandle: Invalid value: "bak://vol-a/backup-missing": backup "backup-missing" of volume "vol-a" does not exist in the backupstore`}}},
 		{name: "backupstore unreachable", content: c(handle("bak://vol-a/backup-unreachable")), wantChecks: 1,
-			want: ruleVerdict{Warnings: []string{"spec.source.snapshotHandle: backupstore unreachable"}}},
+			want: ruleVerdict{Warnings: []string{"spec.source.snapshotHandle: the backupstore could not be reached, so bak://vol-a/backup-unreachable was not checked (connection refused)"}}},
 		{name: "Delete on a backup warns", content: c(deletePolicy), wantChecks: 1, want: ruleVerdict{Warnings: []string{deleteWarn}}},
 		{name: "Delete on a backup with --protect-backups", protect: true, content: c(deletePolicy), wantChecks: 1,
 			want: ruleVerdict{Causes: []string{`spec.deletionPolicy: Invalid value: "Delete": deleting the VolumeSnapshot would delete backup bak://vol-a/backup-1 from the backupstore, and backups are protected (--protect-backups); expected Retain`}}},
@@ -123,7 +123,7 @@ func TestVolumeSnapshotContentRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			checks := 0
-			opts := ValidateOptions{ProtectBackups: tt.protect, Backups: countingChecker{&checks}}
+			opts := HandlerOptions{ProtectBackups: tt.protect, Backups: countingBackups{&checks}}
 			checkRule(t, factStore{unknown: tt.unknown, classes: classes}, opts, tt.content, tt.old, tt.want)
 			if checks != tt.wantChecks {
 				t.Errorf("%d backup pre-flight calls, want %d", checks, tt.wantChecks)
@@ -139,8 +139,8 @@ func TestVolumeSnapshotContentLonghornDrivers(t *testing.T) {
 		v.Spec.Driver = "longhorn.example.com"
 		v.Spec.Source.SnapshotHandle = ptr.To("bak://test-vol")
 	})
-	checkRule(t, factStore{}, ValidateOptions{}, bad, nil, ruleVerdict{})
-	checkRule(t, factStore{}, ValidateOptions{LonghornDrivers: []string{"longhorn.example.com"}}, bad, nil, ruleVerdict{
+	checkRule(t, factStore{}, HandlerOptions{}, bad, nil, ruleVerdict{})
+	checkRule(t, factStore{}, HandlerOptions{LonghornDrivers: []string{"longhorn.example.com"}}, bad, nil, ruleVerdict{
 		Causes: []string{`spec.source.snapshotHandle: Invalid value: "bak://test-vol": ` + grammarMessage(t, "bak://test-vol")},
 	})
 }

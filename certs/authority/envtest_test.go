@@ -154,16 +154,6 @@ func (e *certEnv) secretData(t *testing.T, ns, name string) map[string][]byte {
 	return s.Data
 }
 
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func TestBuiltinOnAPIServer(t *testing.T) {
 	e := startCertEnv(t)
 	t.Run("rotation under load", func(t *testing.T) { testRotationUnderLoad(t, e) })
@@ -189,9 +179,9 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 	defer stop()
 	wg.Go(func() { _ = auth.Start(ctx) })
 	wg.Go(func() { _ = src.Start(ctx) })
-	pollUntil(t, "the first serving certificate", func() bool { return src.Ready(nil) == nil })
+	testenv.Poll(t, "the first serving certificate", func() bool { return src.Ready(nil) == nil })
 	firstCA := e.secretData(t, ns, "ca")[KeyCert]
-	pollUntil(t, "the caBundle in every webhook", func() bool {
+	testenv.Poll(t, "the caBundle in every webhook", func() bool {
 		for _, b := range e.bundles(t, name) {
 			if len(b) == 0 {
 				return false
@@ -226,14 +216,14 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 	// and left the bundle; check on the way that both configurations carry the bundle of
 	// the CA Secret.
 	var caRotated bool
-	pollUntil(t, "a CA rotation and the old CA leaving the bundle", func() bool {
+	testenv.Poll(t, "a CA rotation and the old CA leaving the bundle", func() bool {
 		ca := e.secretData(t, ns, "ca")
 		if !bytes.Equal(ca[KeyCert], firstCA) {
 			caRotated = true
 		}
 		return caRotated && len(mustCerts(t, ca[KeyBundle])) == 1
 	})
-	pollUntil(t, "both configurations to carry the current bundle", func() bool {
+	testenv.Poll(t, "both configurations to carry the current bundle", func() bool {
 		want := e.secretData(t, ns, "ca")[KeyBundle]
 		for _, b := range e.bundles(t, name) {
 			if !bytes.Equal(b, want) {

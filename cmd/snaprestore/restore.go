@@ -159,14 +159,14 @@ func resolveReference(raw, flagStore string) (restore.Reference, string, error) 
 		return restore.Reference{}, "", err
 	}
 	switch {
-	case ref.Backupstore != "" && flagStore != "" && ref.Backupstore != flagStore:
+	case ref.Backupstore != "" && flagStore != "" && !restore.SameBackupstore(ref.Backupstore, flagStore):
 		return restore.Reference{}, "", fmt.Errorf("the reference names backupstore %s but --backupstore is %s; give one of them", ref.Backupstore, flagStore)
-	case ref.Backupstore != "":
-		return ref, ref.Backupstore, nil
-	case flagStore == "":
+	case flagStore != "":
+		return ref, flagStore, nil // the same store, maybe spelt otherwise (restore.SameBackupstore)
+	case ref.Backupstore == "":
 		return restore.Reference{}, "", errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/[path])")
 	}
-	return ref, flagStore, nil
+	return ref, ref.Backupstore, nil
 }
 
 // progressPrinter shows restore/verify progress: a bar redrawn in place on a

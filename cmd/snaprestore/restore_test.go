@@ -87,6 +87,14 @@ func TestRestoreVerifyCLI(t *testing.T) {
 		{"restore of a missing backup", []string{"restore", "vol-lz4/backup-0000", "--backupstore", lz4, "--to", "TARGET"},
 			1, "backup not found: bak://vol-lz4/backup-0000 (no backupstore/volumes/19/25/vol-lz4/backups/backup_backup-0000.cfg); " +
 				"available backups (newest first): bak://vol-lz4/backup-a94d0f6e2b1c7358, bak://vol-lz4/backup-1c0e4b2f9a7d6835, bak://vol-lz4/backup-7f3a9c21d4e85b60"},
+		// The reference's vfs:// with a trailing slash names the --backupstore given as
+		// file:// (restore.SameBackupstore); before #12 the raw strings differed.
+		{"verify a UI URL spelling the same store otherwise", []string{"verify",
+			strings.Replace(lz4, "file://", "vfs://", 1) + "/?backup=backup-a94d0f6e2b1c7358&volume=vol-lz4", "--backupstore", lz4},
+			0, "verified bak://vol-lz4/backup-a94d0f6e2b1c7358: 8 blocks"},
+		{"verify a UI URL of another store", []string{"verify",
+			"vfs:///elsewhere?backup=backup-a94d0f6e2b1c7358&volume=vol-lz4", "--backupstore", lz4},
+			1, "the reference names backupstore vfs:///elsewhere but --backupstore is"},
 		{"verify", []string{"verify", "vol-lz4/backup-a94d0f6e2b1c7358", "--backupstore", lz4},
 			0, "verified bak://vol-lz4/backup-a94d0f6e2b1c7358: 8 blocks (16 MiB, 7 objects) intact in "},
 	}

@@ -22,6 +22,7 @@ Longhorn backupstores directly to list, verify and restore backups.`,
 		newRestoreCmd(),
 		newVerifyCmd(),
 		newBackupCmd(),
+		newPopulateCmd(),
 		newFilesCmd(),
 		newNBDCmd(),
 	)

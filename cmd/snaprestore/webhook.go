@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"os"
 
-	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/snaprestore/snaprestore/certs"
 	"github.com/snaprestore/snaprestore/webhook"
@@ -68,31 +64,18 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	if err != nil {
 		return err
 	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := snapv1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	o := f.webhook
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   webhook.CacheOptions(),
-		WebhookServer:           ctrlwebhook.NewServer(o.ServerOptions(tlsOpts)),
-		Metrics:                 o.MetricsOptions(tlsOpts),
-		HealthProbeBindAddress:  o.HealthProbeBindAddress,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        webhook.LeaderElectionID,
-		LeaderElectionNamespace: o.LeaderElectionNamespace,
-	})
+	scheme, err := webhook.NewScheme()
 	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
+		return err
+	}
+	mgr, err := webhook.NewManager(cfg, scheme, f.webhook, tlsOpts)
+	if err != nil {
+		return err
 	}
 	if err := addCerts(mgr); err != nil {
 		return fmt.Errorf("serving certificates: %w", err)
 	}
-	if err := webhook.Setup(mgr, o); err != nil {
+	if err := webhook.Setup(mgr, f.webhook); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

@@ -17,8 +17,8 @@ func TestWebhookFlagErrors(t *testing.T) {
 	}{
 		{"webhook flags, all reported", []string{"--port", "0", "--gc-grace-period", "0"},
 			"--port 0: expected a TCP port from 1 to 65535\n--gc-grace-period 0s: expected a positive duration"},
-		{"restore dir without backupstore", []string{"--restore-dir", "/var/lib/restores"},
-			`--restore-dir "/var/lib/restores": needs --backupstore`},
+		// #10: the webhook no longer restores images into its own pod.
+		{"restore dir is gone", []string{"--restore-dir", "/var/lib/restores"}, `unknown flag: --restore-dir`},
 		{"cert flags", []string{"--cert-mode", "vault"},
 			`--cert-mode: "vault" is not supported: expected "files" or "builtin"`},
 		{"kubeconfig", []string{"--kubeconfig", missing},

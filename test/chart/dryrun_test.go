@@ -32,9 +32,10 @@ func startAPIServer(t *testing.T) *apiServer {
 	if err != nil {
 		t.Fatalf("%v; run go mod download", err)
 	}
-	env := testenv.Start(t, testenv.Options{SnapshotCRDs: true, CRDDirs: []string{filepath.Join(certManager, "deploy", "crds")}})
+	// The chart's own CRDs (crds/: BackupSource, VolumePopulator), as helm installs them first.
+	env := testenv.Start(t, testenv.Options{SnapshotCRDs: true, CRDDirs: []string{filepath.Join(certManager, "deploy", "crds"), filepath.Join(chartDir(t), "crds")}})
 	cfg := env.Config
-	for _, crd := range []string{"certificates.cert-manager.io", "issuers.cert-manager.io", "volumesnapshots.snapshot.storage.k8s.io"} {
+	for _, crd := range []string{"certificates.cert-manager.io", "issuers.cert-manager.io", "volumesnapshots.snapshot.storage.k8s.io", "backupsources.snaprestore.io", "volumepopulators.populator.storage.k8s.io"} {
 		if !slicesContainsCRD(env, crd) {
 			t.Fatalf("CRD %s was not installed", crd)
 		}

@@ -10,6 +10,7 @@ import (
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,6 +18,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/snaprestore/snaprestore/certs"
@@ -35,9 +37,12 @@ type rendered struct {
 	metricsReader *rbacv1.ClusterRole
 	networkPolicy *networkingv1.NetworkPolicy
 	role          *rbacv1.Role
-	certificate   *cmv1.Certificate
-	issuer        *cmv1.Issuer
-	kinds         []string
+	// populatorRole is the populator pods' own Role (patch on pods).
+	populatorRole   *rbacv1.Role
+	volumePopulator *volumePopulator
+	certificate     *cmv1.Certificate
+	issuer          *cmv1.Issuer
+	kinds           []string
 }
 
 func renderObjects(t *testing.T, c renderCase) rendered {
@@ -65,7 +70,13 @@ func renderObjects(t *testing.T, c renderCase) rendered {
 		case *networkingv1.NetworkPolicy:
 			r.networkPolicy = o
 		case *rbacv1.Role:
-			r.role = o
+			if strings.HasSuffix(o.Name, "-populator") {
+				r.populatorRole = o
+			} else {
+				r.role = o
+			}
+		case *volumePopulator:
+			r.volumePopulator = o
 		case *cmv1.Certificate:
 			r.certificate = o
 		case *cmv1.Issuer:
@@ -92,6 +103,8 @@ var (
 		{"volumesnapshotcontents.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotContents, "snapshot.storage.k8s.io", "volumesnapshotcontents", createUpdate},
 		{"volumesnapshotclasses.validate.snaprestore.io", webhook.PathValidateVolumeSnapshotClasses, "snapshot.storage.k8s.io", "volumesnapshotclasses", createUpdate},
 		{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly},
+		{"backupsources.validate.snaprestore.io", webhook.PathValidateBackupSources, "snaprestore.io", "backupsources", createOnly},
+		{"populated-persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePopulatedPVCs, "", "persistentvolumeclaims", createOnly},
 	}
 	wantMutating = []webhookWant{
 		{"volumesnapshots.mutate.snaprestore.io", webhook.PathMutateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate},
@@ -123,12 +136,16 @@ func TestWebhookConfigurations(t *testing.T) {
 			}
 			wantCommon := func(w webhookWant, side admissionregv1.SideEffectClass, reinv admissionregv1.ReinvocationPolicyType) common {
 				scope := admissionregv1.ClusterScope
-				if w.resource == "volumesnapshots" || w.resource == "persistentvolumeclaims" {
+				if w.resource == "volumesnapshots" || w.resource == "persistentvolumeclaims" || w.resource == "backupsources" {
 					scope = admissionregv1.NamespacedScope
+				}
+				version := "v1"
+				if w.group == "snaprestore.io" {
+					version = "v1alpha1"
 				}
 				return common{Name: w.name, Path: w.path, Service: r.service.Name, Namespace: namespace, Port: 443,
 					Rules: []admissionregv1.RuleWithOperations{{Operations: w.ops, Rule: admissionregv1.Rule{
-						APIGroups: []string{w.group}, APIVersions: []string{"v1"}, Resources: []string{w.resource}, Scope: &scope}}},
+						APIGroups: []string{w.group}, APIVersions: []string{version}, Resources: []string{w.resource}, Scope: &scope}}},
 					Versions: []string{"v1"}, MatchPolicy: admissionregv1.Equivalent, Timeout: 5, FailurePolicy: wantFP,
 					SideEffects: side, Reinvocation: reinv,
 					NamespaceSelector: `kubernetes.io/metadata.name notin (snaprestore),snaprestore.io/ignore notin (true)`}
@@ -171,6 +188,7 @@ func TestWebhookConfigurations(t *testing.T) {
 				wantValidating[1].name: webhook.MatchContentDrivers(deploymentDrivers(t, r)),
 				wantValidating[2].name: webhook.MatchClassDrivers(deploymentDrivers(t, r)),
 				wantValidating[3].name: webhook.MatchRestoresSnapshot,
+				wantValidating[5].name: webhook.MatchPopulatedPVC,
 				wantMutating[0].name:   webhook.MatchBackupAnnotation,
 				wantMutating[1].name:   webhook.MatchBackupOrSnapshot,
 			}
@@ -218,7 +236,7 @@ func TestDeploymentArgs(t *testing.T) {
 			}
 			fs := pflag.NewFlagSet("webhook", pflag.ContinueOnError)
 			var wo webhook.Options
-			var co certs.Options
+			co := certs.Options{Getenv: func(string) string { return "" }} // the chart must pass the namespace itself
 			wo.AddFlags(fs)
 			co.AddFlags(fs)
 			if err := fs.Parse(ctr.Args[1:]); err != nil {
@@ -248,8 +266,8 @@ func TestDeploymentArgs(t *testing.T) {
 					ServiceName: svc.Name, ValidatingConfig: r.validating.Name, MutatingConfig: r.mutating.Name,
 					CAValidity: 8760 * time.Hour, ServingValidity: 168 * time.Hour, CAPropagation: certs.DefaultCAPropagation,
 					ResyncInterval: certs.DefaultResyncInterval, ReloadInterval: certs.DefaultReloadInterval}
-				if co != want {
-					t.Errorf("certs options %+v, want %+v", co, want)
+				if diff := cmp.Diff(want, co, cmpopts.IgnoreFields(certs.Options{}, "Getenv")); diff != "" {
+					t.Errorf("certs options (-want +got):\n%s", diff)
 				}
 				if r.certificate != nil || r.issuer != nil {
 					t.Errorf("builtin mode renders cert-manager objects")
@@ -335,12 +353,20 @@ func TestRBAC(t *testing.T) {
 		rule([]string{"storage.k8s.io"}, []string{"storageclasses"}, []string{"get", "list", "watch"}),
 		rule([]string{""}, []string{"events"}, []string{"create", "patch"}),
 		rule([]string{"apiextensions.k8s.io"}, []string{"customresourcedefinitions"}, []string{"get"}, webhook.SnapshotCRDName),
+		// the populator (enabled by default)
+		rule([]string{"snaprestore.io"}, []string{"backupsources"}, []string{"get", "list", "watch", "create", "patch"}),
+		rule([]string{"snaprestore.io"}, []string{"backupsources/status"}, []string{"patch"}),
+		rule([]string{""}, []string{"persistentvolumes"}, []string{"get", "list", "watch", "patch"}),
+		rule([]string{""}, []string{"secrets"}, []string{"get"}),
 		rule([]string{"authentication.k8s.io"}, []string{"tokenreviews"}, []string{"create"}),
 		rule([]string{"authorization.k8s.io"}, []string{"subjectaccessreviews"}, []string{"create"}),
 	}
 	roleBase := []rbacv1.PolicyRule{
 		rule([]string{"coordination.k8s.io"}, []string{"leases"}, []string{"get", "create", "update"}),
 		rule([]string{"", "events.k8s.io"}, []string{"events"}, []string{"create", "patch"}),
+		rule([]string{""}, []string{"persistentvolumeclaims"}, []string{"create", "delete"}),
+		rule([]string{""}, []string{"pods"}, []string{"get", "list", "watch", "create", "delete"}),
+		rule([]string{""}, []string{"secrets"}, []string{"create", "delete"}),
 	}
 	for _, tc := range []struct {
 		c             renderCase
@@ -359,6 +385,13 @@ func TestRBAC(t *testing.T) {
 		}
 		if diff := cmp.Diff(tc.role, r.role.Rules); diff != "" {
 			t.Errorf("%s: Role rules (-want +got):\n%s", tc.c.name, diff)
+		}
+		// The populator pods may patch pods (their own, by the chart's admission policy) and nothing else.
+		if diff := cmp.Diff([]rbacv1.PolicyRule{rule([]string{""}, []string{"pods"}, []string{"patch"})}, r.populatorRole.Rules); diff != "" {
+			t.Errorf("%s: populator Role rules (-want +got):\n%s", tc.c.name, diff)
+		}
+		if vp := r.volumePopulator; vp == nil || vp.SourceKind != (metav1.GroupKind{Group: "snaprestore.io", Kind: "BackupSource"}) {
+			t.Errorf("%s: VolumePopulator %+v; want sourceKind snaprestore.io BackupSource", tc.c.name, vp)
 		}
 		wantReader := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
 		if r.metricsReader == nil {

@@ -22,6 +22,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/snaprestore/snaprestore/certs"
+	"github.com/snaprestore/snaprestore/test/testenv"
 	"github.com/snaprestore/snaprestore/webhook"
 )
 
@@ -38,79 +40,142 @@ import (
 // `snaprestore webhook` with the Deployment's args as the chart's ServiceAccount
 // (impersonated), so the process has exactly the chart's RBAC. The leader must elect
 // itself, bootstrap the Secrets, publish the caBundle in every webhook, serve a
-// certificate for the Service's names, start its controllers, and never be forbidden.
+// certificate for the Service's names, start its controllers, judge a review on every
+// path, hold only the RBAC it needs, and exit 0 on SIGTERM.
 func testBuiltinRelease(t *testing.T, s *apiServer) {
-	golden := filepath.Join("testdata", "builtin.yaml") // what helm installs (TestGolden)
 	helmOn(t, s, "install", release, chartDir(t), "--namespace", namespace, "--set", "certs.mode=builtin")
-	var dep *appsv1.Deployment
-	for _, o := range decode(t, mustRead(t, golden)) {
-		if d, ok := o.(*appsv1.Deployment); ok {
-			dep = d
-		}
-	}
-	sa := dep.Spec.Template.Spec.ServiceAccountName
-
-	binary := filepath.Join(t.TempDir(), "snaprestore")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/snaprestore")
-	build.Dir = root(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/snaprestore: %v\n%s", err, out)
-	}
-	kubeconfig := impersonating(t, s.env.KubeConfig, fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa),
-		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
-
-	port, probePort := freePort(t), freePort(t)
-	// The Deployment's args; later flags override the listen addresses for this host.
-	args := append(dep.Spec.Template.Spec.Containers[0].Args,
-		"--kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(port),
-		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort), "--metrics-bind-address=0",
-		"--cert-reload-interval=200ms")
-	var logs syncBuffer
-	proc := exec.Command(binary, args...)
-	proc.Env = append(os.Environ(), "POD_NAMESPACE="+namespace)
-	proc.Stdout, proc.Stderr = &logs, &logs
-	if err := proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- proc.Wait() }()
-	t.Cleanup(func() {
-		_ = proc.Process.Signal(syscall.SIGTERM)
-		<-exited
-		if t.Failed() {
-			t.Logf("snaprestore webhook output:\n%s", logs.String())
-		}
-	})
-	alive := func() {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("snaprestore webhook exited: %v\n%s", err, logs.String())
-		default:
-		}
-	}
-
+	w := startReleaseWebhook(t, s)
 	ctx := context.Background()
-	poll(t, "readyz", func() bool {
-		alive()
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort))
+	testenv.Poll(t, "readyz", func() bool {
+		w.alive(t)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", w.probePort))
 		if err != nil {
 			return false
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	var caSecret string
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, "--ca-secret="); ok {
-			caSecret = v
+	bundle := publishedBundle(t, s, w)
+	roots := checkServing(t, w.port, bundle)
+	var lease coordinationv1.Lease
+	if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: webhook.LeaderElectionID}, &lease); err != nil || deref(lease.Spec.HolderIdentity) == "" {
+		t.Errorf("leader election Lease %s/%s: %v, holder %q", namespace, webhook.LeaderElectionID, err, deref(lease.Spec.HolderIdentity))
+	}
+	// Controllers log "Starting workers" once their informers synced: every list and
+	// watch they need was allowed.
+	testenv.Poll(t, "the controllers to start", func() bool {
+		w.alive(t)
+		return strings.Contains(w.logs.String(), "Starting workers")
+	})
+	// The handlers' reads start more informers on first use (StorageClasses, classes):
+	// one dry-run review per path exercises them, and its verdict proves the read was
+	// allowed: a forbidden lookup is "could not be looked up", never "does not exist".
+	for _, r := range reviewsPerPath() {
+		code, resp := review(t, w.port, roots, r.path, r.req)
+		checkVerdict(t, r, code, resp)
+	}
+	checkRBAC(t, s, w.serviceAccount)
+	w.stop(t)
+	checkUpgradeUninstall(t, s, bundle)
+}
+
+// releaseWebhook is `snaprestore webhook` run as the installed release's Deployment.
+type releaseWebhook struct {
+	proc            *exec.Cmd
+	exited          chan error
+	logs            *syncBuffer
+	port, probePort int
+	caSecret        string // --ca-secret of the Deployment
+	serviceAccount  string
+	stopped         bool
+}
+
+// startReleaseWebhook runs the Deployment's args of the builtin render (what helm
+// installed, TestGolden) as its ServiceAccount; the listen addresses are this host's.
+func startReleaseWebhook(t *testing.T, s *apiServer) *releaseWebhook {
+	t.Helper()
+	var dep *appsv1.Deployment
+	for _, o := range decode(t, mustRead(t, filepath.Join("testdata", "builtin.yaml"))) {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			dep = d
 		}
 	}
+	w := &releaseWebhook{exited: make(chan error, 1), logs: &syncBuffer{}, port: testenv.FreePort(t), probePort: testenv.FreePort(t),
+		serviceAccount: dep.Spec.Template.Spec.ServiceAccountName}
+	binary := filepath.Join(t.TempDir(), "snaprestore")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/snaprestore")
+	build.Dir = root(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/snaprestore: %v\n%s", err, out)
+	}
+	kubeconfig := impersonating(t, s.env.KubeConfig, fmt.Sprintf("system:serviceaccount:%s:%s", namespace, w.serviceAccount),
+		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
+	args := append(dep.Spec.Template.Spec.Containers[0].Args,
+		"--kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(w.port),
+		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(w.probePort), "--metrics-bind-address=0",
+		"--cert-reload-interval=200ms")
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--ca-secret="); ok {
+			w.caSecret = v
+		}
+	}
+	w.proc = exec.Command(binary, args...)
+	w.proc.Env = append(os.Environ(), "POD_NAMESPACE="+namespace)
+	w.proc.Stdout, w.proc.Stderr = w.logs, w.logs
+	if err := w.proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.exited <- w.proc.Wait() }()
+	t.Cleanup(func() {
+		if !w.stopped {
+			_ = w.proc.Process.Kill()
+			<-w.exited
+		}
+		if t.Failed() {
+			t.Logf("snaprestore webhook output:\n%s", w.logs.String())
+		}
+	})
+	return w
+}
+
+// alive fails the test when the webhook has exited.
+func (w *releaseWebhook) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-w.exited:
+		w.exited <- err
+		t.Fatalf("snaprestore webhook exited: %v\n%s", err, w.logs.String())
+	default:
+	}
+}
+
+// stop sends SIGTERM, as a Deployment rollout does, and requires exit status 0.
+func (w *releaseWebhook) stop(t *testing.T) {
+	t.Helper()
+	_ = w.proc.Process.Signal(syscall.SIGTERM)
+	w.stopped = true
+	select {
+	case err := <-w.exited:
+		if err != nil {
+			t.Errorf("snaprestore webhook after SIGTERM: %v; want exit status 0", err)
+		}
+	case <-time.After(time.Minute):
+		_ = w.proc.Process.Kill()
+		<-w.exited
+		t.Errorf("snaprestore webhook still running a minute after SIGTERM; want a clean exit")
+	}
+}
+
+// publishedBundle waits for the CA Secret's ca.crt in every webhook of both
+// configurations and returns it.
+func publishedBundle(t *testing.T, s *apiServer, w *releaseWebhook) []byte {
+	t.Helper()
+	ctx := context.Background()
 	var bundle []byte
-	poll(t, "the CA bundle in every webhook of both configurations", func() bool {
-		alive()
+	testenv.Poll(t, "the CA bundle in every webhook of both configurations", func() bool {
+		w.alive(t)
 		var ca corev1.Secret
-		if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: caSecret}, &ca); err != nil {
+		if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: w.caSecret}, &ca); err != nil {
 			return false
 		}
 		bundle = ca.Data["ca.crt"]
@@ -120,19 +185,26 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 			return false
 		}
 		var got [][]byte
-		for _, w := range v.Webhooks {
-			got = append(got, w.ClientConfig.CABundle)
+		for _, h := range v.Webhooks {
+			got = append(got, h.ClientConfig.CABundle)
 		}
-		for _, w := range m.Webhooks {
-			got = append(got, w.ClientConfig.CABundle)
+		for _, h := range m.Webhooks {
+			got = append(got, h.ClientConfig.CABundle)
 		}
 		for _, b := range got {
 			if len(bundle) == 0 || !bytes.Equal(b, bundle) {
 				return false
 			}
 		}
-		return len(got) == 6
+		return len(got) == len(wantValidating)+len(wantMutating)
 	})
+	return bundle
+}
+
+// checkServing requires a certificate from bundle's CA for every name of the Service
+// and returns the pool of that CA.
+func checkServing(t *testing.T, port int, bundle []byte) *x509.CertPool {
+	t.Helper()
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(bundle) {
 		t.Fatalf("the CA Secret's ca.crt holds no certificate")
@@ -145,30 +217,14 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 		}
 		_ = conn.Close()
 	}
-	var lease coordinationv1.Lease
-	if err := s.client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: webhook.LeaderElectionID}, &lease); err != nil || deref(lease.Spec.HolderIdentity) == "" {
-		t.Errorf("leader election Lease %s/%s: %v, holder %q", namespace, webhook.LeaderElectionID, err, deref(lease.Spec.HolderIdentity))
-	}
-	// Controllers log "Starting workers" once their informers synced: every list and
-	// watch they need was allowed.
-	poll(t, "the controllers to start", func() bool {
-		alive()
-		return strings.Contains(logs.String(), "Starting workers")
-	})
-	// The handlers' reads start more informers on first use (StorageClasses, classes):
-	// one dry-run review per path exercises them.
-	for _, r := range reviewsPerPath() {
-		code, resp := review(t, port, roots, r.path, r.req)
-		if code != http.StatusOK || resp == nil || resp.UID != r.req.UID {
-			t.Errorf("review on %s: HTTP %d, response %+v; want 200 with UID %s", r.path, code, resp, r.req.UID)
-		}
-	}
-	if out := logs.String(); strings.Contains(out, "forbidden") {
-		t.Errorf("the webhook was forbidden something under the chart's RBAC:\n%s", grepLines(out, "forbidden"))
-	}
+	return roots
+}
 
-	// helm upgrade keeps the caBundle the webhook published (a field Helm never set), and
-	// helm uninstall removes both webhook configurations.
+// checkUpgradeUninstall: helm upgrade keeps the caBundle the webhook published (a field
+// Helm never set), and helm uninstall removes both webhook configurations.
+func checkUpgradeUninstall(t *testing.T, s *apiServer, bundle []byte) {
+	t.Helper()
+	ctx := context.Background()
 	helmOn(t, s, "upgrade", release, chartDir(t), "--namespace", namespace, "--reuse-values", "--set", "webhook.timeoutSeconds=7")
 	for _, w := range webhookBundles(t, s) {
 		if w.timeout != 7 || !bytes.Equal(w.bundle, bundle) {
@@ -261,16 +317,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -280,29 +326,99 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+// pathReview is one review and its verdict in the fresh release, where none of the
+// objects it names exists.
+type pathReview struct {
+	path    string
+	req     *admissionv1.AdmissionRequest
+	allowed bool
+	want    string // in the denial or a warning; "" means no warning at all
+	patched bool
 }
 
-func poll(t *testing.T, what string, cond func() bool) {
+// checkVerdict judges one answered review against r.
+func checkVerdict(t *testing.T, r pathReview, code int, resp *admissionv1.AdmissionResponse) {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if cond() {
-			return
+	if code != http.StatusOK || resp == nil || resp.UID != r.req.UID {
+		t.Errorf("review on %s: HTTP %d, response %+v; want 200 with UID %s", r.path, code, resp, r.req.UID)
+		return
+	}
+	msg := ""
+	if resp.Result != nil {
+		msg = resp.Result.Message
+	}
+	text := msg + "\n" + strings.Join(resp.Warnings, "\n")
+	switch {
+	case resp.Allowed != r.allowed:
+		t.Errorf("review on %s: allowed %v (%s); want %v", r.path, resp.Allowed, text, r.allowed)
+	case r.want == "" && strings.TrimSpace(text) != "":
+		t.Errorf("review on %s: %q; want no message or warning", r.path, text)
+	case !strings.Contains(text, r.want):
+		t.Errorf("review on %s: %q; want it to contain %q", r.path, text, r.want)
+	case r.patched != (resp.PatchType != nil && len(resp.Patch) > 0):
+		t.Errorf("review on %s: patch %s; want a patch: %v", r.path, resp.Patch, r.patched)
+	}
+}
+
+// access is one question to the API server's authorizer about the chart's ServiceAccount.
+type access struct {
+	verb, group, resource, namespace, name string
+}
+
+// checkRBAC asks the authorizer (SubjectAccessReview) what the chart's ServiceAccount may
+// do: everything the webhook does (the ClusterRole's and Role's comments list why), and
+// not more than that, in the sense of the nearby verbs a careless rule would grant.
+func checkRBAC(t *testing.T, s *apiServer, sa string) {
+	t.Helper()
+	const snap, core, storage = "snapshot.storage.k8s.io", "", "storage.k8s.io"
+	var allowed []access
+	for _, r := range []string{"volumesnapshots", "volumesnapshotcontents", "volumesnapshotclasses"} {
+		for _, v := range []string{"get", "list", "watch"} {
+			allowed = append(allowed, access{v, snap, r, "", ""})
 		}
 	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
-type pathReview struct {
-	path string
-	req  *admissionv1.AdmissionRequest
+	for _, v := range []string{"get", "list", "watch"} {
+		allowed = append(allowed, access{v, core, "persistentvolumeclaims", "", ""}, access{v, storage, "storageclasses", "", ""})
+	}
+	allowed = append(allowed,
+		access{"create", snap, "volumesnapshotcontents", "", ""}, access{"delete", snap, "volumesnapshotcontents", "", ""},
+		access{"create", snap, "volumesnapshots", "apps", ""}, access{"patch", core, "persistentvolumeclaims", "apps", ""},
+		access{"create", core, "events", "apps", ""},
+		access{"get", "coordination.k8s.io", "leases", namespace, webhook.LeaderElectionID},
+		access{"update", "coordination.k8s.io", "leases", namespace, webhook.LeaderElectionID},
+		access{"create", core, "secrets", namespace, ""}, access{"get", core, "secrets", namespace, certs.DefaultCASecret},
+		access{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", release},
+		access{"get", "apiextensions.k8s.io", "customresourcedefinitions", "", "volumesnapshots.snapshot.storage.k8s.io"},
+		access{"create", "authentication.k8s.io", "tokenreviews", "", ""}, access{"create", "authorization.k8s.io", "subjectaccessreviews", "", ""})
+	denied := []access{
+		{"delete", core, "persistentvolumeclaims", "apps", ""}, {"update", snap, "volumesnapshots", "apps", ""},
+		{"delete", snap, "volumesnapshots", "apps", ""}, {"patch", snap, "volumesnapshotcontents", "", ""},
+		{"list", core, "secrets", namespace, ""}, {"get", core, "secrets", namespace, "someone-elses"},
+		{"get", core, "secrets", "default", certs.DefaultCASecret}, {"create", core, "pods", namespace, ""},
+		{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "another-webhook"},
+		{"get", "apiextensions.k8s.io", "customresourcedefinitions", "", "volumesnapshotcontents.snapshot.storage.k8s.io"},
+	}
+	user := fmt.Sprintf("system:serviceaccount:%s:%s", namespace, sa)
+	ask := func(a access) bool {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: a.verb, Group: a.group, Resource: a.resource, Namespace: a.namespace, Name: a.name},
+		}}
+		if err := s.client.Create(context.Background(), sar); err != nil {
+			t.Fatalf("SubjectAccessReview %+v: %v", a, err)
+		}
+		return sar.Status.Allowed
+	}
+	for _, a := range allowed {
+		if !ask(a) {
+			t.Errorf("the chart's RBAC denies %s %s/%s (namespace %q, name %q), which the webhook needs", a.verb, a.group, a.resource, a.namespace, a.name)
+		}
+	}
+	for _, a := range denied {
+		if ask(a) {
+			t.Errorf("the chart's RBAC allows %s %s/%s (namespace %q, name %q), which the webhook never does", a.verb, a.group, a.resource, a.namespace, a.name)
+		}
+	}
 }
 
 // reviewsPerPath is one dry-run CREATE request for each webhook path, with objects that
@@ -331,12 +447,18 @@ func reviewsPerPath() []pathReview {
 		"annotations":{"snaprestore.io/backup":"bak://vol/backup-1"}},
 		"spec":{"storageClassName":"longhorn","accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}`
 	return []pathReview{
-		{webhook.PathValidateVolumeSnapshots, req("1", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap)},
-		{webhook.PathValidateVolumeSnapshotContents, req("2", "VolumeSnapshotContent", "volumesnapshotcontents", "snapshot.storage.k8s.io", "", "c", content)},
-		{webhook.PathValidateVolumeSnapshotClasses, req("3", "VolumeSnapshotClass", "volumesnapshotclasses", "snapshot.storage.k8s.io", "", "longhorn", class)},
-		{webhook.PathValidatePVCs, req("4", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "p", pvc)},
-		{webhook.PathMutateVolumeSnapshots, req("5", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap)},
-		{webhook.PathMutatePVCs, req("6", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "q", backupPVC)},
+		{path: webhook.PathValidateVolumeSnapshots, req: req("1", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap),
+			allowed: true, want: `VolumeSnapshotContent "c" does not exist yet`},
+		{path: webhook.PathValidateVolumeSnapshotContents, req: req("2", "VolumeSnapshotContent", "volumesnapshotcontents", "snapshot.storage.k8s.io", "", "c", content),
+			want: `VolumeSnapshotClass "longhorn" does not exist`},
+		{path: webhook.PathValidateVolumeSnapshotClasses, req: req("3", "VolumeSnapshotClass", "volumesnapshotclasses", "snapshot.storage.k8s.io", "", "longhorn", class),
+			allowed: true},
+		{path: webhook.PathValidatePVCs, req: req("4", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "p", pvc),
+			allowed: true, want: "VolumeSnapshot apps/s does not exist"},
+		{path: webhook.PathMutateVolumeSnapshots, req: req("5", "VolumeSnapshot", "volumesnapshots", "snapshot.storage.k8s.io", "apps", "s", snap),
+			allowed: true},
+		{path: webhook.PathMutatePVCs, req: req("6", "PersistentVolumeClaim", "persistentvolumeclaims", "", "apps", "q", backupPVC),
+			allowed: true, patched: true},
 	}
 }
 

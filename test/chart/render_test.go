@@ -155,6 +155,7 @@ func scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(cmv1.AddToScheme(s))
+	utilruntime.Must(addVolumePopulator(s))
 	return s
 }
 

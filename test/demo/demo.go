@@ -25,14 +25,13 @@ const (
 
 // demo is one run of the walk-through.
 type demo struct {
-	out        io.Writer
-	bin        string // snaprestore
-	work       string
-	store      string // backupstore URL
-	restoreDir string
-	image      string // the backed-up image
-	c          *cluster.Cluster
-	steps      int // steps run so far
+	out   io.Writer
+	bin   string // snaprestore
+	work  string
+	store string // backupstore URL
+	image string // the backed-up image
+	c     *cluster.Cluster
+	steps int // steps run so far
 }
 
 // result is what one command printed.

@@ -35,8 +35,8 @@ func TestDemoOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo --once: %v", err)
 	}
-	if !strings.Contains(out.String(), "All 17 steps behaved as expected.") {
-		t.Errorf("demo output lacks the summary %q", "All 17 steps behaved as expected.")
+	if !strings.Contains(out.String(), "All 18 steps behaved as expected.") {
+		t.Errorf("demo output lacks the summary %q", "All 18 steps behaved as expected.")
 	}
 	if strings.Contains(out.String(), "UNEXPECTED") {
 		t.Errorf("demo output reports an UNEXPECTED step")

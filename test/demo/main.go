@@ -74,14 +74,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if !o.keep {
 		defer os.RemoveAll(work)
 	}
-	d := &demo{out: out, bin: bin, work: work, store: "file://" + filepath.Join(work, "backupstore"), restoreDir: filepath.Join(work, "restored")}
+	d := &demo{out: out, bin: bin, work: work, store: "file://" + filepath.Join(work, "backupstore")}
 	if err := d.prepareStore(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\n== Start etcd, kube-apiserver and snaprestore webhook on loopback\n")
 	d.c, err = cluster.Start(ctx, cluster.Options{
 		Assets: o.assets, Binary: bin, ModuleDir: filepath.Dir(strings.TrimSpace(string(gomod))), WorkDir: work,
-		WebhookArgs: []string{"--backupstore", d.store, "--restore-dir", d.restoreDir},
+		WebhookArgs: []string{"--backupstore", d.store},
 	})
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 )
 
 const setupManifest = `# What Longhorn's install provides: a VolumeSnapshotClass and a StorageClass.
@@ -134,43 +133,47 @@ func (d *demo) walk(ctx context.Context) int {
 	check(d.apply(ctx, "Apply the same manifest again: nothing changes", oneObjectPVC,
 		expect{contains: []string{"persistentvolumeclaim/restored-from-backup configured"}}))
 
-	fmt.Fprintf(d.out, "\n== The webhook verifies the backup and, with --restore-dir, restores it\n")
-	// The annotation is written before the final event is recorded (events are sent
-	// asynchronously), so wait for both.
-	pvcDone := func() bool {
-		r, err := d.kubectl(ctx, "", "get", "pvc", "restored-from-backup", "-o", `jsonpath={.metadata.annotations.snaprestore\.io/restore-status}`)
-		switch {
-		case err != nil || r.output == "" || strings.HasPrefix(r.output, "restoring"):
-			return false
-		case r.output != "completed":
-			return true // failed: the next steps say so
+	return failed + d.walkVerification(ctx)
+}
+
+// walkVerification shows the background verification of the one-object restore, then
+// restores and verifies the backup with the CLI; it returns the failed steps.
+func (d *demo) walkVerification(ctx context.Context) int {
+	failed := 0
+	check := func(ok bool) {
+		if !ok {
+			failed++
 		}
-		r, err = d.kubectl(ctx, "", "get", "events", "--field-selector", "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=restored-from-backup,reason=Restored", "-o", "name")
+	}
+	fmt.Fprintf(d.out, "\n== The webhook verifies the backup in the background\n")
+	// The annotation is written before the event is recorded (events are sent
+	// asynchronously), so wait for both.
+	verified := func() bool {
+		r, err := d.kubectl(ctx, "", "get", "pvc", "restored-from-backup", "-o", `jsonpath={.metadata.annotations.snaprestore\.io/backup-verification}`)
+		switch {
+		case err != nil || r.output == "":
+			return false
+		case r.output != "intact":
+			return true // damaged or error: the next steps say so
+		}
+		r, err = d.kubectl(ctx, "", "get", "events", "--field-selector", "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=restored-from-backup,reason=BackupVerified", "-o", "name")
 		return err == nil && r.output != ""
 	}
-	// The verifier may restore a second time when it reconciles a stale copy of the PVC
-	// (reported; see webhook/verify.go), so the restore counts as done once it has stayed
-	// done for a second.
-	stable := 0
-	settled := func() bool {
-		if !pvcDone() {
-			stable = 0
-			return false
-		}
-		stable++
-		return stable >= 4 // four checks 250 ms apart
-	}
-	if err := d.waitFor(ctx, "wait for the restore of restored-from-backup", settled); err != nil {
+	if err := d.waitFor(ctx, "wait for the verification of restored-from-backup", verified); err != nil {
 		fmt.Fprintf(d.out, "   UNEXPECTED: %v\n", err)
 		failed++
 	}
-	check(d.get(ctx, "The PVC's annotations", expect{contains: []string{"intact", "completed"}},
+	check(d.get(ctx, "The PVC's verification annotation", expect{contains: []string{"intact"}},
 		"get", "pvc", "restored-from-backup", "-o",
-		`custom-columns=NAME:.metadata.name,VERIFICATION:.metadata.annotations.snaprestore\.io/backup-verification,RESTORE:.metadata.annotations.snaprestore\.io/restore-status`))
-	check(d.get(ctx, "The PVC's events", expect{contains: []string{"BackupVerified", "Restored"}},
+		`custom-columns=NAME:.metadata.name,VERIFICATION:.metadata.annotations.snaprestore\.io/backup-verification`))
+	check(d.get(ctx, "The PVC's events", expect{contains: []string{"BackupVerified"}},
 		"get", "events", "--field-selector", "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=restored-from-backup",
 		"--sort-by", ".metadata.creationTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message"))
-	restored := filepath.Join(d.restoreDir, "default", "restored-from-backup.img")
+	restored := filepath.Join(d.work, "restored.img")
+	check(d.step(ctx, "Restore the backup from the command line", fmt.Sprintf("snaprestore restore bak://%s/%s --backupstore %s --to %s", volume, backup, d.store, restored),
+		expect{contains: []string{"restored bak://" + volume + "/" + backup + " to " + restored}}, func() (result, error) {
+			return d.snaprestore(ctx, "restore", "bak://"+volume+"/"+backup, "--backupstore", d.store, "--to", restored)
+		}))
 	check(d.step(ctx, "The restored image is the backed-up one, byte for byte", "sha256sum "+d.image+" "+restored, expect{},
 		func() (result, error) {
 			sums, same, err := sameImage(d.image, restored)

@@ -166,7 +166,7 @@ func TestBackupstoreOutage(t *testing.T) {
 	objects := []func(n, backup string) client.Object{
 		func(n, backup string) client.Object {
 			return &snapv1.VolumeSnapshotContent{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: labels}, Spec: snapv1.VolumeSnapshotContentSpec{
-				Driver: webhook.DefaultDriver, DeletionPolicy: snapv1.VolumeSnapshotContentRetain,
+				Driver: webhook.DefaultLonghornDriver, DeletionPolicy: snapv1.VolumeSnapshotContentRetain,
 				Source:            snapv1.VolumeSnapshotContentSource{SnapshotHandle: ptr.To("bak://" + backup)},
 				VolumeSnapshotRef: corev1.ObjectReference{Namespace: name, Name: n}}}
 		},

@@ -94,14 +94,14 @@ func outageCases(ns string, labels map[string]string) []outageCase {
 		}, ""},
 		{"ordinary PVC", func(n string) client.Object { return claim(n) }, ""},
 		{"Longhorn VolumeSnapshotContent of a backup", func(n string) client.Object {
-			return content(n, webhook.DefaultDriver, "bak://vol-lz4/backup-7f3a9c21d4e85b60")
+			return content(n, webhook.DefaultLonghornDriver, "bak://vol-lz4/backup-7f3a9c21d4e85b60")
 		}, "volumesnapshotcontents.validate.snaprestore.io"},
 		{"VolumeSnapshot naming a content (restore)", func(n string) client.Object {
 			return &snapv1.VolumeSnapshot{ObjectMeta: meta(n), Spec: snapv1.VolumeSnapshotSpec{
 				Source: snapv1.VolumeSnapshotSource{VolumeSnapshotContentName: ptr.To(n)}}}
 		}, "volumesnapshots.validate.snaprestore.io"},
 		{"Longhorn VolumeSnapshotClass", func(n string) client.Object {
-			return &snapv1.VolumeSnapshotClass{ObjectMeta: cluster(n), Driver: webhook.DefaultDriver, DeletionPolicy: snapv1.VolumeSnapshotContentRetain}
+			return &snapv1.VolumeSnapshotClass{ObjectMeta: cluster(n), Driver: webhook.DefaultLonghornDriver, DeletionPolicy: snapv1.VolumeSnapshotContentRetain}
 		}, "volumesnapshotclasses.validate.snaprestore.io"},
 		{"PVC restoring a VolumeSnapshot", func(n string) client.Object {
 			c := claim(n)

@@ -15,7 +15,7 @@ import (
 // index as the only source of other objects. There is no backupstore offline: no backup
 // pre-flight and no backup sizes.
 func validate(ctx context.Context, o Options, ix *index, obj, old runtime.Object) (causes, warnings []string, covered bool) {
-	rules := webhook.NewRules(ix, webhook.ValidateOptions{LonghornDrivers: o.LonghornDrivers, ProtectBackups: o.ProtectBackups})
+	rules := webhook.NewRules(ix, webhook.HandlerOptions{LonghornDrivers: o.LonghornDrivers, ProtectBackups: o.ProtectBackups})
 	errs, warns, covered := rules.Validate(ctx, obj, old)
 	for _, e := range errs {
 		causes = append(causes, e.Error())

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/snaprestore/snaprestore/webhook"
 )
 
 // Options configure an offline validation run (snaprestore validate).
@@ -23,7 +25,7 @@ type Options struct {
 	// Namespace is given to namespaced objects that do not set one (default "default").
 	Namespace string
 	// LonghornDrivers are the CSI driver names whose handles must parse (default
-	// driver.longhorn.io), as the webhook's --longhorn-driver.
+	// webhook.DefaultLonghornDriver), the webhook's --longhorn-driver flag.
 	LonghornDrivers []string
 	// ProtectBackups denies deletionPolicy Delete on contents of existing backups, as
 	// the webhook's --protect-backups.
@@ -37,7 +39,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Files, "filename", "f", nil, "file with the objects to check (YAML or JSON, several documents, List kinds); - reads standard input; repeatable")
 	fs.StringVar(&o.Old, "old", "", "file with the existing objects: matching objects are checked as an UPDATE")
 	fs.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of namespaced objects that do not set one")
-	fs.StringArrayVar(&o.LonghornDrivers, "longhorn-driver", []string{"driver.longhorn.io"}, "CSI driver whose snapshot handles follow Longhorn's grammar; repeatable")
+	webhook.AddLonghornDriverFlag(fs, &o.LonghornDrivers)
 	fs.BoolVar(&o.ProtectBackups, "protect-backups", false, "deny deletionPolicy Delete on VolumeSnapshotContents of existing backups")
 }
 
@@ -47,7 +49,7 @@ func (o *Options) SetDefaults() {
 		o.Namespace = "default"
 	}
 	if len(o.LonghornDrivers) == 0 {
-		o.LonghornDrivers = []string{"driver.longhorn.io"}
+		o.LonghornDrivers = []string{webhook.DefaultLonghornDriver}
 	}
 	if o.Stdin == nil {
 		o.Stdin = os.Stdin
@@ -68,12 +70,7 @@ func (o *Options) Validate() error {
 	if stdin > 1 {
 		return errors.New("standard input (-) can be read only once")
 	}
-	for _, d := range o.LonghornDrivers {
-		if d == "" {
-			return errors.New("--longhorn-driver must not be empty")
-		}
-	}
-	return nil
+	return webhook.ValidateDrivers("--longhorn-driver", o.LonghornDrivers)
 }
 
 // InputError is input that cannot be read or decoded; snaprestore validate exits 2.

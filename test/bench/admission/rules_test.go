@@ -66,7 +66,7 @@ func BenchmarkRules(b *testing.B) {
 		class:   cluster.SnapshotClass(benchClass),
 		sc:      cluster.StorageClass(benchStorageClass),
 	}
-	rules := webhook.NewRules(objs, webhook.ValidateOptions{LonghornDrivers: []string{cluster.Driver}})
+	rules := webhook.NewRules(objs, webhook.HandlerOptions{LonghornDrivers: []string{cluster.Driver}})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

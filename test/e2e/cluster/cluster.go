@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +36,8 @@ type Options struct {
 	StripCEL bool
 	// WebhookArgs are extra flags of `snaprestore webhook`, e.g. --backupstore.
 	WebhookArgs []string
+	// CRDDirs are more directories of CRDs to install (the chart's crds/).
+	CRDDirs []string
 	// ReadyWithin bounds the wait for the webhook to serve and for the API server
 	// to call it. Default 2m: generous for a loaded 2-core machine.
 	ReadyWithin time.Duration
@@ -89,7 +90,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	c := &Cluster{assets: o.Assets, cacheDir: filepath.Join(o.WorkDir, "kubectl-cache"), WebhookLog: filepath.Join(o.WorkDir, "webhook.log")}
 	// envtest's own start bound (20 s) is short for `make test` on two busy cores.
-	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, ErrorIfCRDPathMissing: true,
+	c.env = &envtest.Environment{BinaryAssetsDirectory: o.Assets, CRDs: crds, CRDDirectoryPaths: o.CRDDirs, ErrorIfCRDPathMissing: true,
 		ControlPlaneStartTimeout: o.ReadyWithin, ControlPlaneStopTimeout: time.Minute}
 	if c.Config, err = c.env.Start(); err != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", o.Assets, err)
@@ -147,7 +148,7 @@ func (o Options) check() error {
 
 // startWebhook runs `snaprestore webhook` with loopback addresses on free ports.
 func (c *Cluster) startWebhook(o Options, certDir string) error {
-	ports, err := freePorts(3)
+	ports, err := testenv.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -177,26 +178,6 @@ func (c *Cluster) startWebhook(o Options, certDir string) error {
 		log.Close()
 	}()
 	return nil
-}
-
-// freePorts asks the kernel for n unused loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Stop stops the webhook process (SIGTERM, then SIGKILL after 30 s) and the

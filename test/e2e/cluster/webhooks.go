@@ -28,7 +28,7 @@ var (
 
 // LonghornDrivers are the --longhorn-driver values the contract's content webhook is
 // scoped to: the webhook's default, which the end-to-end processes run with.
-var LonghornDrivers = []string{webhook.DefaultDriver}
+var LonghornDrivers = []string{webhook.DefaultLonghornDriver}
 
 var validatingHooks = []hook{
 	{"volumesnapshots.validate.snaprestore.io", webhook.PathValidateVolumeSnapshots, "snapshot.storage.k8s.io", "volumesnapshots", createUpdate,

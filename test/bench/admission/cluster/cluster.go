@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -106,17 +105,9 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	if err := wopts.Validate(); err != nil {
 		return fail(fmt.Errorf("webhook options: %w", err))
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  webhook.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: wopts.MetricsBindAddress},
-		HealthProbeBindAddress: wopts.HealthProbeBindAddress,
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host: wopts.BindAddress, Port: wopts.Port, CertDir: wopts.CertDir, TLSOpts: o.TLSOpts,
-		}),
-	})
+	mgr, err := webhook.NewManager(cfg, scheme, wopts, o.TLSOpts)
 	if err != nil {
-		return fail(fmt.Errorf("new manager: %w", err))
+		return fail(err)
 	}
 	e.Manager = mgr
 	e.URL = "https://" + net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))

@@ -59,10 +59,10 @@ func parseBackupRequest(annotations map[string]string) (backupRequest, field.Err
 // snapshotMutation creates the VolumeSnapshotContent a VolumeSnapshot annotated with a bare
 // backup reference needs and points the snapshot at it.
 type snapshotMutation struct {
-	store         objectStore
+	store         apiObjects
 	defaultDriver string
 	canonical     func(string) string
-	backups       BackupChecker // nil: no pre-flight
+	backups       Backups // nil: no backupstore, no pre-flight
 }
 
 var _ mutation[*snapv1.VolumeSnapshot] = (*snapshotMutation)(nil)
@@ -126,7 +126,7 @@ func (m *snapshotMutation) admit(ctx context.Context, snap *snapv1.VolumeSnapsho
 		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a VolumeSnapshot restoring a backup needs a fixed name (generateName is not supported)"))
 	}
 	if len(errs) == 0 {
-		perrs, pwarns := checkBackup(ctx, m.backups, snap.Annotations[AnnotationBackup])
+		perrs, pwarns := checkBackup(ctx, m.backups, annotationPath(AnnotationBackup), snap.Annotations[AnnotationBackup], br.Ref)
 		errs, br.Warnings = append(errs, perrs...), append(br.Warnings, pwarns...)
 	}
 	return br, errs

@@ -11,11 +11,11 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// objectStore is the I/O edge of the mutating webhook's one side effect: creating the
+// apiObjects is the I/O edge of the mutating webhook's one side effect: creating the
 // objects a bare backup reference needs. Reads go through the manager's cache; creates go
 // straight to the API server; when a create finds the object already there (a cache that
 // has not caught up, a concurrent admission), the stored object is read live and compared.
-type objectStore struct {
+type apiObjects struct {
 	cache  client.Reader // the manager's informer-backed reader
 	live   client.Reader // an uncached reader (manager.GetAPIReader)
 	writer client.Writer // creates are never cached
@@ -24,7 +24,7 @@ type objectStore struct {
 // get reads through the cache and, when the cache does not have the object (yet), once
 // more from the API server: an object created a moment before the admission request (a
 // VolumeSnapshotClass in the same kubectl apply) must not be reported missing.
-func (s objectStore) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+func (s apiObjects) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
 	err := s.cache.Get(ctx, key, obj)
 	if apierrors.IsNotFound(err) {
 		err = s.live.Get(ctx, key, obj)
@@ -47,7 +47,7 @@ const (
 // caller turns it into a denial. With dryRun nothing is created (sideEffects: NoneOnDryRun)
 // but an existing conflicting object is still reported, so a dry run gives the same verdict.
 // existing is scratch space of want's type.
-func ensure[T client.Object](ctx context.Context, s objectStore, want, existing T, differences func(T) []string, dryRun bool) (ensureOutcome, []string, error) {
+func ensure[T client.Object](ctx context.Context, s apiObjects, want, existing T, differences func(T) []string, dryRun bool) (ensureOutcome, []string, error) {
 	key := client.ObjectKeyFromObject(want)
 	err := s.cache.Get(ctx, key, existing)
 	switch {
@@ -93,7 +93,7 @@ func (e conflictError) Error() string { return string(e) }
 
 // ensureContent makes the content of cr exist and counts what happened. A conflict comes
 // back as a conflictError for the caller to place behind the right field path.
-func ensureContent(ctx context.Context, s objectStore, cr contentRequest, canonical func(string) string, dryRun bool, source string) error {
+func ensureContent(ctx context.Context, s apiObjects, cr contentRequest, canonical func(string) string, dryRun bool, source string) error {
 	want := desiredContent(cr)
 	outcome, diffs, err := ensure(ctx, s, want, &snapv1.VolumeSnapshotContent{},
 		func(have *snapv1.VolumeSnapshotContent) []string { return contentDifferences(have, cr, canonical) }, dryRun)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,24 +71,23 @@ func TestPreflight(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			handle := "bak://" + c.volume + "/" + c.backup
-			f := c.p.Facts(context.Background(), c.volume, c.backup)
-			errs, warnings := ValidateBackupFacts(path, handle, f)
+			ref := restore.Reference{Volume: c.volume, Backup: c.backup}
+			f := c.p.Facts(context.Background(), ref)
+			errs, warnings := ValidateBackupFacts(path, ref.Handle(), f)
 			if diff := cmp.Diff(c.errs, errs); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(c.warnings, warnings); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
-			size, known, err := c.p.BackupSize(context.Background(), restore.Reference{Volume: c.volume, Backup: c.backup})
-			if err != nil || size != c.size || known != (c.size > 0) {
-				t.Errorf("BackupSize = %d, %v, %v; want %d", size, known, err, c.size)
+			if size, known := f.Size(); size != c.size || known != (c.size > 0) {
+				t.Errorf("Size = %d, %v; want %d", size, known, c.size)
 			}
 		})
 	}
 	t.Run("unreachable store allows with a warning", func(t *testing.T) {
 		t.Parallel()
-		f := unreachable.Facts(context.Background(), "vol-lz4", "backup-1")
+		f := unreachable.Facts(context.Background(), restore.Reference{Volume: "vol-lz4", Backup: "backup-1"})
 		errs, warnings := ValidateBackupFacts(path, "bak://vol-lz4/backup-1", f)
 		if len(errs) != 0 || len(warnings) != 1 {
 			t.Fatalf("got %v, %v; want one warning", errs, warnings)
@@ -99,33 +99,47 @@ func TestPreflight(t *testing.T) {
 	})
 }
 
-func TestPreflightCheckHandle(t *testing.T) {
+// TestCheckBackup: the pre-flight of a parsed reference, as the mutating handlers and the
+// content rule run it. A reference naming the configured store under another spelling
+// is checked (before #12 the raw strings differed and the check was skipped silently);
+// one naming another store is allowed with a warning that says so.
+func TestCheckBackup(t *testing.T) {
 	t.Parallel()
-	path := field.NewPath("spec", "source", "snapshotHandle")
-	p := NewPreflight(fixtureBackupstore(t, "gzip-single"), 0)
+	path := field.NewPath("metadata", "annotations").Key(AnnotationBackup)
+	st := fixtureBackupstore(t, "gzip-single")
+	p := NewPreflight(st, 0)
+	vfs := strings.Replace(st.URL, "file://", "vfs://", 1) + "/"
 	cases := []struct {
-		name   string
-		p      *Preflight
-		handle string
-		errs   field.ErrorList
+		name     string
+		backups  Backups
+		value    string
+		errs     field.ErrorList
+		warnings admission.Warnings
 	}{
-		{"completed backup", p, "bak://vol-gzip/backup-5b2e8d1f0c4a9367", nil},
-		{"legacy bs handle", p, "bs://vol-gzip/backup-5b2e8d1f0c4a9367", nil},
-		{"snapshot handles are not backups", p, "snap://vol-gzip/snap-1", nil},
-		{"no backupstore configured", nil, "bak://vol-gzip/backup-nope", nil},
-		{"another backupstore", p, "s3://other@us-east-1/x?backup=backup-nope&volume=vol-gzip", nil},
-		{"missing backup", p, "bs://vol-gzip/backup-nope", field.ErrorList{field.Invalid(path, "bs://vol-gzip/backup-nope",
+		{name: "completed backup", backups: p, value: "bak://vol-gzip/backup-5b2e8d1f0c4a9367"},
+		{name: "legacy bs handle", backups: p, value: "bs://vol-gzip/backup-5b2e8d1f0c4a9367"},
+		{name: "no backupstore configured", value: "bak://vol-gzip/backup-nope"},
+		{name: "another backupstore: warned, not checked", backups: p, value: "s3://other@us-east-1/x?backup=backup-nope&volume=vol-gzip",
+			warnings: admission.Warnings{path.String() + ": names backupstore s3://other@us-east-1/x, not the configured " + st.URL + ", so the backup was not checked"}},
+		{name: "the configured store spelt vfs:// with a slash is checked", backups: p, value: vfs + "?backup=backup-nope&volume=vol-gzip",
+			errs: field.ErrorList{field.Invalid(path, vfs+"?backup=backup-nope&volume=vol-gzip",
+				`backup "backup-nope" of volume "vol-gzip" does not exist in the backupstore; available backups (newest first): bak://vol-gzip/backup-5b2e8d1f0c4a9367`)}},
+		{name: "missing backup", backups: p, value: "bs://vol-gzip/backup-nope", errs: field.ErrorList{field.Invalid(path, "bs://vol-gzip/backup-nope",
 			`backup "backup-nope" of volume "vol-gzip" does not exist in the backupstore; available backups (newest first): bak://vol-gzip/backup-5b2e8d1f0c4a9367`)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			errs, warnings := c.p.CheckHandle(context.Background(), path, c.handle)
+			ref, err := restore.ParseReference(c.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs, warnings := checkBackup(context.Background(), c.backups, path, c.value, ref)
 			if diff := cmp.Diff(c.errs, errs); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
-			if len(warnings) != 0 {
-				t.Errorf("warnings %v", warnings)
+			if diff := cmp.Diff(c.warnings, warnings); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
 	}

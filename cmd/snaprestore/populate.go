@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/populator"
+)
+
+func newPopulateCmd() *cobra.Command {
+	o := populator.PopulateOptions{}
+	cmd := &cobra.Command{
+		Use:   "populate --backup REF (--device PATH | --dir PATH)",
+		Short: "Write a backup into a volume: the populator pod's command (docs/populator.md)",
+		Long: `Restore a backup into the volume of a populator pod: --device for a Block
+PVC (the raw image, verified block by block; an interrupted run is resumed from
+the progress record), --dir for a Filesystem PVC (not supported yet). The
+backupstore is --backupstore or $BACKUPSTORE, S3 settings from AWS_*.
+
+The result is written as JSON to --result-file (the termination message the
+controller reads). Exit status 2: the backup is damaged or missing, retrying
+cannot help; 1: any other failure.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.SetDefaults()
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return runPopulate(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Backup, "backup", "", "backup reference: bak://<volume>/<backup>, <volume>/<backup> or a Longhorn backup URL")
+	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL (default $BACKUPSTORE)")
+	f.StringVar(&o.Device, "device", "", "block device (or image file) to write the image to")
+	f.StringVar(&o.Dir, "dir", "", "mounted directory to copy the files to (Filesystem mode)")
+	f.StringVar(&o.ResultFile, "result-file", populator.DefaultResultFile, "file receiving the JSON result (the termination message)")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: the engine's)")
+	return cmd
+}
+
+func runPopulate(cmd *cobra.Command, o populator.PopulateOptions) error {
+	pr := newProgressPrinter(cmd.ErrOrStderr(), "populate")
+	var rep *populator.Reporter
+	if name, ns := os.Getenv(populator.EnvPodName), os.Getenv(populator.EnvPodNamespace); name != "" && ns != "" {
+		// In a pod: the ServiceAccount's token; elsewhere (the test node agent) $KUBECONFIG.
+		if cfg, err := ctrl.GetConfig(); err == nil {
+			if rep, err = populator.NewReporter(cfg, ns, name, 0); err != nil {
+				return err
+			}
+		}
+	}
+	o.Progress = func(p restore.Progress) {
+		pr.update(p)
+		if rep != nil {
+			rep.Update(cmd.Context(), p)
+		}
+	}
+	res, err := populator.Populate(cmd.Context(), o)
+	pr.finish()
+	if rep != nil {
+		rep.Wait()
+	}
+	if werr := populator.WriteResult(o.ResultFile, res); werr != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "snaprestore:", werr)
+	}
+	if err != nil {
+		code := 1
+		if res.Permanent {
+			code = populator.ExitPermanent
+		}
+		return &exitError{code: code, msg: err.Error()}
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), res.Message)
+	return nil
+}

@@ -1,0 +1,152 @@
+package populator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
+)
+
+var now = time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+
+func userClaim(edit ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
+	p := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "data", UID: "u1", Annotations: map[string]string{}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			VolumeMode:    ptr.To(corev1.PersistentVolumeBlock),
+			DataSourceRef: &corev1.TypedObjectReference{APIGroup: ptr.To(v1alpha1.Group), Kind: v1alpha1.Kind, Name: "src"},
+		},
+	}
+	for _, e := range edit {
+		e(p)
+	}
+	return p
+}
+
+func testSource() *v1alpha1.BackupSource {
+	return &v1alpha1.BackupSource{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "src"},
+		Spec: v1alpha1.BackupSourceSpec{Backup: "bak://vol/backup-1"}}
+}
+
+func prime(ann map[string]string, volume string) *corev1.PersistentVolumeClaim {
+	p := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "prime-u1", Annotations: map[string]string{}}}
+	for k, v := range ann {
+		p.Annotations[k] = v
+	}
+	p.Spec.VolumeName = volume
+	return p
+}
+
+func pod(phase corev1.PodPhase, msg string, code int32) *corev1.Pod {
+	p := &corev1.Pod{Status: corev1.PodStatus{Phase: phase}}
+	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Message: msg}}}}
+	}
+	return p
+}
+
+func pv(claim *corev1.ObjectReference) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-1"}, Spec: corev1.PersistentVolumeSpec{ClaimRef: claim}}
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	deleted := metav1.NewTime(now)
+	damaged := `{"succeeded":false,"permanent":true,"message":"bak://vol/backup-1: block at offset 2097152 (blocks/x.blk): block checksum mismatch"}`
+	ok := `{"succeeded":true,"message":"restored and verified bak://vol/backup-1","bytes":4096}`
+	tests := []struct {
+		name    string
+		f       facts
+		want    action
+		reason  string
+		message string
+		requeue time.Duration
+	}{
+		{name: "PVC deleted mid-population", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.DeletionTimestamp = &deleted }), Source: testSource(), Prime: prime(nil, "")},
+			want: actCleanup, reason: "PVCDeleted", message: "PVC team-a/data is being deleted"},
+		{name: "bound, ours to clean", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeName = "pv-1"; p.Finalizers = []string{Finalizer} }), Source: testSource()},
+			want: actFinish, reason: "Bound", message: "PVC team-a/data is bound to the populated volume pv-1"},
+		{name: "bound, nothing of ours", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeName = "pv-1" }), Source: testSource()},
+			want: actNone},
+		{name: "given up before", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Annotations[AnnFailed] = "x" }), Source: testSource()},
+			want: actNone},
+		{name: "BackupSource missing", f: facts{PVC: userClaim()}, want: actWait, reason: "BackupSourceMissing",
+			message: "spec.dataSourceRef.name: BackupSource team-a/src does not exist; expected a BackupSource in the PVC's namespace (kubectl get backupsources -n team-a)"},
+		{name: "BackupSource deleted mid-population", f: facts{PVC: userClaim(), Source: func() *v1alpha1.BackupSource { s := testSource(); s.DeletionTimestamp = &deleted; return s }()},
+			want: actCleanup, reason: "BackupSourceDeleted", message: "BackupSource team-a/src is being deleted; population of PVC team-a/data stopped"},
+		{name: "Filesystem mode", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeFilesystem) }), Source: testSource()},
+			want: actCreatePrime, reason: "PopulateStarted", message: "populating PVC team-a/data from backup bak://vol/backup-1"},
+		{name: "WaitForFirstConsumer, no node yet", f: facts{PVC: userClaim(), Source: testSource(), WaitForConsumer: true},
+			want: actWait, reason: "WaitForFirstConsumer", message: "PVC team-a/data waits for a pod that uses it (WaitForFirstConsumer) before it is populated"},
+		{name: "WaitForFirstConsumer, node selected", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.Annotations[AnnSelectedNode] = "n1" }), Source: testSource(), WaitForConsumer: true},
+			want: actCreatePrime, reason: "PopulateStarted", message: "populating PVC team-a/data from backup bak://vol/backup-1"},
+		{name: "prime, no pod", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "")},
+			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 1 of 6)"},
+		{name: "backoff after a failure", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "2", AnnLastFailure: now.Add(-5 * time.Second).Format(time.RFC3339)}, "")},
+			want: actWait, reason: "PopulateBackoff", message: "retrying population of PVC team-a/data in 15s (attempt 3 of 6)", requeue: 15 * time.Second},
+		{name: "backoff over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
+			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6)"},
+		{name: "attempts used up", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "6"}, "")},
+			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts"},
+		{name: "pod running", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, ""), Pod: pod(corev1.PodRunning, "", 0)},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
+		{name: "pod succeeded: rebind", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
+			want: actRebind, reason: "PopulateVerified", message: "PVC team-a/data: restored and verified bak://vol/backup-1"},
+		{name: "pod succeeded, PV handed over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "team-a", Name: "data", UID: "u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
+			want: actWait, reason: "Rebinding", message: "volume pv-1 is handed to PVC team-a/data"},
+		{name: "damaged block: no retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, damaged, 2)},
+			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data failed: bak://vol/backup-1: block at offset 2097152 (blocks/x.blk): block checksum mismatch"},
+		{name: "killed pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
+			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second,
+			message: "populator pod of PVC team-a/data failed (attempt 1 of 6), retrying in 10s, resuming: the populator pod failed (, exit code 137) without a result"},
+		{name: "evicted pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1"}, "pv-1"), Pod: func() *corev1.Pod {
+			p := pod(corev1.PodFailed, "", 0)
+			p.Status.Reason, p.Status.ContainerStatuses = "Evicted", nil
+			return p
+		}()}, want: actRetry, reason: "PopulateRetry", requeue: 20 * time.Second,
+			message: "populator pod of PVC team-a/data failed (attempt 2 of 6), retrying in 20s, resuming: the populator pod failed (Evicted) without a result"},
+		{name: "last attempt fails", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "5"}, "pv-1"), Pod: pod(corev1.PodFailed, `{"message":"dial tcp: connection refused"}`, 1)},
+			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts; last: dial tcp: connection refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.f.Now, tc.f.MaxAttempts, tc.f.Backoff = now, DefaultMaxAttempts, DefaultBackoff
+			d := decide(tc.f)
+			got := []any{d.Action, d.Reason, d.Message, d.RequeueAfter}
+			want := []any{tc.want, tc.reason, tc.message, tc.requeue}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("decide (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestBackoffCaps(t *testing.T) {
+	t.Parallel()
+	for attempts, want := range map[int]time.Duration{1: 10 * time.Second, 2: 20 * time.Second, 3: 40 * time.Second, 10: maxBackoff} {
+		if got := backoff(10*time.Second, attempts); got != want {
+			t.Errorf("backoff(10s, %d) = %s; want %s", attempts, got, want)
+		}
+	}
+}
+
+func TestParseProgress(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][3]int64{"5/10": {5, 10, 1}, "10/10": {10, 10, 1}, "11/10": {}, "x/10": {}, "5": {}, "0/0": {}, "-1/4": {}} {
+		d, tot, ok := parseProgress(in)
+		got := [3]int64{d, tot, 0}
+		if ok {
+			got[2] = 1
+		}
+		if got != want {
+			t.Errorf("parseProgress(%q) = %v; want %v", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package populator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/restore/backupstore"
+)
+
+// PopulateOptions are the flags of `snaprestore populate`, run inside the
+// populator pod the controller creates.
+type PopulateOptions struct {
+	// Backup is the backup reference (--backup), docs/handles.md grammar.
+	Backup string
+	// Backupstore is the backupstore URL (--backupstore); default: the
+	// BACKUPSTORE environment variable (from a backupstore Secret), else
+	// SNAPRESTORE_DEFAULT_BACKUPSTORE (the release's, set by the controller).
+	Backupstore string
+	// Device is the block device to write the image to (--device).
+	Device string
+	// Dir is the mounted Filesystem-mode volume to copy the files to (--dir).
+	Dir string
+	// ResultFile receives the Result as JSON (--result-file); default
+	// /dev/termination-log, which the kubelet turns into the container's
+	// termination message for the controller.
+	ResultFile string
+	// Concurrency of the restore engine; 0 = engine default.
+	Concurrency int
+	// Getenv reads BACKUPSTORE and the S3 settings. Default os.Getenv.
+	Getenv func(string) string
+	// Progress, when set, receives the engine's progress.
+	Progress func(restore.Progress)
+}
+
+// DefaultResultFile is the kubelet's default terminationMessagePath.
+const DefaultResultFile = "/dev/termination-log"
+
+// SetDefaults fills the documented defaults.
+func (o *PopulateOptions) SetDefaults() {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Backupstore == "" {
+		o.Backupstore = o.Getenv(EnvBackupstore)
+	}
+	if o.Backupstore == "" {
+		o.Backupstore = o.Getenv(EnvDefaultBackupstore)
+	}
+	if o.ResultFile == "" {
+		o.ResultFile = DefaultResultFile
+	}
+}
+
+// Validate reports a missing or conflicting flag.
+func (o *PopulateOptions) Validate() error {
+	var errs []error
+	if o.Backup == "" {
+		errs = append(errs, errors.New("--backup is required: the backup reference (bak://<volume>/<backup>)"))
+	}
+	if (o.Device == "") == (o.Dir == "") {
+		errs = append(errs, fmt.Errorf("--device %q, --dir %q: expected exactly one target, the block device or the mounted directory", o.Device, o.Dir))
+	}
+	if o.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: expected a positive number", o.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what `snaprestore populate` reports to the controller in its
+// termination message (JSON, well below the kubelet's 4 KiB limit).
+type Result struct {
+	// Succeeded: the image is written, verified block by block and synced.
+	Succeeded bool `json:"succeeded"`
+	// Permanent: the failure cannot go away by retrying (a damaged or missing
+	// backup, a bad reference); the controller stops retrying.
+	Permanent bool `json:"permanent,omitempty"`
+	// Message is the summary or the error, naming the block offset for a
+	// damaged block.
+	Message    string `json:"message"`
+	Backup     string `json:"backup,omitempty"`
+	VolumeSize int64  `json:"volumeSize,omitempty"`
+	Bytes      int64  `json:"bytes,omitempty"`
+	Resumed    int    `json:"resumed,omitempty"`
+}
+
+// ExitPermanent is the exit status of a populate whose failure is permanent;
+// any other failure exits 1.
+const ExitPermanent = 2
+
+// Populate restores o.Backup onto the target and returns the Result to
+// report; the error is the failure itself (nil on success). Block targets are
+// always resumed: a progress record beside the target (left by an earlier,
+// interrupted pod on the same volume) is continued, and without one the
+// target is overwritten, since a retried pod finds its own partial image.
+// Filesystem targets (populate_fs.go) start over after an interruption.
+func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
+	o.SetDefaults()
+	fail := func(err error) (Result, error) {
+		return Result{Message: err.Error(), Permanent: Permanent(err)}, err
+	}
+	ref, err := restore.ParseReference(o.Backup)
+	if err != nil {
+		return fail(fmt.Errorf("--backup: %w", err))
+	}
+	storeURL := o.Backupstore
+	if ref.Backupstore != "" {
+		storeURL = ref.Backupstore
+	}
+	if storeURL == "" {
+		return fail(&restore.HandleError{Value: o.Backup, Problem: "no backupstore: the reference names none and neither --backupstore nor " + EnvBackupstore + " is set",
+			Expected: "a BACKUPSTORE key in the backupstore Secret, or a Longhorn backup URL"})
+	}
+	st, err := restore.OpenStore(storeURL, restore.StoreOptions{Getenv: o.Getenv})
+	if err != nil {
+		return fail(err)
+	}
+	if o.Dir != "" {
+		res, err := populateFiles(ctx, st, ref, o)
+		if err != nil {
+			return fail(err)
+		}
+		return res, nil
+	}
+	sum, err := restore.Restore(ctx, st.Store, ref.Volume, ref.Backup, o.Device, restore.Options{
+		Concurrency: o.Concurrency, Resume: true, Force: true, Progress: o.Progress})
+	if err != nil {
+		return fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, err))
+	}
+	msg := fmt.Sprintf("restored and verified %s: %d blocks, %d bytes in %s", sum.Backup, sum.Blocks, sum.Bytes, sum.Duration.Round(time.Millisecond))
+	if sum.Resumed > 0 {
+		msg += fmt.Sprintf(", resumed: %d block objects were restored before the interruption", sum.Resumed)
+	}
+	return Result{Succeeded: true, Backup: sum.Backup, VolumeSize: sum.VolumeSize, Bytes: sum.Bytes, Resumed: sum.Resumed, Message: msg}, nil
+}
+
+// Permanent reports whether a populate error is one retrying cannot fix.
+func Permanent(err error) bool {
+	var he *restore.HandleError
+	for _, s := range []error{backupstore.ErrChecksumMismatch, backupstore.ErrCorruptBlock, backupstore.ErrBlockMissing,
+		backupstore.ErrInvalidConfig, backupstore.ErrUnsupportedCompression, backupstore.ErrInvalidName,
+		backupstore.ErrVolumeNotFound, backupstore.ErrBackupNotFound} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	for _, s := range permanentFS {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return errors.As(err, &he)
+}
+
+// WriteResult writes r as JSON to path (the termination message file).
+func WriteResult(path string, r Result) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if len(b) > 4000 {
+		r.Message = r.Message[:min(len(r.Message), 3000)] + "…"
+		b, _ = json.Marshal(r)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write result %s: %w", path, err)
+	}
+	return nil
+}
+
+// ParseResult reads a termination message; ok is false when it is not a
+// Result (a pod killed before it wrote one).
+func ParseResult(msg string) (Result, bool) {
+	var r Result
+	if msg == "" || json.Unmarshal([]byte(msg), &r) != nil || r.Message == "" {
+		return Result{}, false
+	}
+	return r, true
+}

@@ -1,0 +1,110 @@
+package populator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/restore/fsread"
+)
+
+// markerName is created in a Filesystem volume while files are copied into it:
+// a retried pod finding it knows the content is its own partial copy and
+// starts over; a volume with other content and no marker is refused.
+const markerName = ".snaprestore-populating"
+
+// ErrVolumeTooSmall: the files of the backup do not fit the volume.
+var ErrVolumeTooSmall = errors.New("volume too small for the backup's files")
+
+// ErrTargetNotEmpty: the Filesystem volume holds files the populator did not write.
+var ErrTargetNotEmpty = errors.New("target volume is not empty")
+
+// populateFiles copies the ext2/3/4 filesystem inside the backup into dir,
+// reading only the blocks its files use (restore.OpenReader). An unsupported
+// filesystem (xfs, LUKS, ...) fails before anything is written.
+func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference, o PopulateOptions) (Result, error) {
+	r, err := restore.OpenReader(ctx, st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{Concurrency: o.Concurrency})
+	if err != nil {
+		return Result{}, err
+	}
+	fsys, err := fsread.Open(r, r.Size())
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w; volumeMode: Filesystem needs an ext2/3/4 volume (restore others with volumeMode: Block)", ref.Handle(), err)
+	}
+	if err := prepareDir(o.Dir); err != nil {
+		return Result{}, err
+	}
+	if free, err := freeBytes(o.Dir); err == nil && fsys.UsedBytes() > free {
+		return Result{}, fmt.Errorf("%w: the files of %s use %d bytes, %s has %d bytes free; expected a PVC request of at least %d bytes more",
+			ErrVolumeTooSmall, ref.Handle(), fsys.UsedBytes(), o.Dir, free, fsys.UsedBytes()-free)
+	}
+	marker := filepath.Join(o.Dir, markerName)
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		return Result{}, fmt.Errorf("mark %s: %w", o.Dir, err)
+	}
+	start := time.Now()
+	sum, err := fsread.Extract(ctx, fsys, "/", o.Dir, fsread.ExtractOptions{Progress: func(p fsread.ExtractProgress) {
+		if o.Progress != nil {
+			o.Progress(restore.Progress{Blocks: p.Files, Bytes: p.Bytes, TotalBytes: max(p.UsedBytes, p.Bytes)})
+		}
+	}})
+	if err != nil {
+		return Result{}, fmt.Errorf("copy the files of %s to %s: %w", ref.Handle(), o.Dir, err)
+	}
+	if err := os.Remove(marker); err != nil {
+		return Result{}, fmt.Errorf("unmark %s: %w", o.Dir, err)
+	}
+	msg := fmt.Sprintf("copied and verified the files of %s: %d files, %d directories, %d symlinks, %d hard links, %d bytes in %s",
+		r.Handle(), sum.Files, sum.Dirs, sum.Symlinks, sum.HardLinks, sum.Bytes, time.Since(start).Round(time.Millisecond))
+	for _, w := range sum.Warnings {
+		msg += "; warning: " + w
+	}
+	return Result{Succeeded: true, Backup: r.Handle(), VolumeSize: r.Size(), Bytes: sum.Bytes, Message: msg}, nil
+}
+
+// prepareDir empties dir when it holds the populator's own partial copy (the
+// marker), accepts an empty one (lost+found aside) and refuses anything else.
+func prepareDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("target directory: %w", err)
+	}
+	ours := false
+	var others []string
+	for _, e := range entries {
+		switch e.Name() {
+		case markerName:
+			ours = true
+		case "lost+found":
+		default:
+			others = append(others, e.Name())
+		}
+	}
+	if len(others) == 0 || ours {
+		for _, name := range others {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("clear the partial copy of an interrupted populate in %s: %w", dir, err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds %q and %d more entries and no %s marker; expected the new, empty volume of a prime PVC",
+		ErrTargetNotEmpty, dir, others[0], len(others)-1, markerName)
+}
+
+func freeBytes(dir string) (int64, error) {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(dir, &s); err != nil {
+		return 0, err
+	}
+	return int64(s.Bavail) * int64(s.Bsize), nil
+}
+
+// permanentFS lists the Filesystem-mode errors retrying cannot fix.
+var permanentFS = []error{fsread.ErrUnsupported, fsread.ErrCorrupt, fsread.ErrUnsafePath, ErrVolumeTooSmall, ErrTargetNotEmpty, backupstore.ErrChecksumMismatch}

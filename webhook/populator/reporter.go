@@ -1,0 +1,86 @@
+package populator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/snaprestore/snaprestore/restore"
+)
+
+// Reporter publishes a populate's progress as AnnProgress on the pod itself,
+// at most every Interval, for the controller to copy into the BackupSource
+// status. The pod's ServiceAccount needs patch on pods in its namespace and
+// nothing else (the chart's populator Role).
+type Reporter struct {
+	pods      podPatcher
+	namespace string
+	name      string
+	interval  time.Duration
+
+	mu       sync.Mutex
+	last     time.Time
+	inflight sync.WaitGroup
+	busy     bool
+}
+
+// podPatcher is the one call the reporter makes.
+type podPatcher interface {
+	Patch(ctx context.Context, ns, name string, patch []byte) error
+}
+
+type clientsetPatcher struct{ cs kubernetes.Interface }
+
+func (c clientsetPatcher) Patch(ctx context.Context, ns, name string, patch []byte) error {
+	_, err := c.cs.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// NewReporter reports on pod namespace/name through cfg, every interval
+// (default 2s).
+func NewReporter(cfg *rest.Config, namespace, name string, interval time.Duration) (*Reporter, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("progress reporter: %w", err)
+	}
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	return &Reporter{pods: clientsetPatcher{cs}, namespace: namespace, name: name, interval: interval}, nil
+}
+
+// Update is a restore.Options.Progress callback; it never blocks the restore:
+// the patch runs in the background, and an update while one is in flight is
+// dropped. A failed patch is dropped too: progress is advisory, the result
+// is the termination message.
+func (r *Reporter) Update(ctx context.Context, p restore.Progress) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.last) < r.interval || r.busy {
+		return
+	}
+	r.last, r.busy = now, true
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		AnnProgress: fmt.Sprintf("%d/%d", p.Bytes, p.TotalBytes)}}})
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = r.pods.Patch(ctx, r.namespace, r.name, patch)
+		r.mu.Lock()
+		r.busy = false
+		r.mu.Unlock()
+	}()
+}
+
+// Wait waits for the patch in flight, if any.
+func (r *Reporter) Wait() { r.inflight.Wait() }
