@@ -66,6 +66,12 @@ $(BIN)/helm: $(HELM_MOD)/go.mod $(HELM_MOD)/go.sum
 	    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k" \
 	  helm.sh/helm/v3/cmd/helm
 
+# versitygw, a real SigV4 S3 server with a posix backend, for the S3 end-to-end tests,
+# pinned in its own module (hack/versitygw/go.mod) and rebuilt only when that module changes.
+VERSITYGW_MOD := hack/versitygw
+$(BIN)/versitygw: $(VERSITYGW_MOD)/go.mod $(VERSITYGW_MOD)/go.sum
+	cd $(VERSITYGW_MOD) && $(GO) build -trimpath -o $@ github.com/versity/versitygw/cmd/versitygw
+
 CHART := charts/snaprestore
 .PHONY: chart
 chart: $(BIN)/helm ## Lint the Helm chart and package it into _output/.
@@ -82,7 +88,7 @@ test-deps: ## Install the Debian packages whose tools the tests run, when missin
 	hack/test-deps.sh
 
 .PHONY: test
-test: test-deps control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
+test: test-deps control-plane $(BIN)/helm $(BIN)/versitygw build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
@@ -106,10 +112,13 @@ fuzz: ## Run every fuzz target for FUZZ_TIME.
 	done
 
 .PHONY: bench
-bench: control-plane build ## Run benchmarks; each reports a ratio against its baseline.
+bench: control-plane $(BIN)/versitygw build ## Run benchmarks; each reports a ratio against its baseline.
 	@# Restore engine vs cp --sparse=always of the same image, both timed to durable
 	@# storage; peak RSS of the CLI; 1 TiB vs 128 MiB volume; verify vs restore.
 	$(GO) run ./test/bench/restore -bin $(BIN)/snaprestore
+	@# One volume of 5,000 backups (generated cfgs) on file:// and on versitygw (S3 on
+	@# loopback): `snaprestore backups` and the "backup not found" answer; S3/file ratios.
+	$(GO) run ./test/bench/backups -bin $(BIN)/snaprestore -assets $(BIN)
 	@# Files out of a backup (#11): one 1 MiB file of a 4 GiB volume vs a full restore
 	@# (objects fetched, wall time); restore --files of 1 GiB in 10,000 files vs cp -a.
 	$(GO) run ./test/bench/files -bin $(BIN)/snaprestore
