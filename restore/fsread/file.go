@@ -24,11 +24,7 @@ type File struct {
 // fs.ErrInvalid.
 func (f *FS) Open(name string) (file *File, err error) {
 	defer recoverInto(&err, "open "+name)
-	p, err := cleanPath(name)
-	if err != nil {
-		return nil, err
-	}
-	in, err := f.resolve(p)
+	p, in, err := f.find(name)
 	if err != nil {
 		return nil, err
 	}

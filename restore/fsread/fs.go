@@ -134,11 +134,7 @@ func (f *FS) ReplayedBlocks() int { return f.replayed }
 // A missing file fails with an error matching fs.ErrNotExist.
 func (f *FS) Lstat(name string) (e Entry, err error) {
 	defer recoverInto(&err, "stat "+name)
-	p, err := cleanPath(name)
-	if err != nil {
-		return Entry{}, err
-	}
-	in, err := f.resolve(p)
+	p, in, err := f.find(name)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -148,11 +144,7 @@ func (f *FS) Lstat(name string) (e Entry, err error) {
 // ReadDir lists the directory at name, sorted by name, "." and ".." left out.
 func (f *FS) ReadDir(name string) (entries []Entry, err error) {
 	defer recoverInto(&err, "read directory "+name)
-	p, err := cleanPath(name)
-	if err != nil {
-		return nil, err
-	}
-	in, err := f.resolve(p)
+	p, in, err := f.find(name)
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +166,7 @@ func (f *FS) Readlink(name string) (string, error) {
 // Xattrs returns the extended attributes of the file at name (nil when none).
 func (f *FS) Xattrs(name string) (x map[string][]byte, err error) {
 	defer recoverInto(&err, "read xattrs of "+name)
-	p, err := cleanPath(name)
-	if err != nil {
-		return nil, err
-	}
-	in, err := f.resolve(p)
+	p, in, err := f.find(name)
 	if err != nil {
 		return nil, err
 	}
@@ -189,6 +177,20 @@ func (f *FS) Xattrs(name string) (x map[string][]byte, err error) {
 }
 
 // cleanPath turns a user path into "/a/b"; ".." may not climb above the root.
+// find cleans name and resolves it to its inode (without following
+// symlinks, as resolve does); the public entry points share it.
+func (f *FS) find(name string) (string, *inode, error) {
+	p, err := cleanPath(name)
+	if err != nil {
+		return "", nil, err
+	}
+	in, err := f.resolve(p)
+	if err != nil {
+		return "", nil, err
+	}
+	return p, in, nil
+}
+
 func cleanPath(name string) (string, error) {
 	if strings.ContainsRune(name, 0) {
 		return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -79,12 +80,7 @@ func (s *Store) Open(_ context.Context, key string) (io.ReadCloser, error) {
 // List lists a directory's entries; a missing directory is empty.
 func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 	m, err := s.ListModified(ctx, dir)
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names, err
+	return slices.Sorted(maps.Keys(m)), err
 }
 
 // ListModified is List with each file's modification time (zero for a

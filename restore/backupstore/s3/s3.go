@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -175,12 +176,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 // List lists the names directly under dir.
 func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
 	m, err := s.ListModified(ctx, dir)
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names, err
+	return slices.Sorted(maps.Keys(m)), err
 }
 
 // ListModified is List with each object's LastModified, which every LIST page
