@@ -63,7 +63,7 @@ AWS_CERT, AWS_REGION, VIRTUAL_HOSTED_STYLE.`,
 			return runBackups(cmd, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
+	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", backupstoreUsage)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "output format: json (default: a table)")
 	cmd.Flags().IntVar(&o.Limit, "limit", defaultBackupsLimit, "newest backups listed per volume (0: all; each listed backup's cfg is read)")
 	return cmd

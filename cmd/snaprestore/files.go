@@ -28,8 +28,8 @@ type volumeOptions struct {
 
 func (o *volumeOptions) AddFlags(f *pflag.FlagSet) {
 	o.CacheSize = restore.DefaultCacheBytes
-	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
-	f.Var(&o.CacheSize, "cache-size", "decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.StringVar(&o.Backupstore, "backupstore", "", backupstoreUsage)
+	f.Var(&o.CacheSize, "cache-size", cacheSizeUsage)
 	f.IntVar(&o.Partition, "partition", 0, "read the filesystem of partition N of the volume's GPT or MBR table")
 }
 
@@ -50,11 +50,7 @@ type openedVolume struct {
 // openVolume resolves the reference, opens a lazy reader over the backup and
 // the filesystem inside it.
 func openVolume(cmd *cobra.Command, o *volumeOptions) (*openedVolume, error) {
-	ref, storeURL, err := resolveReference(o.Reference, o.Backupstore)
-	if err != nil {
-		return nil, err
-	}
-	st, err := openStore(storeURL)
+	ref, st, err := openBackup(o.Reference, o.Backupstore)
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +101,7 @@ fetched (and checksummed). xfs, btrfs, LUKS and LVM volumes are named and
 refused; restore them with snaprestore restore, or export them with
 snaprestore nbd and mount them.
 
-REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
-or a Longhorn UI backup URL (which names its own backupstore).`,
+` + referenceHelp,
 	}
 	cmd.AddCommand(newFilesLsCmd(), newFilesCatCmd(), newFilesCpCmd())
 	return cmd

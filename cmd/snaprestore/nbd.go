@@ -48,8 +48,7 @@ Attach it with nbd-client and mount it read-only, or read it with any NBD client
 (nbdinfo, nbdcopy, qemu-img):
   nbd-client 127.0.0.1 10809 /dev/nbd0 -readonly && mount -o ro /dev/nbd0p1 /mnt
 
-REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
-or a Longhorn UI backup URL (which names its own backupstore).`,
+` + referenceHelp,
 		Example: `  snaprestore nbd bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --listen 127.0.0.1:10809
   snaprestore nbd vm-disk/backup-a94d0f6e2b1c7358 --backupstore s3://backups@us-east-1/ --partition 2`,
 		Args: cobra.ExactArgs(1),
@@ -62,20 +61,16 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
+	f.StringVar(&o.Backupstore, "backupstore", "", backupstoreUsage)
 	f.StringVar(&o.Listen, "listen", o.Listen, "TCP address to serve on, host:port (port 0: any free port)")
 	f.IntVar(&o.Partition, "partition", 0, "export partition N of the volume's GPT or MBR table instead of the whole volume")
-	f.Var(&o.CacheSize, "cache-size", "decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.Var(&o.CacheSize, "cache-size", cacheSizeUsage)
 	f.IntVar(&o.Concurrency, "concurrency", 0, "block objects fetched at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
 	return cmd
 }
 
 func runNBD(cmd *cobra.Command, o *nbdOptions) error {
-	ref, storeURL, err := resolveReference(o.Reference, o.Backupstore)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(storeURL)
+	ref, st, err := openBackup(o.Reference, o.Backupstore)
 	if err != nil {
 		return err
 	}

@@ -74,8 +74,7 @@ for lost+found): the files of the ext2/3/4 filesystem in the backup are copied
 into it with mode, owner (as root), times, symlinks, hard links and xattrs,
 after checking that the filesystem's used bytes fit.
 
-REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
-or a Longhorn UI backup URL (which names its own backupstore).`,
+` + referenceHelp,
 		Example: `  snaprestore restore vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --files --to /srv/restored
   snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
   snaprestore restore vol-data/backup-a94d0f6e2b1c7358 --backupstore file:///mnt/backups --to data.img \
@@ -93,13 +92,13 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
+	f.StringVar(&o.Backupstore, "backupstore", "", backupstoreUsage)
 	f.StringVar(&o.To, "to", "", "target file (created sparse) or block device")
 	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
 	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
 	f.StringVar(&o.BackingImage, "backing-image", "", "file of the Longhorn backing image the volume was created from (volume.cfg BackingImageName); laid down first and checked against its SHA-512")
-	f.Var(&o.CacheSize, "cache-size", "with --files: decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
+	f.Var(&o.CacheSize, "cache-size", "with --files: "+cacheSizeUsage)
 	f.IntVar(&o.Partition, "partition", 0, "with --files: the filesystem of partition N of the volume's GPT or MBR table")
 	f.BoolVar(&o.Files, "files", false, "copy the files of the ext2/3/4 filesystem in the backup into the directory --to (mode, owner, times, links, xattrs kept)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: 2 per CPU, at least 4; 2 for 16 MiB blocks)")
@@ -149,24 +148,6 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 		sum.Backup, sum.Target, humanBytes(sum.VolumeSize), what, sum.Objects, humanBytes(sum.Written),
 		sum.Duration.Round(time.Millisecond), sum.MBps())
 	return nil
-}
-
-// resolveReference parses a bare backup reference and picks the backupstore:
-// the one the reference carries (a Longhorn UI URL) or --backupstore.
-func resolveReference(raw, flagStore string) (restore.Reference, string, error) {
-	ref, err := restore.ParseReference(raw)
-	if err != nil {
-		return restore.Reference{}, "", err
-	}
-	switch {
-	case ref.Backupstore != "" && flagStore != "" && !restore.SameBackupstore(ref.Backupstore, flagStore):
-		return restore.Reference{}, "", fmt.Errorf("the reference names backupstore %s but --backupstore is %s; give one of them", ref.Backupstore, flagStore)
-	case flagStore != "":
-		return ref, flagStore, nil // the same store, maybe spelt otherwise (restore.SameBackupstore)
-	case ref.Backupstore == "":
-		return restore.Reference{}, "", errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/[path])")
-	}
-	return ref, ref.Backupstore, nil
 }
 
 // progressPrinter shows restore/verify progress: a bar redrawn in place on a

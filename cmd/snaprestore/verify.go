@@ -32,8 +32,7 @@ func newVerifyCmd() *cobra.Command {
 neither to the backupstore nor locally. Each problem is reported with the block
 offset and the object path; the exit status is 1 when there is any problem.
 
-REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
-or a Longhorn UI backup URL (which names its own backupstore).`,
+` + referenceHelp,
 		Example: `  snaprestore verify bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,17 +43,13 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 			return runVerify(cmd, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
+	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", backupstoreUsage)
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and checked at once (default: 2 per CPU, at least 4)")
 	return cmd
 }
 
 func runVerify(cmd *cobra.Command, o *verifyOptions) error {
-	ref, storeURL, err := resolveReference(o.Reference, o.Backupstore)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(storeURL)
+	ref, st, err := openBackup(o.Reference, o.Backupstore)
 	if err != nil {
 		return err
 	}
