@@ -10,8 +10,6 @@
 package main
 
 import (
-	"bytes"
-	"cmp"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -19,10 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/snaprestore/snaprestore/test/bench/measure"
 )
 
 type options struct {
@@ -52,15 +50,9 @@ func main() {
 const mi = int64(1) << 20
 
 func run(o options) error {
-	bin, err := filepath.Abs(o.bin)
+	bin, dir, err := measure.Setup(o.bin, o.dir, "snaprestore-files-bench-")
 	if err != nil {
 		return err
-	}
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "snaprestore-files-bench-"); err != nil {
-			return err
-		}
 	}
 	defer os.RemoveAll(dir)
 	fmt.Printf("== files benchmark (work dir %s)\n", dir)
@@ -91,31 +83,31 @@ func oneFile(bin, dir string, runs int) error {
 		return err
 	}
 	os.RemoveAll(src)
-	var cps, restores []result
+	var cps, restores []measure.Result
 	var objects int
 	for i := range runs {
 		out := filepath.Join(dir, fmt.Sprint("one-", i))
-		r, err := timed(exec.Command(bin, "files", "cp", ref, "/etc/one.bin", out, "--backupstore", store))
+		r, err := measure.Command(exec.Command(bin, "files", "cp", ref, "/etc/one.bin", out, "--backupstore", store))
 		if err != nil {
 			return err
 		}
-		if objects, err = fetched(r.stderr); err != nil {
+		if objects, err = fetched(r.Stderr); err != nil {
 			return err
 		}
 		cps = append(cps, r)
 		img := filepath.Join(dir, "full.img")
-		if r, err = timed(exec.Command(bin, "restore", ref, "--to", img, "--backupstore", store)); err != nil {
+		if r, err = measure.Command(exec.Command(bin, "restore", ref, "--to", img, "--backupstore", store)); err != nil {
 			return err
 		}
 		restores = append(restores, r)
 		os.Remove(img)
 		os.Remove(out)
 	}
-	cp, full := median(cps), median(restores)
-	ratio := cp.wall.Seconds() / full.wall.Seconds()
+	cp, full := measure.Median(cps), measure.Median(restores)
+	ratio := cp.Wall.Seconds() / full.Wall.Seconds()
 	fmt.Printf("one 1 MiB file of a 4 GiB volume, 2 GiB written: files cp %s, %d block objects fetched; full restore %s; ratio %.3f\n",
-		cp.wall.Round(time.Millisecond), objects, full.wall.Round(time.Millisecond), ratio)
-	fmt.Printf("  goal: objects <= 8: %s; wall <= 5%% of the full restore: %s\n", verdict(objects <= 8), verdict(ratio <= 0.05))
+		cp.Wall.Round(time.Millisecond), objects, full.Wall.Round(time.Millisecond), ratio)
+	fmt.Printf("  goal: objects <= 8: %s; wall <= 5%% of the full restore: %s\n", measure.Verdict(objects <= 8), measure.Verdict(ratio <= 0.05))
 	return nil
 }
 
@@ -135,10 +127,10 @@ func tree(bin, dir string, o options) error {
 	if err != nil {
 		return err
 	}
-	var ours, cps []result
+	var ours, cps []measure.Result
 	for i := range o.runs {
 		out := filepath.Join(dir, fmt.Sprint("out-", i))
-		r, err := timed(exec.Command(bin, "restore", ref, "--files", "--to", out, "--backupstore", store))
+		r, err := measure.Command(exec.Command(bin, "restore", ref, "--files", "--to", out, "--backupstore", store))
 		if err != nil {
 			return err
 		}
@@ -147,17 +139,17 @@ func tree(bin, dir string, o options) error {
 			return fmt.Errorf("restore --files output differs from the tree: diff -r %s %s: %w", src, out, err)
 		}
 		os.RemoveAll(out)
-		if r, err = timed(exec.Command("cp", "-a", src, out)); err != nil {
+		if r, err = measure.Command(exec.Command("cp", "-a", src, out)); err != nil {
 			return err
 		}
 		cps = append(cps, r)
 		os.RemoveAll(out)
 	}
-	m, c := median(ours), median(cps)
-	ratio := c.wall.Seconds() / m.wall.Seconds()
+	m, c := measure.Median(ours), measure.Median(cps)
+	ratio := c.Wall.Seconds() / m.Wall.Seconds()
 	fmt.Printf("restore --files of %d files (%d MiB): %s, peak RSS %d MiB; cp -a of the same tree %s; speed ratio %.2fx cp -a\n",
-		o.files, o.treeM, m.wall.Round(time.Millisecond), m.maxRSS>>20, c.wall.Round(time.Millisecond), ratio)
-	fmt.Printf("  goal: >= 0.5x cp -a: %s; peak RSS <= 128 MiB: %s\n", verdict(ratio >= 0.5), verdict(m.maxRSS <= 128*mi))
+		o.files, o.treeM, m.Wall.Round(time.Millisecond), m.MaxRSS>>20, c.Wall.Round(time.Millisecond), ratio)
+	fmt.Printf("  goal: >= 0.5x cp -a: %s; peak RSS <= 128 MiB: %s\n", measure.Verdict(ratio >= 0.5), measure.Verdict(m.MaxRSS <= 128*mi))
 	return nil
 }
 
@@ -203,28 +195,6 @@ func writeRandom(p string, size int64, rng *rand.Rand) error {
 	return f.Close()
 }
 
-type result struct {
-	wall   time.Duration
-	maxRSS int64
-	stderr string
-}
-
-func timed(cmd *exec.Cmd) (result, error) {
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	start := time.Now()
-	out, err := cmd.Output()
-	if err != nil {
-		return result{}, fmt.Errorf("%s: %w\n%s%s", cmd, err, out, errOut.Bytes())
-	}
-	syscall.Sync()
-	res := result{wall: time.Since(start), stderr: errOut.String()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSS = ru.Maxrss * 1024
-	}
-	return res, nil
-}
-
 var fetchedRE = regexp.MustCompile(`; (\d+) block objects fetched`)
 
 func fetched(stderr string) (int, error) {
@@ -233,20 +203,4 @@ func fetched(stderr string) (int, error) {
 		return 0, fmt.Errorf("files cp printed no object count: %q", stderr)
 	}
 	return strconv.Atoi(m[1])
-}
-
-func median(runs []result) result {
-	sorted := slices.SortedFunc(slices.Values(runs), func(a, b result) int { return cmp.Compare(a.wall, b.wall) })
-	m := sorted[len(sorted)/2]
-	for _, r := range runs {
-		m.maxRSS = max(m.maxRSS, r.maxRSS)
-	}
-	return m
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "MISS"
 }

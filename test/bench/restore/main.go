@@ -8,7 +8,6 @@
 package main
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -18,9 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"syscall"
 	"time"
+
+	"github.com/snaprestore/snaprestore/test/bench/measure"
 )
 
 type options struct {
@@ -53,15 +52,9 @@ const (
 )
 
 func run(o options) error {
-	bin, err := filepath.Abs(o.bin)
+	bin, dir, err := measure.Setup(o.bin, o.dir, "snaprestore-bench-")
 	if err != nil {
 		return err
-	}
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "snaprestore-bench-"); err != nil {
-			return err
-		}
 	}
 	if !o.keep {
 		defer os.RemoveAll(dir)
@@ -92,9 +85,9 @@ func benchMain(o options, bin, dir, store string) error {
 	// burst of load from other processes does not decide the ratio.
 	cpImg := filepath.Join(dir, "cp.img")
 	out := filepath.Join(dir, "restored.img")
-	var cpRuns, rRuns, vRuns []result
+	var cpRuns, rRuns, vRuns []measure.Result
 	for i := 0; i < o.runs; i++ {
-		res, err := timedCmd(exec.Command("cp", "--sparse=always", img, cpImg))
+		res, err := measure.Command(exec.Command("cp", "--sparse=always", img, cpImg))
 		if err != nil {
 			return err
 		}
@@ -115,15 +108,15 @@ func benchMain(o options, bin, dir, store string) error {
 		}
 		vRuns = append(vRuns, res)
 	}
-	cpRes, rRes, vRes := median(cpRuns), median(rRuns), median(vRuns)
+	cpRes, rRes, vRes := measure.Median(cpRuns), measure.Median(rRuns), measure.Median(vRuns)
 	written := float64(o.writeGi * gi)
-	cpRate, rRate, vRate := written/1e6/cpRes.wall.Seconds(), written/1e6/rRes.wall.Seconds(), written/1e6/vRes.wall.Seconds()
+	cpRate, rRate, vRate := written/1e6/cpRes.Wall.Seconds(), written/1e6/rRes.Wall.Seconds(), written/1e6/vRes.Wall.Seconds()
 	fmt.Printf("volume %d GiB, %d GiB written, lz4, 2 MiB blocks (medians of %d runs)\n", o.volumeGi, o.writeGi, o.runs)
-	fmt.Printf("  cp --sparse=always + sync : %7.2f s  %7.1f MB/s  (baseline)\n", cpRes.wall.Seconds(), cpRate)
+	fmt.Printf("  cp --sparse=always + sync : %7.2f s  %7.1f MB/s  (baseline)\n", cpRes.Wall.Seconds(), cpRate)
 	fmt.Printf("  snaprestore restore + sync: %7.2f s  %7.1f MB/s  ratio %.2fx cp (goal >= 0.85)  peak RSS %.1f MiB (goal <= 64)\n",
-		rRes.wall.Seconds(), rRate, cpRes.wall.Seconds()/rRes.wall.Seconds(), float64(rRes.maxRSS)/float64(mi))
+		rRes.Wall.Seconds(), rRate, cpRes.Wall.Seconds()/rRes.Wall.Seconds(), float64(rRes.MaxRSS)/float64(mi))
 	fmt.Printf("  snaprestore verify        : %7.2f s  %7.1f MB/s  ratio %.2fx restore speed (goal >= 1)  peak RSS %.1f MiB\n",
-		vRes.wall.Seconds(), vRate, rRes.wall.Seconds()/vRes.wall.Seconds(), float64(vRes.maxRSS)/float64(mi))
+		vRes.Wall.Seconds(), vRate, rRes.Wall.Seconds()/vRes.Wall.Seconds(), float64(vRes.MaxRSS)/float64(mi))
 	return nil
 }
 
@@ -142,7 +135,7 @@ func benchSparse(o options, bin, dir, store string) error {
 		}
 		os.Remove(src)
 	}
-	runs := make([][]result, len(sizes))
+	runs := make([][]measure.Result, len(sizes))
 	for range o.runs {
 		for i := range sizes {
 			name := fmt.Sprintf("bench-sparse-%d", i)
@@ -158,8 +151,8 @@ func benchSparse(o options, bin, dir, store string) error {
 	var walls [2]time.Duration
 	var rss [2]int64
 	for i := range sizes {
-		m := median(runs[i])
-		walls[i], rss[i] = m.wall, m.maxRSS
+		m := measure.Median(runs[i])
+		walls[i], rss[i] = m.Wall, m.MaxRSS
 	}
 	fmt.Printf("64 MiB written: 1 TiB volume %.3f s (RSS %.1f MiB) vs 128 MiB volume %.3f s (RSS %.1f MiB): ratio %.2f (goal ~1)\n",
 		walls[0].Seconds(), float64(rss[0])/float64(mi), walls[1].Seconds(), float64(rss[1])/float64(mi), walls[0].Seconds()/walls[1].Seconds())
@@ -198,40 +191,9 @@ func generate(path string, size, written int64, seed uint64) error {
 	return f.Sync()
 }
 
-type result struct {
-	wall   time.Duration
-	maxRSS int64 // bytes
-}
-
-func timed(bin string, args ...string) (result, error) {
-	return timedCmd(exec.Command(bin, args...))
-}
-
-// timedCmd runs a command followed by sync and reports the wall time of both
-// and the command's peak RSS.
-func timedCmd(cmd *exec.Cmd) (result, error) {
-	cmd.Stderr = io.Discard
-	start := time.Now()
-	out, err := cmd.Output()
-	if err != nil {
-		return result{}, fmt.Errorf("%s: %w\n%s", cmd, err, out)
-	}
-	syscall.Sync()
-	res := result{wall: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.maxRSS = ru.Maxrss * 1024
-	}
-	return res, nil
-}
-
-// median returns the run with the median wall time (peak RSS: the largest).
-func median(runs []result) result {
-	sorted := slices.SortedFunc(slices.Values(runs), func(a, b result) int { return cmp.Compare(a.wall, b.wall) })
-	m := sorted[len(sorted)/2]
-	for _, r := range runs {
-		m.maxRSS = max(m.maxRSS, r.maxRSS)
-	}
-	return m
+// timed runs the snaprestore binary with args (measure.Command).
+func timed(bin string, args ...string) (measure.Result, error) {
+	return measure.Command(exec.Command(bin, args...))
 }
 
 func sameContent(a, b string) error {
