@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snaprestore/snaprestore/test/bench/measure"
 	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
@@ -68,62 +69,66 @@ func run(o options) error {
 			return err
 		}
 	}
-	newest := many.Name(many.N - 1)
-	typo := newest[:len(newest)-1] + "x"
 	stores := []struct{ name, url string }{{"file://", "file://" + fileRoot}, {"s3 (versitygw)", "s3://backups@us-east-1/"}}
 	env := append(os.Environ(), "AWS_ENDPOINTS="+srv.Endpoint, "AWS_ACCESS_KEY_ID="+testenv.S3AccessKey, "AWS_SECRET_ACCESS_KEY="+testenv.S3SecretKey)
 	fmt.Printf("one volume of %d backups; medians of %d runs of the snaprestore process\n", many.N, o.runs)
 	var medians [2][3]time.Duration
 	for i, s := range stores {
-		listing := func(limit string, want int) (time.Duration, error) {
-			return timed(o.runs, func() error {
-				out, code, err := runCLI(bin, env, "backups", "--backupstore", s.url, many.Volume, "--limit", limit)
-				if err != nil || code != 0 {
-					return fmt.Errorf("backups --limit %s on %s: exit %d, %v: %s", limit, s.name, code, err, out)
-				}
-				if n := strings.Count(out, "bak://"+many.Volume+"/"); n != want {
-					return fmt.Errorf("backups --limit %s on %s: %d backups listed; want %d", limit, s.name, n, want)
-				}
-				return nil
-			})
-		}
-		list, err := listing("50", min(50, many.N))
-		if err != nil {
+		if medians[i], err = measureStore(o.runs, bin, env, dir, many, s.name, s.url); err != nil {
 			return err
 		}
-		all, err := listing("0", many.N)
-		if err != nil {
-			return err
-		}
-		miss, err := timed(o.runs, func() error {
-			out, code, err := runCLI(bin, env, "restore", "bak://"+many.Volume+"/"+typo, "--backupstore", s.url, "--to", filepath.Join(dir, "img"))
-			want := "did you mean bak://" + many.Volume + "/" + newest + "? available backups (newest first): bak://" + many.Volume + "/" + newest + ", "
-			if err != nil || code != 1 || !strings.Contains(out, want) {
-				return fmt.Errorf("restore of a mistyped name on %s: exit %d, %v: %s; want exit 1 with %q", s.name, code, err, out, want)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		medians[i] = [3]time.Duration{list, miss, all}
-		fmt.Printf("  %-15s backups (newest 50, the default) %8s   not-found answer %8s   backups --limit 0 (every cfg) %8s\n",
-			s.name, list.Round(time.Millisecond), miss.Round(time.Millisecond), all.Round(time.Millisecond))
 	}
 	s3, file := medians[1], medians[0]
 	fmt.Printf("  ratio s3/file: backups %.2fx, not-found %.2fx, backups --limit 0 %.2fx\n", ratio(s3[0], file[0]), ratio(s3[1], file[1]), ratio(s3[2], file[2]))
 	goal := func(name string, got, limit time.Duration) {
-		verdict := "PASS"
-		if got > limit {
-			verdict = "MISS"
-		}
-		fmt.Printf("  goal %-28s <= %-6s got %-8s %s\n", name, limit, got.Round(time.Millisecond), verdict)
+		fmt.Printf("  goal %-28s <= %-6s got %-8s %s\n", name, limit, got.Round(time.Millisecond), measure.Verdict(got <= limit))
 	}
 	goal("s3 backups (default limit)", s3[0], 2*time.Second)
 	goal("s3 not-found answer", s3[1], 500*time.Millisecond)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("  load average %s", load)
 	return nil
+}
+
+// measureStore times, on one store, the default listing (the newest 50), the
+// answer to a mistyped backup name and the full listing (--limit 0).
+func measureStore(runs int, bin string, env []string, dir string, many testenv.ManyBackups, name, url string) ([3]time.Duration, error) {
+	newest := many.Name(many.N - 1)
+	typo := newest[:len(newest)-1] + "x"
+	listing := func(limit string, want int) (time.Duration, error) {
+		return timed(runs, func() error {
+			out, code, err := runCLI(bin, env, "backups", "--backupstore", url, many.Volume, "--limit", limit)
+			if err != nil || code != 0 {
+				return fmt.Errorf("backups --limit %s on %s: exit %d, %v: %s", limit, name, code, err, out)
+			}
+			if n := strings.Count(out, "bak://"+many.Volume+"/"); n != want {
+				return fmt.Errorf("backups --limit %s on %s: %d backups listed; want %d", limit, name, n, want)
+			}
+			return nil
+		})
+	}
+	list, err := listing("50", min(50, many.N))
+	if err != nil {
+		return [3]time.Duration{}, err
+	}
+	all, err := listing("0", many.N)
+	if err != nil {
+		return [3]time.Duration{}, err
+	}
+	miss, err := timed(runs, func() error {
+		out, code, err := runCLI(bin, env, "restore", "bak://"+many.Volume+"/"+typo, "--backupstore", url, "--to", filepath.Join(dir, "img"))
+		want := "did you mean bak://" + many.Volume + "/" + newest + "? available backups (newest first): bak://" + many.Volume + "/" + newest + ", "
+		if err != nil || code != 1 || !strings.Contains(out, want) {
+			return fmt.Errorf("restore of a mistyped name on %s: exit %d, %v: %s; want exit 1 with %q", name, code, err, out, want)
+		}
+		return nil
+	})
+	if err != nil {
+		return [3]time.Duration{}, err
+	}
+	fmt.Printf("  %-15s backups (newest 50, the default) %8s   not-found answer %8s   backups --limit 0 (every cfg) %8s\n",
+		name, list.Round(time.Millisecond), miss.Round(time.Millisecond), all.Round(time.Millisecond))
+	return [3]time.Duration{list, miss, all}, nil
 }
 
 func timed(runs int, f func() error) (time.Duration, error) {
