@@ -185,32 +185,48 @@ func run(ctx context.Context, o options) (*results, error) {
 				return nil, fmt.Errorf("phase %s: %w", ns, err)
 			}
 			p.Mode = m
-			// With configurations every object passes the webhooks: one validating
-			// review for the content and one for the snapshot (the mutating webhook's
-			// matchCondition skips snapshots that name no backup).
-			const perPair = 2
-			longhorn := int64(o.objects)
-			switch {
-			case o.otherOnly:
-				longhorn = 0
-			case o.mix:
-				longhorn = int64(o.objects+1) / 2
-			}
-			if m == with && o.otherOnly && p.Reviews != 0 {
-				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d object pairs of another driver; expected none", ns, p.Reviews, o.objects)
-			}
-			if m != without && p.Reviews < perPair*longhorn {
-				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d Longhorn objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, longhorn, perPair*longhorn)
-			}
-			if m == with && o.mix && p.Reviews >= perPair*int64(o.objects) {
-				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects, half of another driver; expected fewer than %d (are the other driver's objects sent?)", ns, p.Reviews, o.objects, perPair*int64(o.objects))
-			}
-			if m == without && p.Reviews != 0 {
-				return nil, fmt.Errorf("phase %s: the webhooks served %d reviews although their configurations were deleted; expected 0", ns, p.Reviews)
+			if err := checkReviews(o, m, ns, p); err != nil {
+				return nil, err
 			}
 			res.Runs = append(res.Runs, p)
 		}
 	}
+	res.summarize(o)
+	res.ReviewsTotal = b.reviews()
+	return res, nil
+}
+
+// checkReviews proves a phase ran under the configurations its mode names:
+// the reviews the webhooks served fit the Longhorn objects created.
+func checkReviews(o options, m mode, ns string, p phaseResult) error {
+	// With configurations every object passes the webhooks: one validating
+	// review for the content and one for the snapshot (the mutating webhook's
+	// matchCondition skips snapshots that name no backup).
+	const perPair = 2
+	longhorn := int64(o.objects)
+	switch {
+	case o.otherOnly:
+		longhorn = 0
+	case o.mix:
+		longhorn = int64(o.objects+1) / 2
+	}
+	if m == with && o.otherOnly && p.Reviews != 0 {
+		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d object pairs of another driver; expected none", ns, p.Reviews, o.objects)
+	}
+	if m != without && p.Reviews < perPair*longhorn {
+		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d Longhorn objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, longhorn, perPair*longhorn)
+	}
+	if m == with && o.mix && p.Reviews >= perPair*int64(o.objects) {
+		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects, half of another driver; expected fewer than %d (are the other driver's objects sent?)", ns, p.Reviews, o.objects, perPair*int64(o.objects))
+	}
+	if m == without && p.Reviews != 0 {
+		return fmt.Errorf("phase %s: the webhooks served %d reviews although their configurations were deleted; expected 0", ns, p.Reviews)
+	}
+	return nil
+}
+
+// summarize fills in the medians and ratios of the runs, and the verdict.
+func (res *results) summarize(o options) {
 	res.Without, res.With = medianWall(res.Runs, without), medianWall(res.Runs, with)
 	res.Ratio = res.With.Seconds() / res.Without.Seconds()
 	res.CPURatio = medianCPU(res.Runs, with).Seconds() / medianCPU(res.Runs, without).Seconds()
@@ -223,8 +239,6 @@ func run(ctx context.Context, o options) (*results, error) {
 			medianOf(res.Runs, without, func(p phaseResult) time.Duration { return p.OtherMean }).Seconds()
 	}
 	res.Pass = res.Ratio <= goalRatio
-	res.ReviewsTotal = b.reviews()
-	return res, nil
 }
 
 func medianWall(runs []phaseResult, m mode) time.Duration {
