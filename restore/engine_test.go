@@ -1,46 +1,15 @@
 package restore
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 const fixtures = "testdata/longhorn-backupstore"
-
-// fixtureCase is one CASES line: a backup and the sha256 of the image
-// Longhorn's own restore produced.
-type fixtureCase struct {
-	folder, volume, backup, sha256 string
-}
-
-func readCases(t *testing.T) []fixtureCase {
-	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures, "CASES"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []fixtureCase
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 3 {
-			continue
-		}
-		vb := strings.SplitN(strings.TrimPrefix(fields[1], "bak://"), "/", 2)
-		out = append(out, fixtureCase{folder: fields[0], volume: vb[0], backup: vb[1], sha256: fields[2]})
-	}
-	if len(out) == 0 {
-		t.Fatal("no CASES")
-	}
-	return out
-}
 
 func fixtureStore(t *testing.T, folder string) *Store {
 	t.Helper()
@@ -57,17 +26,17 @@ func fixtureStore(t *testing.T, folder string) *Store {
 
 func TestRestoreFixtures(t *testing.T) {
 	t.Parallel()
-	for _, c := range readCases(t) {
-		t.Run(c.folder+"/"+c.backup, func(t *testing.T) {
+	for _, c := range testenv.Cases(t, filepath.Join(fixtures, "CASES")) {
+		t.Run(c.Folder+"/"+c.Backup, func(t *testing.T) {
 			t.Parallel()
-			st := fixtureStore(t, c.folder)
+			st := fixtureStore(t, c.Folder)
 			target := filepath.Join(t.TempDir(), "image")
-			sum, err := Restore(context.Background(), st.Store, c.volume, c.backup, target, Options{})
+			sum, err := Restore(context.Background(), st.Store, c.Volume, c.Backup, target, Options{})
 			if err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
-			if got := testenv.FileSHA256(t, target); got != c.sha256 {
-				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.sha256)
+			if got := testenv.FileSHA256(t, target); got != c.SHA256 {
+				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.SHA256)
 			}
 			if _, err := os.Stat(target + RecordSuffix); !os.IsNotExist(err) {
 				t.Errorf("progress record left after a complete restore: %v", err)
@@ -75,7 +44,7 @@ func TestRestoreFixtures(t *testing.T) {
 			if sum.Blocks == 0 || sum.Objects == 0 {
 				t.Errorf("summary %+v: no blocks", sum)
 			}
-			rep, err := Verify(context.Background(), st.Store, c.volume, c.backup, VerifyOptions{})
+			rep, err := Verify(context.Background(), st.Store, c.Volume, c.Backup, VerifyOptions{})
 			if err != nil || !rep.OK() {
 				t.Errorf("Verify = %+v, %v; want no problems", rep.Problems, err)
 			}
@@ -89,8 +58,8 @@ func TestRestoreFixtures(t *testing.T) {
 func TestIncrementalFixtureChain(t *testing.T) {
 	t.Parallel()
 	want := map[string]string{}
-	for _, c := range readCases(t) {
-		want[c.backup] = c.sha256
+	for _, c := range testenv.Cases(t, filepath.Join(fixtures, "CASES")) {
+		want[c.Backup] = c.SHA256
 	}
 	st := fixtureStore(t, "lz4-chain")
 	target := filepath.Join(t.TempDir(), "image")

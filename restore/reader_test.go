@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 const (
@@ -97,21 +98,21 @@ func TestReaderFixtures(t *testing.T) {
 		"s3":   func(_ *testing.T, folder string) *Store { return openS3(folder) },
 	}
 	for kind, open := range stores {
-		for _, c := range readCases(t) {
-			t.Run(kind+"/"+c.folder+"/"+c.backup, func(t *testing.T) {
+		for _, c := range testenv.Cases(t, filepath.Join(fixtures, "CASES")) {
+			t.Run(kind+"/"+c.Folder+"/"+c.Backup, func(t *testing.T) {
 				t.Parallel()
-				st := open(t, c.folder)
+				st := open(t, c.Folder)
 				seed := uint64(time.Now().UnixNano())
 				t.Logf("seed %d", seed)
 				rng := rand.New(rand.NewPCG(seed, 11))
-				r, err := OpenReader(context.Background(), st.Store, c.volume, c.backup, ReaderOptions{CacheBytes: 3 * mib})
+				r, err := OpenReader(context.Background(), st.Store, c.Volume, c.Backup, ReaderOptions{CacheBytes: 3 * mib})
 				if err != nil {
 					t.Fatalf("OpenReader: %v", err)
 				}
-				if got := readAllChunks(t, r, rng); got != c.sha256 {
-					t.Errorf("sha256 of the read = %s; want %s (Longhorn's restore)", got, c.sha256)
+				if got := readAllChunks(t, r, rng); got != c.SHA256 {
+					t.Errorf("sha256 of the read = %s; want %s (Longhorn's restore)", got, c.SHA256)
 				}
-				checkRandomReads(t, r, restoredImage(t, fixtureStore(t, c.folder), c.volume, c.backup), rng)
+				checkRandomReads(t, r, restoredImage(t, fixtureStore(t, c.Folder), c.Volume, c.Backup), rng)
 				if s := r.Stats(); s.CachedBytes > 4*mib || s.Objects == 0 || s.FetchedBytes == 0 {
 					t.Errorf("stats %+v; want fetches and at most 2 cached blocks", s)
 				}

@@ -102,18 +102,18 @@ func s3Fixture(t *testing.T, failures int) (*flakyHandler, func(folder string) *
 func TestRestoreFixturesFromS3(t *testing.T) {
 	t.Parallel()
 	h, open := s3Fixture(t, 1)
-	for _, c := range readCases(t) {
-		t.Run(c.folder+"/"+c.backup, func(t *testing.T) {
+	for _, c := range testenv.Cases(t, filepath.Join(fixtures, "CASES")) {
+		t.Run(c.Folder+"/"+c.Backup, func(t *testing.T) {
 			t.Parallel()
-			st := open(c.folder)
+			st := open(c.Folder)
 			target := filepath.Join(t.TempDir(), "image")
-			if _, err := Restore(context.Background(), st.Store, c.volume, c.backup, target, Options{}); err != nil {
+			if _, err := Restore(context.Background(), st.Store, c.Volume, c.Backup, target, Options{}); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
-			if got := testenv.FileSHA256(t, target); got != c.sha256 {
-				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.sha256)
+			if got := testenv.FileSHA256(t, target); got != c.SHA256 {
+				t.Errorf("sha256 = %s; want %s (Longhorn's restore)", got, c.SHA256)
 			}
-			rep, err := Verify(context.Background(), st.Store, c.volume, c.backup, VerifyOptions{})
+			rep, err := Verify(context.Background(), st.Store, c.Volume, c.Backup, VerifyOptions{})
 			if err != nil || !rep.OK() {
 				t.Errorf("Verify = %+v, %v; want no problems", rep.Problems, err)
 			}

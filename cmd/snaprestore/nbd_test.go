@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // syncBuffer is a bytes.Buffer safe for the command's goroutines.
@@ -45,16 +44,6 @@ func lookTool(t *testing.T, name string) string {
 		t.Fatalf("%s not found (%v); install Debian's libnbd-bin (hack/test-deps.sh)", name, err)
 	}
 	return p
-}
-
-func sha256File(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // nbdinfoReadOnly runs nbdinfo --json on url and returns the export's size
@@ -111,7 +100,7 @@ func TestNBDCommand(t *testing.T) {
 	if b, err := exec.Command(nbdcopy, m[3], out).CombinedOutput(); err != nil {
 		t.Fatalf("nbdcopy: %v\n%s", err, b)
 	}
-	if got, want := sha256File(t, out), "4e9021e9109e23c45235152e0dd5f0831f2810e568487d5607aaddcd7f3a9f78"; got != want {
+	if got, want := testenv.FileSHA256(t, out), "4e9021e9109e23c45235152e0dd5f0831f2810e568487d5607aaddcd7f3a9f78"; got != want {
 		t.Errorf("sha256 of the copy %s; want %s (CASES)", got, want)
 	}
 	cancel() // what SIGINT and SIGTERM do in main

@@ -1,10 +1,7 @@
 package nbd
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 const fixtures = "../testdata/longhorn-backupstore"
@@ -32,31 +30,6 @@ func tool(t *testing.T, name string) string {
 		t.Fatalf("%s not found (%v); install Debian's libnbd-bin (hack/test-deps.sh)", name, err)
 	}
 	return p
-}
-
-type fixtureCase struct{ folder, volume, backup, sha256 string }
-
-func readCases(t *testing.T) []fixtureCase {
-	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures, "CASES"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []fixtureCase
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 3 {
-			continue
-		}
-		vol, bak, _ := strings.Cut(strings.TrimPrefix(fields[1], "bak://"), "/")
-		out = append(out, fixtureCase{fields[0], vol, bak, fields[2]})
-	}
-	if len(out) == 0 {
-		t.Fatal("no CASES")
-	}
-	return out
 }
 
 func openStore(t *testing.T, root string) *backupstore.Store {
@@ -125,33 +98,19 @@ func (s *serving) stop(t *testing.T) {
 	}
 }
 
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func TestNbdcopyEqualsLonghornsImage(t *testing.T) {
 	t.Parallel()
 	nbdcopy := tool(t, "nbdcopy")
-	for _, c := range readCases(t) {
-		t.Run(c.folder+"/"+c.backup, func(t *testing.T) {
+	for _, c := range testenv.Cases(t, filepath.Join(fixtures, "CASES")) {
+		t.Run(c.Folder+"/"+c.Backup, func(t *testing.T) {
 			t.Parallel()
-			s := serve(t, openStore(t, filepath.Join(fixtures, c.folder)), c.volume, c.backup, Options{})
+			s := serve(t, openStore(t, filepath.Join(fixtures, c.Folder)), c.Volume, c.Backup, Options{})
 			out := filepath.Join(t.TempDir(), "copy.img")
 			if b, err := exec.Command(nbdcopy, s.url, out).CombinedOutput(); err != nil {
 				t.Fatalf("nbdcopy %s: %v\n%s", s.url, err, b)
 			}
-			if got := fileSHA256(t, out); got != c.sha256 {
-				t.Errorf("sha256 of the copy %s; want %s (Longhorn's restore)", got, c.sha256)
+			if got := testenv.FileSHA256(t, out); got != c.SHA256 {
+				t.Errorf("sha256 of the copy %s; want %s (Longhorn's restore)", got, c.SHA256)
 			}
 		})
 	}

@@ -1,9 +1,6 @@
 package fsreadtest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // Node is what the golden comparison checks of one path.
@@ -56,7 +55,7 @@ func Snapshot(t testing.TB, dir string) map[string]Node {
 		n := Node{Mode: fi.Mode().String(), UID: st.Uid, GID: st.Gid, Mtime: fi.ModTime().Unix()}
 		switch {
 		case fi.Mode().IsRegular():
-			n.Size, n.SHA256 = fi.Size(), fileSHA(t, p)
+			n.Size, n.SHA256 = fi.Size(), testenv.FileSHA256(t, p)
 			if st.Nlink > 1 {
 				if first, ok := firstOf[st.Ino]; ok {
 					n.Link = first
@@ -73,19 +72,6 @@ func Snapshot(t testing.TB, dir string) map[string]Node {
 		out[rel] = n
 	}
 	return out
-}
-
-func fileSHA(t testing.TB, p string) string {
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func userXattrs(t testing.TB, p string) map[string]string {

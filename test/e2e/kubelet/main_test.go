@@ -136,8 +136,13 @@ func setup(tmp string, stops *[]func() error) error {
 		return fmt.Errorf("go build ./cmd/snaprestore: %w\n%s", err, out)
 	}
 	fixtures := filepath.Join(root, "restore", "testdata", "longhorn-backupstore")
-	if cases, err = readCases(filepath.Join(fixtures, "CASES")); err != nil {
+	all, err := testenv.ReadCases(filepath.Join(fixtures, "CASES"))
+	if err != nil {
 		return err
+	}
+	cases = map[string]string{}
+	for _, c := range all {
+		cases[c.Handle()] = c.SHA256
 	}
 	port, err := serveS3(fixtures, stops)
 	if err != nil {
@@ -320,19 +325,4 @@ func moduleRoot() (string, error) {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	return filepath.Dir(strings.TrimSpace(string(out))), nil
-}
-
-// readCases reads CASES: "<folder> <bak://handle> <sha256>" per line.
-func readCases(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if f := strings.Fields(line); len(f) == 3 {
-			m[f[1]] = f[2]
-		}
-	}
-	return m, nil
 }

@@ -2,17 +2,15 @@ package kubelet
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // waitLimit bounds every wait: generous, for two cores shared by many.
@@ -63,21 +61,6 @@ func events(t *testing.T, ns, name string) string {
 	return r.Stdout
 }
 
-// deviceSHA is the sha256 of a whole block device.
-func deviceSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // TestBlockOnRealKubelet restores the lz4-chain fixture's newest backup into a
 // Block PVC of the loop-device class: the populator pod runs under the real
 // kubelet in containerd from the imported image and reads S3 across the pod
@@ -123,7 +106,7 @@ spec:
 	if pv.Spec.Local == nil {
 		t.Fatalf("PV %s is not one of the loop-device local PVs: %+v", pv.Name, pv.Spec.PersistentVolumeSource)
 	}
-	if got, want := deviceSHA(t, pv.Spec.Local.Path), cases[backup]; got != want {
+	if got, want := testenv.FileSHA256(t, pv.Spec.Local.Path), cases[backup]; got != want {
 		t.Errorf("sha256 of the populated device %s (PV %s) = %s; want %s (CASES)", pv.Spec.Local.Path, pv.Name, got, want)
 	}
 	// What a workload sees: the claim mapped by the kubelet into a pod.
