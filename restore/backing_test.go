@@ -42,25 +42,12 @@ func backingStore(t *testing.T, checksum bool) (st *Store, root, base, want stri
 	if _, err := WriteBackup(ctx, st, BackupOptions{Volume: "vol-bi", Image: top, Backup: "backup-bi"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(root, backupstore.VolumeConfigPath("vol-bi"))
-	data, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, err := backupstore.ParseVolume(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol.BackingImageName = "bi-ubuntu"
-	if checksum {
-		vol.BackingImageChecksum = sha512File(t, base)
-	}
-	if data, err = backupstore.MarshalVolume(vol); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.EditVolumeConfig(t, root, "vol-bi", func(vol *backupstore.Volume) {
+		vol.BackingImageName = "bi-ubuntu"
+		if checksum {
+			vol.BackingImageChecksum = sha512File(t, base)
+		}
+	})
 	return st, root, base, want
 }
 

@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,7 +101,7 @@ func TestVersitygwErrors(t *testing.T) {
 	t.Parallel()
 	plain := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}})
 	secure := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}, TLS: true})
-	closed := "http://127.0.0.1:" + closedPort(t)
+	closed := testenv.ClosedEndpoint(t)
 	ep := plain.Endpoint + " (AWS_ENDPOINTS)"
 	cases := []struct {
 		name     string
@@ -111,17 +110,17 @@ func TestVersitygwErrors(t *testing.T) {
 		sentinel error
 		want     string
 	}{
-		{name: "unknown access key", env: with(plain.Env(), "AWS_ACCESS_KEY_ID", "nobody"), url: "s3://backups@us-east-1/",
+		{name: "unknown access key", env: plain.EnvWith("AWS_ACCESS_KEY_ID", "nobody"), url: "s3://backups@us-east-1/",
 			sentinel: s3.ErrCredentials,
 			want:     "list volumes: list s3://backups/backupstore/volumes: s3 credentials refused: " + ep + " does not know the access key; check AWS_ACCESS_KEY_ID of the backup-target secret"},
-		{name: "wrong secret key", env: with(plain.Env(), "AWS_SECRET_ACCESS_KEY", "wrong"), url: "s3://backups@us-east-1/",
+		{name: "wrong secret key", env: plain.EnvWith("AWS_SECRET_ACCESS_KEY", "wrong"), url: "s3://backups@us-east-1/",
 			sentinel: s3.ErrCredentials,
 			want:     "list volumes: list s3://backups/backupstore/volumes: s3 credentials refused: " + ep + " rejected the request signature; check AWS_SECRET_ACCESS_KEY of the backup-target secret"},
 		{name: "missing bucket", env: plain.Env(), url: "s3://nobucket@us-east-1/longhorn", sentinel: s3.ErrNoBucket,
 			want: `list volumes: list s3://nobucket/longhorn/backupstore/volumes: s3 bucket does not exist: bucket "nobucket" not found at ` + ep + "; check the bucket of the backupstore URL (s3://bucket@region/path)"},
-		{name: "unreachable endpoint", env: with(plain.Env(), "AWS_ENDPOINTS", closed), url: "s3://backups@us-east-1/",
+		{name: "unreachable endpoint", env: plain.EnvWith("AWS_ENDPOINTS", closed), url: "s3://backups@us-east-1/",
 			sentinel: s3.ErrUnreachable, want: "check AWS_ENDPOINTS and that the server is reachable"},
-		{name: "TLS without AWS_CERT", env: with(secure.Env(), "AWS_CERT", ""), url: "s3://backups@us-east-1/",
+		{name: "TLS without AWS_CERT", env: secure.EnvWith("AWS_CERT", ""), url: "s3://backups@us-east-1/",
 			sentinel: s3.ErrUnreachable, want: "the server's certificate is not signed by a trusted CA; check AWS_CERT"},
 	}
 	for _, c := range cases {
@@ -146,21 +145,4 @@ func TestVersitygwErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func with(env map[string]string, k, v string) map[string]string {
-	env[k] = v
-	return env
-}
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }

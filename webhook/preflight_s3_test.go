@@ -92,13 +92,13 @@ func TestPreflightVersitygw(t *testing.T) {
 		{name: "completed backup", url: root, env: srv.Env(), handle: "bak://vol-s3/backup-s3"},
 		{name: "missing backup", url: root, env: srv.Env(), handle: "bak://vol-s3/backup-nope",
 			errs: `spec.source.snapshotHandle: Invalid value: "bak://vol-s3/backup-nope": backup "backup-nope" of volume "vol-s3" does not exist in the backupstore; available backups (newest first): bak://vol-s3/backup-s3`},
-		{name: "wrong secret key", url: root, env: with(srv.Env(), "AWS_SECRET_ACCESS_KEY", "wrong"), handle: "bak://vol-s3/backup-s3",
+		{name: "wrong secret key", url: root, env: srv.EnvWith("AWS_SECRET_ACCESS_KEY", "wrong"), handle: "bak://vol-s3/backup-s3",
 			warning: "rejected the request signature; check AWS_SECRET_ACCESS_KEY of the backup-target secret)"},
 		{name: "missing bucket", url: "s3://nobucket@us-east-1/", env: srv.Env(), handle: "bak://vol-s3/backup-s3",
 			warning: "; check the bucket of the backupstore URL (s3://bucket@region/path))"},
-		{name: "closed endpoint", url: root, env: with(srv.Env(), "AWS_ENDPOINTS", "http://127.0.0.1:"+closedPort(t)), handle: "bak://vol-s3/backup-s3",
+		{name: "closed endpoint", url: root, env: srv.EnvWith("AWS_ENDPOINTS", testenv.ClosedEndpoint(t)), handle: "bak://vol-s3/backup-s3",
 			warning: "; check AWS_ENDPOINTS and that the server is reachable)"},
-		{name: "hung endpoint", url: root, env: with(srv.Env(), "AWS_ENDPOINTS", silentEndpoint(t)), handle: "bak://vol-s3/backup-s3",
+		{name: "hung endpoint", url: root, env: srv.EnvWith("AWS_ENDPOINTS", silentEndpoint(t)), handle: "bak://vol-s3/backup-s3",
 			warning: "; no answer in time; check AWS_ENDPOINTS and that the server is reachable)"},
 	}
 	for _, c := range cases {
@@ -178,23 +178,6 @@ func checkHandle(t *testing.T, p *Preflight, path *field.Path, value string) (fi
 	return checkBackup(context.Background(), p, path, value, ref)
 }
 
-func with(env map[string]string, k, v string) map[string]string {
-	env[k] = v
-	return env
-}
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
 // listCounter counts S3 LIST requests (GET of the bucket with a prefix query).
 type listCounter struct {
 	next http.RoundTripper
@@ -260,22 +243,9 @@ func TestPreflightBackingImage(t *testing.T) {
 	if _, err := restore.WriteBackup(context.Background(), st, restore.BackupOptions{Volume: "vol-bi", Image: img, Backup: "backup-bi"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(root, backupstore.VolumeConfigPath("vol-bi"))
-	data, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, err := backupstore.ParseVolume(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol.BackingImageName = "bi-ubuntu"
-	if data, err = backupstore.MarshalVolume(vol); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.EditVolumeConfig(t, root, "vol-bi", func(vol *backupstore.Volume) {
+		vol.BackingImageName = "bi-ubuntu"
+	})
 	path := field.NewPath("spec", "source", "snapshotHandle")
 	errs, warnings := checkHandle(t, NewPreflight(st, 0), path, "bak://vol-bi/backup-bi")
 	want := admission.Warnings{`spec.source.snapshotHandle: bak://vol-bi/backup-bi is of a volume created from Longhorn backing image "bi-ubuntu" and holds only what the volume wrote on top of it; ` +

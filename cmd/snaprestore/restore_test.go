@@ -14,6 +14,7 @@ import (
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 const fixtureRoot = "../../restore/testdata/longhorn-backupstore"
@@ -220,23 +221,10 @@ func TestRestoreBackingImageCLI(t *testing.T) {
 	if _, err := restore.WriteBackup(context.Background(), st, restore.BackupOptions{Volume: "vol-bi", Image: top, Backup: "backup-bi"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(root, backupstore.VolumeConfigPath("vol-bi"))
-	data, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vol, err := backupstore.ParseVolume(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha512.Sum512(baseData)
-	vol.BackingImageName, vol.BackingImageChecksum = "bi-base", hex.EncodeToString(sum[:])
-	if data, err = backupstore.MarshalVolume(vol); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.EditVolumeConfig(t, root, "vol-bi", func(vol *backupstore.Volume) {
+		sum := sha512.Sum512(baseData)
+		vol.BackingImageName, vol.BackingImageChecksum = "bi-base", hex.EncodeToString(sum[:])
+	})
 	out := filepath.Join(t.TempDir(), "out.img")
 	_, err = runCLI(t, "restore", "bak://vol-bi/backup-bi", "--backupstore", "file://"+root, "--to", out)
 	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), `created from Longhorn backing image "bi-base" (volume.cfg BackingImageName)`) {

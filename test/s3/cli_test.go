@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,15 +93,15 @@ func TestCLIErrors(t *testing.T) {
 		args []string
 		want string // the whole stderr; with "…" a suffix of it
 	}{
-		{"wrong secret key", with(srv.Env(), "AWS_SECRET_ACCESS_KEY", "wrong"), []string{"backups", "--backupstore", "s3://backups@us-east-1/"},
+		{"wrong secret key", srv.EnvWith("AWS_SECRET_ACCESS_KEY", "wrong"), []string{"backups", "--backupstore", "s3://backups@us-east-1/"},
 			"snaprestore: list volumes: list s3://backups/backupstore/volumes: s3 credentials refused: " + ep + " rejected the request signature; check AWS_SECRET_ACCESS_KEY of the backup-target secret\n"},
-		{"unknown access key", with(srv.Env(), "AWS_ACCESS_KEY_ID", "nobody"), []string{"verify", "bak://vol-a/backup-1", "--backupstore", "s3://backups@us-east-1/"},
+		{"unknown access key", srv.EnvWith("AWS_ACCESS_KEY_ID", "nobody"), []string{"verify", "bak://vol-a/backup-1", "--backupstore", "s3://backups@us-east-1/"},
 			"snaprestore: get s3://backups/" + volumeCfg("vol-a") + ": s3 credentials refused: " + ep + " does not know the access key; check AWS_ACCESS_KEY_ID of the backup-target secret\n"},
 		{"missing bucket", srv.Env(), []string{"restore", "bak://vol-a/backup-1", "--backupstore", "s3://nobucket@us-east-1/", "--to", "OUT"},
 			`snaprestore: get s3://nobucket/` + volumeCfg("vol-a") + `: s3 bucket does not exist: bucket "nobucket" not found at ` + ep + "; check the bucket of the backupstore URL (s3://bucket@region/path)\n"},
-		{"unreachable endpoint", with(srv.Env(), "AWS_ENDPOINTS", "http://127.0.0.1:"+closedPort(t)), []string{"backups", "--backupstore", "s3://backups@us-east-1/"},
+		{"unreachable endpoint", srv.EnvWith("AWS_ENDPOINTS", testenv.ClosedEndpoint(t)), []string{"backups", "--backupstore", "s3://backups@us-east-1/"},
 			"…check AWS_ENDPOINTS and that the server is reachable\n"},
-		{"https to a plain HTTP server", with(srv.Env(), "AWS_ENDPOINTS", strings.Replace(srv.Endpoint, "http:", "https:", 1)), []string{"backups", "--backupstore", "s3://backups@us-east-1/"},
+		{"https to a plain HTTP server", srv.EnvWith("AWS_ENDPOINTS", strings.Replace(srv.Endpoint, "http:", "https:", 1)), []string{"backups", "--backupstore", "s3://backups@us-east-1/"},
 			"…check AWS_ENDPOINTS and that the server is reachable\n"},
 	}
 	for _, c := range cases {
@@ -140,11 +139,6 @@ func mustRun(t *testing.T, env map[string]string, args ...string) result {
 	return r
 }
 
-func with(env map[string]string, k, v string) map[string]string {
-	env[k] = v
-	return env
-}
-
 func volumeCfg(volume string) string { return backupstore.VolumeConfigPath(volume) }
 
 // writeImage writes a sparse 12 MiB image with pseudo-random data in three extents.
@@ -168,18 +162,6 @@ func writeImage(t *testing.T, path string, seed uint64) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
 
 // TestCLIManyBackups: one volume of 5,000 backups (generated cfgs). backups lists

@@ -76,6 +76,23 @@ func (s *S3) Env() map[string]string {
 	return env
 }
 
+// EnvWith is Env with the key, value pairs kv set on top: a damaged secret
+// ("AWS_SECRET_ACCESS_KEY", "wrong") for a test of the error users see.
+func (s *S3) EnvWith(kv ...string) map[string]string {
+	env := s.Env()
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	return env
+}
+
+// ClosedEndpoint is an http:// loopback endpoint nothing listens on (a port
+// FreePort found): the unreachable store of a test.
+func ClosedEndpoint(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+}
+
 // Dial connects every address of the server's port (localhost, b.localhost) to
 // the server: the resolver a virtual-hosted client needs.
 func (s *S3) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
