@@ -2,38 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/snaprestore/snaprestore/test/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the command's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var servingLine = regexp.MustCompile(`serving (\S+) \(([^)]*)\) at (nbd://\S+);`)
 
@@ -72,7 +52,7 @@ func TestNBDCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := newRootCmd()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.SyncBuffer
 	cmd.SetOut(&stdout)
 	cmd.SetErr(&stderr)
 	cmd.SetArgs([]string{"nbd", "vol-lz4/backup-1c0e4b2f9a7d6835", "--backupstore", storeURL(t, "lz4-chain"),
@@ -153,9 +133,9 @@ func TestNBDCommandRefuses(t *testing.T) {
 // SIGTERM stop it with exit status 0.
 func TestNBDProcessStopsOnSignals(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "snaprestore")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testenv.BuildSnaprestore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {

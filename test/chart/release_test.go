@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +82,7 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 type releaseWebhook struct {
 	proc            *exec.Cmd
 	exited          chan error
-	logs            *syncBuffer
+	logs            *testenv.SyncBuffer
 	port, probePort int
 	caSecret        string // --ca-secret of the Deployment
 	serviceAccount  string
@@ -100,13 +99,11 @@ func startReleaseWebhook(t *testing.T, s *apiServer) *releaseWebhook {
 			dep = d
 		}
 	}
-	w := &releaseWebhook{exited: make(chan error, 1), logs: &syncBuffer{}, port: testenv.FreePort(t), probePort: testenv.FreePort(t),
+	w := &releaseWebhook{exited: make(chan error, 1), logs: &testenv.SyncBuffer{}, port: testenv.FreePort(t), probePort: testenv.FreePort(t),
 		serviceAccount: dep.Spec.Template.Spec.ServiceAccountName}
-	binary := filepath.Join(t.TempDir(), "snaprestore")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/snaprestore")
-	build.Dir = root(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/snaprestore: %v\n%s", err, out)
+	binary, err := testenv.BuildSnaprestore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	kubeconfig := impersonating(t, s.env.KubeConfig, fmt.Sprintf("system:serviceaccount:%s:%s", namespace, w.serviceAccount),
 		"system:serviceaccounts", "system:serviceaccounts:"+namespace, "system:authenticated")
@@ -298,23 +295,6 @@ func impersonating(t *testing.T, admin []byte, user string, groups ...string) st
 		t.Fatal(err)
 	}
 	return path
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // binary is the snaprestore binary TestMain built.
@@ -23,10 +24,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	binary = filepath.Join(tmp, "snaprestore")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/snaprestore")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "s3: build snaprestore: %v\n%s", err, out)
+	if binary, err = testenv.BuildSnaprestore(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "s3:", err)
 		return 1
 	}
 	return m.Run()

@@ -125,15 +125,13 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot()
+	root, err := testenv.ModuleRoot()
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(tmp, "snaprestore")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/snaprestore")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/snaprestore: %w\n%s", err, out)
+	bin, err := testenv.BuildSnaprestore(tmp, "CGO_ENABLED=0")
+	if err != nil {
+		return err
 	}
 	fixtures := filepath.Join(root, "restore", "testdata", "longhorn-backupstore")
 	all, err := testenv.ReadCases(filepath.Join(fixtures, "CASES"))
@@ -317,12 +315,4 @@ func clusterObjects(port int) error {
 		return err
 	}
 	return c.Client.Create(ctx, storageClass())
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
 }
