@@ -190,27 +190,8 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 		return true
 	})
 
-	var ok, failed atomic.Int64
-	var errMu sync.Mutex
-	var errs []error
-	for i := range 2 {
-		wg.Go(func() {
-			for n := 0; ctx.Err() == nil; n++ {
-				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("load-%d-%d", i, n)}}
-				err := e.client.Create(ctx, cm, client.DryRunAll)
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case ctx.Err() != nil:
-				default:
-					failed.Add(1)
-					errMu.Lock()
-					errs = append(errs, err)
-					errMu.Unlock()
-				}
-			}
-		})
-	}
+	load := &dryRunLoad{}
+	load.start(ctx, &wg, e.client, ns, 2)
 
 	// Run until a second CA signs serving certificates and the first one has expired
 	// and left the bundle; check on the way that both configurations carry the bundle of
@@ -235,11 +216,11 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 	stop()
 	wg.Wait()
 
-	if n := failed.Load(); n != 0 {
-		t.Errorf("%d of %d requests failed during rotation; first: %v", n, n+ok.Load(), errors.Join(errs[:min(3, len(errs))]...))
+	if n := load.failed.Load(); n != 0 {
+		t.Errorf("%d of %d requests failed during rotation; first: %v", n, n+load.ok.Load(), load.firstErrors())
 	}
-	if ok.Load() < 100 {
-		t.Errorf("only %d requests succeeded; the load loop did not exercise the webhooks", ok.Load())
+	if load.ok.Load() < 100 {
+		t.Errorf("only %d requests succeeded; the load loop did not exercise the webhooks", load.ok.Load())
 	}
 	leaves, issuers := served(), map[string]bool{}
 	for _, issuer := range leaves {
@@ -254,6 +235,43 @@ func testRotationUnderLoad(t *testing.T, e *certEnv) {
 	if n := counterValue(t, issued.WithLabelValues(kindCA)); n < 2 {
 		t.Errorf("snaprestore_certs_issued_total{kind=ca} = %v, want at least 2", n)
 	}
+}
+
+// dryRunLoad sends dry-run ConfigMap creations, through the webhooks, until its
+// context ends; a failure after the end does not count.
+type dryRunLoad struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []error
+}
+
+// start runs loops goroutines on wg, creating in ns.
+func (l *dryRunLoad) start(ctx context.Context, wg *sync.WaitGroup, c client.Client, ns string, loops int) {
+	for i := range loops {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("load-%d-%d", i, n)}}
+				err := c.Create(ctx, cm, client.DryRunAll)
+				switch {
+				case err == nil:
+					l.ok.Add(1)
+				case ctx.Err() != nil:
+				default:
+					l.failed.Add(1)
+					l.mu.Lock()
+					l.errs = append(l.errs, err)
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+}
+
+// firstErrors joins the first three failures.
+func (l *dryRunLoad) firstErrors() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(l.errs[:min(3, len(l.errs))]...)
 }
 
 // testRestartReuses starts an authority on existing Secrets: it must keep the CA and the

@@ -23,14 +23,13 @@ func summarize(objs []Object) []decoded {
 	return out
 }
 
-func TestDecode(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name, in string
-		want     []decoded
-	}{{
-		name: "multi-document YAML with comments, empty documents and a separator comment",
-		in: `# leading comment
+// decodeCases are inputs of Decode and the objects it must find in them, with their sources.
+var decodeCases = []struct {
+	name, in string
+	want     []decoded
+}{{
+	name: "multi-document YAML with comments, empty documents and a separator comment",
+	in: `# leading comment
 apiVersion: snapshot.storage.k8s.io/v1
 kind: VolumeSnapshot
 metadata: {name: snap-a, namespace: apps}
@@ -44,13 +43,13 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: cm}
 `,
-		want: []decoded{
-			{Source: "in.yaml:1", Kind: "VolumeSnapshot", Namespace: "apps", Name: "snap-a", Typed: true},
-			{Source: "in.yaml:11", Kind: "ConfigMap", Name: "cm"},
-		},
-	}, {
-		name: "List and *List kinds are flattened",
-		in: `apiVersion: v1
+	want: []decoded{
+		{Source: "in.yaml:1", Kind: "VolumeSnapshot", Namespace: "apps", Name: "snap-a", Typed: true},
+		{Source: "in.yaml:11", Kind: "ConfigMap", Name: "cm"},
+	},
+}, {
+	name: "List and *List kinds are flattened",
+	in: `apiVersion: v1
 kind: List
 items:
 - apiVersion: snapshot.storage.k8s.io/v1
@@ -67,34 +66,38 @@ items:
   driver: driver.longhorn.io
   deletionPolicy: Delete
 `,
-		want: []decoded{
-			{Source: "in.yaml:1 item 1", Kind: "VolumeSnapshotContent", Name: "content-a", Typed: true},
-			{Source: "in.yaml:9 item 1", Kind: "VolumeSnapshotClass", Name: "longhorn", Typed: true},
-		},
-	}, {
-		name: "JSON stream",
-		in: `{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"}}
+	want: []decoded{
+		{Source: "in.yaml:1 item 1", Kind: "VolumeSnapshotContent", Name: "content-a", Typed: true},
+		{Source: "in.yaml:9 item 1", Kind: "VolumeSnapshotClass", Name: "longhorn", Typed: true},
+	},
+}, {
+	name: "JSON stream",
+	in: `{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"}}
 {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "longhorn"}, "provisioner": "driver.longhorn.io"}
 `,
-		want: []decoded{
-			{Source: "in.yaml:1", Kind: "PersistentVolumeClaim", Name: "data", Typed: true},
-			{Source: "in.yaml:2", Kind: "StorageClass", Name: "longhorn", Typed: true},
-		},
-	}, {
-		name: "unknown fields of a known kind are kept",
-		in: `apiVersion: snapshot.storage.k8s.io/v1
+	want: []decoded{
+		{Source: "in.yaml:1", Kind: "PersistentVolumeClaim", Name: "data", Typed: true},
+		{Source: "in.yaml:2", Kind: "StorageClass", Name: "longhorn", Typed: true},
+	},
+}, {
+	name: "unknown fields of a known kind are kept",
+	in: `apiVersion: snapshot.storage.k8s.io/v1
 kind: VolumeSnapshot
 metadata: {name: snap-a}
 spec:
   volumeSnapshotClasName: longhorn
   source: {persistentVolumeClaimName: data}
 `,
-		want: []decoded{{Source: "in.yaml:1", Kind: "VolumeSnapshot", Name: "snap-a", Typed: true,
-			UnknownFields: []string{`unknown field "spec.volumeSnapshotClasName"`}}},
-	}, {
-		name: "empty input",
-		in:   "\n# nothing\n---\n",
-	}} {
+	want: []decoded{{Source: "in.yaml:1", Kind: "VolumeSnapshot", Name: "snap-a", Typed: true,
+		UnknownFields: []string{`unknown field "spec.volumeSnapshotClasName"`}}},
+}, {
+	name: "empty input",
+	in:   "\n# nothing\n---\n",
+}}
+
+func TestDecode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range decodeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := Decode("in.yaml", []byte(tc.in))
