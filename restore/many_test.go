@@ -109,6 +109,13 @@ func TestManyBackupsOnVersitygw(t *testing.T) {
 		t.Errorf("List with Limit 50: %d LIST and %d GET requests; want 5 LIST and 51 GET (volume.cfg and the 50 shown)", list, get)
 	}
 
+	checkFullListing(t, ctx, st, many, ct)
+}
+
+// checkFullListing: ListVolume lists every backup, newest (in progress) first,
+// in one listing and one GET per cfg.
+func checkFullListing(t *testing.T, ctx context.Context, st *Store, many testenv.ManyBackups, ct *countingTransport) {
+	t.Helper()
 	vi, err := ListVolume(ctx, st.Store, many.Volume)
 	if err != nil {
 		t.Fatal(err)

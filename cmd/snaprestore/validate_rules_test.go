@@ -21,11 +21,11 @@ func grammar(t *testing.T, handle string) string {
 	return he.Problem + "; expected " + he.Expected
 }
 
-// TestValidateRules runs the webhook's rules through the command: cross-object checks see
-// the other objects of the files, objects not in them are unknown (warnings), and the exit
-// status says whether anything was denied.
-func TestValidateRules(t *testing.T) {
-	t.Parallel()
+// validateRulesFiles writes TestValidateRules' manifests into a directory:
+// pairs that bind or not, two default classes, and a content before and after
+// an update.
+func validateRulesFiles(t *testing.T) string {
+	t.Helper()
 	const (
 		content = `apiVersion: snapshot.storage.k8s.io/v1
 kind: VolumeSnapshotContent
@@ -51,7 +51,7 @@ driver: driver.longhorn.io
 deletionPolicy: Retain
 `
 	)
-	dir := writeFiles(t, map[string]string{
+	return writeFiles(t, map[string]string{
 		"bound-elsewhere.yaml": fmt.Sprintf(content, "Retain", "bak://vol-a/backup-1", "other-snap") + "---\n" + snapshot,
 		"matching.yaml":        fmt.Sprintf(content, "Delete", "bs://vol-a/backup-1", "restore-snap") + "---\n" + snapshot,
 		"snapshot-only.yaml":   snapshot,
@@ -59,6 +59,14 @@ deletionPolicy: Retain
 		"old-content.yaml":     fmt.Sprintf(content, "Retain", "bak://Vol-A/backup-1", "restore-snap"),
 		"new-content.yaml":     "# labels added\n" + strings.Replace(fmt.Sprintf(content, "Retain", "bak://Vol-A/backup-1", "restore-snap"), "metadata: {name: restore-content}", "metadata: {name: restore-content, labels: {team: a}}", 1),
 	})
+}
+
+// TestValidateRules runs the webhook's rules through the command: cross-object checks see
+// the other objects of the files, objects not in them are unknown (warnings), and the exit
+// status says whether anything was denied.
+func TestValidateRules(t *testing.T) {
+	t.Parallel()
+	dir := validateRulesFiles(t)
 	f := func(name string) string { return filepath.Join(dir, name) }
 	tests := []struct {
 		name     string
