@@ -125,7 +125,7 @@ type Cluster struct {
 	o      Options
 	client client.Client
 	k      *kubelet
-	procs  []*process
+	procs  []*testenv.Process
 	cancel context.CancelFunc
 	mgrErr chan error
 }
@@ -182,7 +182,7 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (_ *Cluster, err er
 	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
 		bin, _ := binaryPath(assets, name)
 		logPath := filepath.Join(o.ArtifactsDir, name+".log")
-		p, err := startProcess(name, bin, logPath, componentArgs(name, c.Kubeconfig))
+		p, err := testenv.StartProcess(name, logPath, bin, componentArgs(name, c.Kubeconfig)...)
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +312,7 @@ func (c *Cluster) Stop() error {
 		c.k.stopAll()
 	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		errs = append(errs, c.procs[i].stop())
+		errs = append(errs, c.procs[i].Stop())
 	}
 	c.procs = nil
 	return errors.Join(errs...)

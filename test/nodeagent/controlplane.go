@@ -2,12 +2,9 @@ package nodeagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -15,11 +12,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // ErrProcessExited is returned by Stop when kube-controller-manager or
 // kube-scheduler ended before the agent stopped it.
-var ErrProcessExited = errors.New("control plane process exited early")
+var ErrProcessExited = testenv.ErrProcessExited
 
 // controllers are the kube-controller-manager controllers the agent runs: all of
 // the default set except the token controller, which needs a signing key the test
@@ -42,13 +41,6 @@ func writeKubeconfig(cfg *rest.Config, path string) error {
 	return nil
 }
 
-// process is a control plane binary run by the agent.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
-}
-
 // componentArgs are the flags of kube-controller-manager (kcm) or kube-scheduler:
 // no serving port, leader election on (its Lease tells when the component runs).
 func componentArgs(name, kubeconfig string) []string {
@@ -60,48 +52,10 @@ func componentArgs(name, kubeconfig string) []string {
 	return args
 }
 
-// startProcess runs binary with args, its output going to logPath.
-func startProcess(name, binary, logPath string, args []string) (*process, error) {
-	log, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s log: %w", name, err)
-	}
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("start %s (%s): %w", name, binary, err)
-	}
-	p := &process{name: name, cmd: cmd, done: make(chan error, 1)}
-	go func() {
-		p.done <- cmd.Wait()
-		log.Close()
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM, then SIGKILL after 20 s. It reports a process that had
-// already exited on its own.
-func (p *process) stop() error {
-	select {
-	case err := <-p.done:
-		return fmt.Errorf("%w: %s: %v", ErrProcessExited, p.name, err)
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	return nil
-}
-
 // waitLeader waits until the component's leader-election Lease in kube-system has a
 // holder, or the process exits, or ctx ends.
-func waitLeader(ctx context.Context, c client.Reader, p *process, logPath string) error {
-	key := client.ObjectKey{Namespace: "kube-system", Name: p.name}
+func waitLeader(ctx context.Context, c client.Reader, p *testenv.Process, logPath string) error {
+	key := client.ObjectKey{Namespace: "kube-system", Name: p.Name}
 	for {
 		var l coordinationv1.Lease
 		err := c.Get(ctx, key, &l)
@@ -109,11 +63,10 @@ func waitLeader(ctx context.Context, c client.Reader, p *process, logPath string
 			return nil
 		}
 		select {
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("%w: %s: %v; see %s", ErrProcessExited, p.name, err, logPath)
+		case <-p.Done():
+			return fmt.Errorf("%w: %s: %v; see %s", ErrProcessExited, p.Name, p.Err(), logPath)
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not take its leader Lease %s: %w; see %s", p.name, key, ctx.Err(), logPath)
+			return fmt.Errorf("%s did not take its leader Lease %s: %w; see %s", p.Name, key, ctx.Err(), logPath)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -175,11 +175,11 @@ func setup(tmp string, stops *[]func() error) error {
 		if name == "kube-controller-manager" {
 			args = append(args, "--controllers=*,-serviceaccount-token", "--use-service-account-credentials=false")
 		}
-		p, err := start(name, filepath.Join(tmp, name+".log"), filepath.Join(assets, name), args...)
+		p, err := testenv.StartProcess(name, filepath.Join(tmp, name+".log"), filepath.Join(assets, name), args...)
 		if err != nil {
 			return err
 		}
-		*stops = append(*stops, p.stop)
+		*stops = append(*stops, p.Stop)
 	}
 	return startNode(tmp, assets, bin, stops)
 }
@@ -227,13 +227,13 @@ func startNode(tmp, assets, bin string, stops *[]func() error) error {
 func (n *node) teardown(loops []string) error {
 	var errs []error
 	if n.kubelet != nil {
-		errs = append(errs, n.kubelet.stop())
+		errs = append(errs, n.kubelet.Stop())
 	}
 	if n.containerd != nil {
-		if !n.containerd.exited() {
+		if !n.containerd.Exited() {
 			errs = append(errs, n.stopContainers())
 		}
-		errs = append(errs, n.containerd.stop())
+		errs = append(errs, n.containerd.Stop())
 	}
 	errs = append(errs, n.killShims(), unmountUnder(n.dir), detachLoops(n.dir, loops), deleteBridge(), removeCgroups(),
 		removeContainerLogLinks(filepath.Join(n.dir, "pod-logs")))

@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // The node's fixed names: the bridge, its subnet and the pod cgroup root are
@@ -32,8 +34,8 @@ var cgroupRoot = fmt.Sprintf("/snaprestore-e2e-%d", os.Getpid())
 // node is the containerd and the kubelet of the suite, under dir.
 type node struct {
 	dir        string
-	containerd *process
-	kubelet    *process
+	containerd *testenv.Process
+	kubelet    *testenv.Process
 }
 
 func (n *node) sock() string { return filepath.Join(n.dir, "containerd", "containerd.sock") }
@@ -101,7 +103,7 @@ func (n *node) startContainerd(ctx context.Context, images []string) error {
 	if err := os.WriteFile(filepath.Join(n.dir, "cni", "10-snaprestore-e2e.conflist"), []byte(n.cniConfig()), 0o644); err != nil {
 		return err
 	}
-	p, err := start("containerd", filepath.Join(n.dir, "containerd.log"), "containerd", "--config", conf)
+	p, err := testenv.StartProcess("containerd", filepath.Join(n.dir, "containerd.log"), "containerd", "--config", conf)
 	if err != nil {
 		return err
 	}
@@ -167,7 +169,7 @@ func (n *node) startKubelet(ctx context.Context, c client.Client, kubeletBin, ku
 	if err := os.WriteFile(conf, []byte(n.kubeletConfig(port, healthz)), 0o644); err != nil {
 		return err
 	}
-	p, err := start("kubelet", filepath.Join(n.dir, "kubelet.log"), kubeletBin,
+	p, err := testenv.StartProcess("kubelet", filepath.Join(n.dir, "kubelet.log"), kubeletBin,
 		"--config="+conf, "--kubeconfig="+kubeconfig, "--root-dir="+filepath.Join(n.dir, "kubelet"),
 		"--cert-dir="+filepath.Join(n.dir, "kubelet-pki"), "--hostname-override="+nodeName,
 		"--v=2")
@@ -190,10 +192,10 @@ func (n *node) startKubelet(ctx context.Context, c client.Client, kubeletBin, ku
 }
 
 // waitFor polls cond every 250 ms until ctx ends, failing early when p exits.
-func waitFor(ctx context.Context, what string, p *process, cond func() bool) error {
+func waitFor(ctx context.Context, what string, p *testenv.Process, cond func() bool) error {
 	for !cond() {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s: %s exited: %v", what, p.name, p.err)
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s: %s exited: %v", what, p.Name, p.Err())
 		}
 		select {
 		case <-ctx.Done():
