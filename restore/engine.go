@@ -35,13 +35,16 @@ type Options struct {
 	Progress func(Progress)
 	// BackingImage is the file of the Longhorn backing image the volume was
 	// created from (volume.cfg BackingImageName), laid down before the blocks and
-	// checked against BackingImageChecksum. Required for such a volume, refused
-	// for any other. Default "".
+	// checked against BackingImageChecksum. Refused for a volume without one.
+	// Default "": for a volume on a backing image, the image's own backup in
+	// the same store is laid down instead (refused when the store has none).
 	BackingImage string
 
 	// onRecordFlush is told how many objects the progress record lists durably after
 	// each flush (tests; see record.onFlush).
 	onRecordFlush func(durable int)
+	// baseLaid: a backing image is on the target (set by Restore).
+	baseLaid bool
 }
 
 // Progress is a snapshot of a running restore or verify.
@@ -91,7 +94,12 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
-	if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
+	var storeBase *backupstore.BackingImage
+	if r.Volume.BackingImageName != "" && o.BackingImage == "" {
+		if storeBase, err = findStoreBase(ctx, st, r.Ref.Handle(), r.Volume, o); err != nil {
+			return Summary{}, err
+		}
+	} else if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
 		return Summary{}, err
 	}
 	if o.BackingImage != "" {
@@ -134,6 +142,13 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 			return Summary{}, err
 		}
 		t.fresh = false // zero blocks must now be written over the base
+		o.baseLaid = true
+	} else if storeBase != nil {
+		if baseWritten, err = layStoreBase(ctx, st, storeBase, r.Volume.BackingImageChecksum, t, r.Volume.Size); err != nil {
+			return Summary{}, discardFresh(t, err)
+		}
+		t.fresh = false
+		o.baseLaid = true
 	}
 	var rec *record
 	if done != nil {
@@ -183,7 +198,7 @@ func loadOlder(ctx context.Context, st *backupstore.Store, r *Resolved, name str
 func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
 	bs := r.Backup.BlockSize
 	zero := p.zero
-	if !t.fresh && o.IncrementalFrom == "" && o.BackingImage == "" { // the base covers what is unlisted
+	if !t.fresh && o.IncrementalFrom == "" && !o.baseLaid { // the base covers what is unlisted
 		zero = unlisted(r.Backup, r.Volume.Size)
 	}
 	for _, e := range zero {
