@@ -14,6 +14,42 @@ import (
 	"github.com/snaprestore/snaprestore/restore/backupstore"
 )
 
+// chooseBase applies the backing image rules before anything is written: the
+// file o.BackingImage checked against volume.cfg, else (volume.cfg naming an
+// image) the image's backup in the store, which it returns.
+func chooseBase(ctx context.Context, st *backupstore.Store, r *Resolved, o Options) (*backupstore.BackingImage, error) {
+	if r.Volume.BackingImageName != "" && o.BackingImage == "" {
+		return findStoreBase(ctx, st, r.Ref.Handle(), r.Volume, o)
+	}
+	if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
+		return nil, err
+	}
+	if o.BackingImage != "" {
+		return nil, checkBase(o.BackingImage, r.Volume)
+	}
+	return nil, nil
+}
+
+// layChosenBase lays the base chooseBase picked (if any) onto t, which is then
+// no longer fresh: zero blocks must be written over the base. It returns the
+// bytes written.
+func layChosenBase(ctx context.Context, st *backupstore.Store, r *Resolved, o Options, storeBase *backupstore.BackingImage, t *target) (int64, error) {
+	var n int64
+	var err error
+	switch {
+	case o.BackingImage != "":
+		n, err = layBase(o.BackingImage, r.Volume, t)
+	case storeBase != nil:
+		if n, err = layStoreBase(ctx, st, storeBase, r.Volume.BackingImageChecksum, t, r.Volume.Size); err != nil {
+			err = discardFresh(t, err)
+		}
+	default:
+		return 0, nil
+	}
+	t.fresh = false
+	return n, err
+}
+
 // findStoreBase is asked when volume.cfg names a backing image and no
 // --backing-image FILE is given: the image's own backup in the same store
 // (backing-images/backing-images/<name>/backing-image.cfg) supplies the base.

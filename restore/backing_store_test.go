@@ -114,6 +114,19 @@ func TestRestoreBackingImageFromStore(t *testing.T) {
 				return fmt.Sprintf("bak://vol-bi/backup-bi: backing image does not match: backing image \"bi-ubuntu\" in the store (backupstore/backing-images/backing-images/bi-ubuntu/backing-image.cfg) has Checksum %s; expected %s (volume.cfg BackingImageChecksum)",
 					sha512File(t, other), sha512File(t, base))
 			}},
+		{name: "the image's backup still in progress", volSum: true, sentinel: ErrBackingImageRequired,
+			setup: func(t *testing.T, root, base string) {
+				bi := writeBackingImageBackup(t, root, "bi-ubuntu", base, "", backupstore.CompressionLZ4)
+				bi.CompleteTime = ""
+				cfg, err := backupstore.MarshalBackingImage(bi)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeObject(t, root, backupstore.BackingImageConfigPath("bi-ubuntu"), cfg)
+			},
+			wantErr: func(string, string) string {
+				return `bak://vol-bi/backup-bi: backup needs its backing image: the backup of backing image "bi-ubuntu" is still in progress (backupstore/backing-images/backing-images/bi-ubuntu/backing-image.cfg has no CompleteTime); expected a completed backup or --backing-image FILE`
+			}},
 		{name: "a corrupt block", volSum: true, sentinel: backupstore.ErrChecksumMismatch,
 			setup: func(t *testing.T, root, base string) {
 				bi := writeBackingImageBackup(t, root, "bi-ubuntu", base, sha512File(t, base), backupstore.CompressionNone)

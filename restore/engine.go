@@ -94,18 +94,9 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
-	var storeBase *backupstore.BackingImage
-	if r.Volume.BackingImageName != "" && o.BackingImage == "" {
-		if storeBase, err = findStoreBase(ctx, st, r.Ref.Handle(), r.Volume, o); err != nil {
-			return Summary{}, err
-		}
-	} else if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
+	storeBase, err := chooseBase(ctx, st, r, o)
+	if err != nil {
 		return Summary{}, err
-	}
-	if o.BackingImage != "" {
-		if err := checkBase(o.BackingImage, r.Volume); err != nil {
-			return Summary{}, err
-		}
 	}
 	var old *backupstore.Backup
 	if o.IncrementalFrom != "" {
@@ -136,20 +127,11 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	}
 	defer t.close()
 	t.openDirect()
-	var baseWritten int64
-	if o.BackingImage != "" {
-		if baseWritten, err = layBase(o.BackingImage, r.Volume, t); err != nil {
-			return Summary{}, err
-		}
-		t.fresh = false // zero blocks must now be written over the base
-		o.baseLaid = true
-	} else if storeBase != nil {
-		if baseWritten, err = layStoreBase(ctx, st, storeBase, r.Volume.BackingImageChecksum, t, r.Volume.Size); err != nil {
-			return Summary{}, discardFresh(t, err)
-		}
-		t.fresh = false
-		o.baseLaid = true
+	baseWritten, err := layChosenBase(ctx, st, r, o, storeBase, t)
+	if err != nil {
+		return Summary{}, err
 	}
+	o.baseLaid = o.BackingImage != "" || storeBase != nil
 	var rec *record
 	if done != nil {
 		rec, err = appendRecord(recPath, t.f)
