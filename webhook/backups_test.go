@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 func fixtureBackupstore(t *testing.T, folder string) *restore.Store {
@@ -27,23 +27,11 @@ func fixtureBackupstore(t *testing.T, folder string) *restore.Store {
 	return st
 }
 
-// closedEndpoint is an http URL nothing listens on.
-func closedEndpoint(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
 func TestPreflight(t *testing.T) {
 	t.Parallel()
 	path := field.NewPath("spec", "source", "snapshotHandle")
 	lz4 := NewPreflight(fixtureBackupstore(t, "lz4-chain"), 0)
-	ep := closedEndpoint(t)
+	ep := testenv.ClosedEndpoint(t)
 	down, err := restore.OpenStore("s3://backups@us-east-1/longhorn", restore.StoreOptions{Getenv: func(k string) string {
 		return map[string]string{"AWS_ENDPOINTS": ep}[k]
 	}})

@@ -86,11 +86,27 @@ func (s *S3) EnvWith(kv ...string) map[string]string {
 	return env
 }
 
-// ClosedEndpoint is an http:// loopback endpoint nothing listens on (a port
-// FreePort found): the unreachable store of a test.
+// ClosedEndpoint is an http:// loopback endpoint that refuses every request:
+// the unreachable store of a test. It holds its port until t ends (a port
+// merely closed can be taken meanwhile by another test's server) and closes
+// each connection unread.
 func ClosedEndpoint(t testing.TB) string {
 	t.Helper()
-	return fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String()
 }
 
 // Dial connects every address of the server's port (localhost, b.localhost) to
