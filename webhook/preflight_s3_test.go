@@ -56,21 +56,7 @@ func openS3(t *testing.T, url string, env map[string]string) *restore.Store {
 // silentEndpoint accepts connections and never answers: a hung S3 server.
 func silentEndpoint(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	return "http://" + l.Addr().String()
+	return testenv.ServeConns(t, func(c net.Conn) { t.Cleanup(func() { c.Close() }) })
 }
 
 // TestPreflightVersitygw: against a real S3 server, a wrong secret, a missing

@@ -33,14 +33,7 @@ func MarshalBackup(b *Backup) ([]byte, error) {
 		params[k] = v
 	}
 	params["backup-block-size"] = strconv.FormatInt(b.BlockSize, 10)
-	labels := b.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	blocks := b.Blocks
-	if blocks == nil {
-		blocks = []Block{}
-	}
+	labels, blocks := emptyIfNil(b.Labels, b.Blocks)
 	processing := json.RawMessage("null")
 	if !b.IsIncremental {
 		processing = json.RawMessage("{}")
@@ -58,18 +51,23 @@ func MarshalBackup(b *Backup) ([]byte, error) {
 
 // MarshalBackingImage renders b as Longhorn writes backing-image.cfg.
 func MarshalBackingImage(b *BackingImage) ([]byte, error) {
-	labels := b.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	blocks := b.Blocks
-	if blocks == nil {
-		blocks = []Block{}
-	}
+	labels, blocks := emptyIfNil(b.Labels, b.Blocks)
 	return json.Marshal(backingImageFile{
 		Name: b.Name, Size: strconv.FormatInt(b.Size, 10), BlockCount: strconv.FormatInt(b.BlockCount, 10),
 		Checksum: b.Checksum, Labels: labels, CompressionMethod: string(b.CompressionMethod),
 		CreatedTime: b.CreatedTime, CompleteTime: b.CompleteTime,
 		ProcessingBlocks: json.RawMessage(`{"Blocks":{}}`), Blocks: blocks,
 	})
+}
+
+// emptyIfNil gives absent labels and blocks as Longhorn writes them: {} and []
+// rather than null.
+func emptyIfNil(labels map[string]string, blocks []Block) (map[string]string, []Block) {
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	if blocks == nil {
+		blocks = []Block{}
+	}
+	return labels, blocks
 }

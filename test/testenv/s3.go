@@ -92,6 +92,14 @@ func (s *S3) EnvWith(kv ...string) map[string]string {
 // each connection unread.
 func ClosedEndpoint(t testing.TB) string {
 	t.Helper()
+	return ServeConns(t, func(c net.Conn) { c.Close() })
+}
+
+// ServeConns listens on a loopback port until t ends and hands each accepted
+// connection to handle (close it: a refusing server; keep it: a hung one). It
+// returns the http:// URL of the port.
+func ServeConns(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +111,7 @@ func ClosedEndpoint(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			c.Close()
+			handle(c)
 		}
 	}()
 	return "http://" + l.Addr().String()
