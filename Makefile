@@ -13,7 +13,7 @@ TOOLS_MOD := hack/tools
 # The control plane the tests and the demo run. Versions are pinned in hack/tools/go.mod
 # (k8s.io/kubernetes and go.etcd.io/etcd/server/v3); binaries are cached in bin/ and
 # rebuilt only when that module changes.
-CONTROL_PLANE := $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd $(BIN)/kube-controller-manager $(BIN)/kube-scheduler
+CONTROL_PLANE := $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/etcd $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet
 export KUBEBUILDER_ASSETS := $(BIN)
 
 # A hung test must not hold CI forever; no single test depends on this bound.
@@ -28,7 +28,7 @@ $(BIN)/snaprestore:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/snaprestore
 
 .PHONY: control-plane
-control-plane: $(CONTROL_PLANE) ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl into bin/ (once).
+control-plane: $(CONTROL_PLANE) ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet into bin/ (once).
 
 # Like Kubernetes' own build, stamp the version (built from the module it is otherwise
 # v0.0.0-master), so kubectl version, discovery and Helm's kubeVersion checks see v1.37.x.
@@ -47,6 +47,9 @@ $(BIN)/kube-controller-manager: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
 $(BIN)/kube-scheduler: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kube-scheduler
+# The kubelet of test/e2e/kubelet: the populator on a real node with containerd (#10).
+$(BIN)/kubelet: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
+	cd $(TOOLS_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $@ k8s.io/kubernetes/cmd/kubelet
 $(BIN)/etcd: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	cd $(TOOLS_MOD) && $(GO) build -o $@ go.etcd.io/etcd/server/v3
 
@@ -62,6 +65,12 @@ $(BIN)/helm: $(HELM_MOD)/go.mod $(HELM_MOD)/go.sum
 	    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$k \
 	    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k" \
 	  helm.sh/helm/v3/cmd/helm
+
+# versitygw, a real SigV4 S3 server with a posix backend, for the S3 end-to-end tests,
+# pinned in its own module (hack/versitygw/go.mod) and rebuilt only when that module changes.
+VERSITYGW_MOD := hack/versitygw
+$(BIN)/versitygw: $(VERSITYGW_MOD)/go.mod $(VERSITYGW_MOD)/go.sum
+	cd $(VERSITYGW_MOD) && $(GO) build -trimpath -o $@ github.com/versity/versitygw/cmd/versitygw
 
 CHART := charts/snaprestore
 .PHONY: chart
@@ -79,7 +88,7 @@ test-deps: ## Install the Debian packages whose tools the tests run, when missin
 	hack/test-deps.sh
 
 .PHONY: test
-test: test-deps control-plane $(BIN)/helm build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
+test: test-deps control-plane $(BIN)/helm $(BIN)/versitygw build ## Run every test: unit, fuzz seeds, e2e on the real control plane.
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz
@@ -103,10 +112,13 @@ fuzz: ## Run every fuzz target for FUZZ_TIME.
 	done
 
 .PHONY: bench
-bench: control-plane build ## Run benchmarks; each reports a ratio against its baseline.
+bench: control-plane $(BIN)/versitygw build ## Run benchmarks; each reports a ratio against its baseline.
 	@# Restore engine vs cp --sparse=always of the same image, both timed to durable
 	@# storage; peak RSS of the CLI; 1 TiB vs 128 MiB volume; verify vs restore.
 	$(GO) run ./test/bench/restore -bin $(BIN)/snaprestore
+	@# One volume of 5,000 backups (generated cfgs) on file:// and on versitygw (S3 on
+	@# loopback): `snaprestore backups` and the "backup not found" answer; S3/file ratios.
+	$(GO) run ./test/bench/backups -bin $(BIN)/snaprestore -assets $(BIN)
 	@# Files out of a backup (#11): one 1 MiB file of a 4 GiB volume vs a full restore
 	@# (objects fetched, wall time); restore --files of 1 GiB in 10,000 files vs cp -a.
 	$(GO) run ./test/bench/files -bin $(BIN)/snaprestore

@@ -33,6 +33,11 @@ type Options struct {
 	// Progress, when set, is called after each block object is done, from one
 	// goroutine at a time.
 	Progress func(Progress)
+	// BackingImage is the file of the Longhorn backing image the volume was
+	// created from (volume.cfg BackingImageName), laid down before the blocks and
+	// checked against BackingImageChecksum. Required for such a volume, refused
+	// for any other. Default "".
+	BackingImage string
 
 	// onRecordFlush is told how many objects the progress record lists durably after
 	// each flush (tests; see record.onFlush).
@@ -86,6 +91,14 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
+	if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
+		return Summary{}, err
+	}
+	if o.BackingImage != "" {
+		if err := checkBase(o.BackingImage, r.Volume); err != nil {
+			return Summary{}, err
+		}
+	}
 	var old *backupstore.Backup
 	if o.IncrementalFrom != "" {
 		if old, err = loadOlder(ctx, st, r, o.IncrementalFrom); err != nil {
@@ -115,6 +128,13 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	}
 	defer t.close()
 	t.openDirect()
+	var baseWritten int64
+	if o.BackingImage != "" {
+		if baseWritten, err = layBase(o.BackingImage, r.Volume, t); err != nil {
+			return Summary{}, err
+		}
+		t.fresh = false // zero blocks must now be written over the base
+	}
 	var rec *record
 	if done != nil {
 		rec, err = appendRecord(recPath, t.f)
@@ -125,7 +145,7 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 		return Summary{}, err
 	}
 	rec.onFlush = o.onRecordFlush
-	sum := Summary{Backup: r.Ref.Handle(), Target: targetPath, VolumeSize: r.Volume.Size}
+	sum := Summary{Backup: r.Ref.Handle(), Target: targetPath, VolumeSize: r.Volume.Size, Written: baseWritten}
 	if err := run(ctx, st, r, p, t, rec, done, o, &sum); err != nil {
 		if cerr := rec.close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -163,7 +183,7 @@ func loadOlder(ctx context.Context, st *backupstore.Store, r *Resolved, name str
 func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
 	bs := r.Backup.BlockSize
 	zero := p.zero
-	if !t.fresh && o.IncrementalFrom == "" {
+	if !t.fresh && o.IncrementalFrom == "" && o.BackingImage == "" { // the base covers what is unlisted
 		zero = unlisted(r.Backup, r.Volume.Size)
 	}
 	for _, e := range zero {

@@ -19,6 +19,8 @@ type VolumeInfo struct {
 	Size       int64        `json:"size"`
 	LastBackup string       `json:"lastBackup,omitempty"`
 	Backups    []BackupInfo `json:"backups"`
+	// Omitted counts the older backups not listed (ListOptions.Limit).
+	Omitted int `json:"omittedBackups,omitempty"`
 }
 
 // BackupInfo describes one backup.
@@ -36,11 +38,20 @@ type BackupInfo struct {
 	Snapshot    string    `json:"snapshot,omitzero"` // Longhorn snapshot name
 }
 
-// List returns the volumes of the store (only the named one when volume is
-// not empty) with their backups, newest first.
-func List(ctx context.Context, st *backupstore.Store, volume string) ([]VolumeInfo, error) {
-	names := []string{volume}
-	if volume == "" {
+// ListOptions select what List returns.
+type ListOptions struct {
+	// Volume lists only this volume. Default "": every volume of the store.
+	Volume string
+	// Limit is how many backups of each volume are listed, newest first; only
+	// their cfgs are read (the order comes from the listing, see
+	// backupstore.Store.BackupEntries). Default 0: all.
+	Limit int
+}
+
+// List returns the volumes of the store with their backups, newest first.
+func List(ctx context.Context, st *backupstore.Store, o ListOptions) ([]VolumeInfo, error) {
+	names := []string{o.Volume}
+	if o.Volume == "" {
 		var err error
 		if names, err = st.Volumes(ctx); err != nil {
 			return nil, err
@@ -48,7 +59,7 @@ func List(ctx context.Context, st *backupstore.Store, volume string) ([]VolumeIn
 	}
 	out := make([]VolumeInfo, 0, len(names))
 	for _, n := range names {
-		vi, err := ListVolume(ctx, st, n)
+		vi, err := listVolume(ctx, st, n, o.Limit)
 		if err != nil {
 			return nil, err
 		}
@@ -57,17 +68,39 @@ func List(ctx context.Context, st *backupstore.Store, volume string) ([]VolumeIn
 	return out, nil
 }
 
-// ListVolume returns one volume and its backups, newest first.
+// ListVolume returns one volume and all its backups, newest first.
 func ListVolume(ctx context.Context, st *backupstore.Store, volume string) (VolumeInfo, error) {
+	return listVolume(ctx, st, volume, 0)
+}
+
+func listVolume(ctx context.Context, st *backupstore.Store, volume string, limit int) (VolumeInfo, error) {
 	vol, err := st.Volume(ctx, volume)
 	if err != nil {
 		return VolumeInfo{}, err
 	}
-	bs, err := st.Backups(ctx, vol)
+	entries, err := st.BackupEntries(ctx, vol.Name)
 	if err != nil {
 		return VolumeInfo{}, err
 	}
-	vi := VolumeInfo{Name: vol.Name, Size: vol.Size, LastBackup: vol.LastBackupName, Backups: make([]BackupInfo, 0, len(bs))}
+	names := make([]string, len(entries))
+	timed := false
+	for i, e := range entries {
+		names[i] = e.Name
+		timed = timed || !e.Modified.IsZero()
+	}
+	if timed && limit > 0 && len(names) > limit {
+		names = names[:limit] // the newest by the listing: read only these
+	}
+	bs, err := st.ReadBackups(ctx, vol, names)
+	if err != nil {
+		return VolumeInfo{}, err
+	}
+	backupstore.SortNewestFirst(bs)
+	if limit > 0 && len(bs) > limit {
+		bs = bs[:limit]
+	}
+	vi := VolumeInfo{Name: vol.Name, Size: vol.Size, LastBackup: vol.LastBackupName, Backups: make([]BackupInfo, 0, len(bs)),
+		Omitted: len(entries) - len(bs)}
 	for _, b := range bs {
 		vi.Backups = append(vi.Backups, Info(vol, b))
 	}
@@ -86,20 +119,9 @@ func Info(vol *backupstore.Volume, b *backupstore.Backup) BackupInfo {
 }
 
 // Completed returns the handles of vol's completed backups, newest first, at most
-// limit of them (all when limit is 0): what a "backup not found" error offers instead.
+// limit of them (all when limit is 0): what a "backup not found" error offers
+// instead. One listing, and only the cfgs shown are read (see Suggest).
 func Completed(ctx context.Context, st *backupstore.Store, vol *backupstore.Volume, limit int) ([]string, error) {
-	all, err := st.Backups(ctx, vol)
-	if err != nil {
-		return nil, err
-	}
-	var handles []string
-	for _, b := range all {
-		if limit > 0 && len(handles) == limit {
-			break
-		}
-		if !b.InProgress() {
-			handles = append(handles, Reference{Volume: vol.Name, Backup: b.Name}.Handle())
-		}
-	}
-	return handles, nil
+	s, err := Suggest(ctx, st, vol, "", limit)
+	return s.Available, err
 }

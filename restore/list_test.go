@@ -17,7 +17,7 @@ func TestListInProgressFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vols, err := List(context.Background(), st.Store, "")
+	vols, err := List(context.Background(), st.Store, ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,11 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 	if err != nil {
 		return nil, err
 	}
+	// The reader has no base to read unlisted regions from: they would read as
+	// zeros where the backing image has data (issue #13).
+	if err := checkBacking(r.Ref.Handle(), r.Volume, Options{}); err != nil {
+		return nil, fmt.Errorf("%w (the lazy reader cannot read a backing image yet; restore the image with snaprestore restore --backing-image)", err)
+	}
 	bs := r.Backup.BlockSize
 	conc := o.Concurrency
 	if conc == 0 {

@@ -370,7 +370,7 @@ func TestReaderRetriesTransientStoreErrors(t *testing.T) {
 	}{
 		{name: "outlasting the client's retries", failures: 4},
 		{name: "persistent 503", failures: 1 << 30,
-			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): Please reduce your request rate."},
+			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): get s3://backups/gzip-single/backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk: Please reduce your request rate."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
 )
@@ -26,14 +25,18 @@ type Resolved struct {
 type MissingBackupError struct {
 	Err       error
 	Available []string
-	ListErr   error
+	// Closest is the completed backup whose name is a likely typo of the missing
+	// one (Suggest), or "".
+	Closest string
+	ListErr error
 }
 
 func (e *MissingBackupError) Error() string {
-	if len(e.Available) == 0 {
+	hint := Suggestions{Closest: e.Closest, Available: e.Available}.String()
+	if hint == "" {
 		return e.Err.Error()
 	}
-	return fmt.Sprintf("%v; available backups (newest first): %s", e.Err, strings.Join(e.Available, ", "))
+	return fmt.Sprintf("%v; %s", e.Err, hint)
 }
 
 func (e *MissingBackupError) Unwrap() error { return e.Err }
@@ -52,8 +55,10 @@ func Resolve(ctx context.Context, st *backupstore.Store, ref Reference) (*Resolv
 	}
 	b, err := st.Backup(ctx, vol, ref.Backup)
 	if errors.Is(err, backupstore.ErrBackupNotFound) {
-		avail, lerr := Completed(ctx, st, vol, availableListed)
-		return nil, &MissingBackupError{Err: err, Available: avail, ListErr: lerr}
+		// vol is reused; one listing orders and matches, and only the cfgs of the
+		// suggestions are read (issue #13: 5,000 backups within the webhook's 2 s).
+		s, lerr := Suggest(ctx, st, vol, ref.Backup, availableListed)
+		return nil, &MissingBackupError{Err: err, Available: s.Available, Closest: s.Closest, ListErr: lerr}
 	}
 	if err != nil {
 		return nil, err
@@ -71,5 +76,5 @@ func Resolve(ctx context.Context, st *backupstore.Store, ref Reference) (*Resolv
 // an unknown compression), as opposed to a failure to reach it.
 func IsStoreContent(err error) bool {
 	return errors.Is(err, backupstore.ErrInvalidConfig) || errors.Is(err, backupstore.ErrInvalidName) ||
-		errors.Is(err, backupstore.ErrUnsupportedCompression)
+		errors.Is(err, backupstore.ErrUnsupportedCompression) || errors.Is(err, backupstore.ErrUnsupportedBackup)
 }

@@ -121,7 +121,7 @@ func TestRestoreFixturesFromS3(t *testing.T) {
 	}
 	t.Run("listing", func(t *testing.T) {
 		t.Parallel()
-		vols, err := List(context.Background(), open("lz4-chain").Store, "")
+		vols, err := List(context.Background(), open("lz4-chain").Store, ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestS3TransientAndPersistentErrors(t *testing.T) {
 		// minio-go retries 3 times per request; 4 failures need the engine's retry.
 		{name: "outlasting the client's retries", failures: 4},
 		{name: "persistent 503", failures: 1 << 30,
-			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): Please reduce your request rate."},
+			wantErr: "bak://vol-gzip/backup-5b2e8d1f0c4a9367: block at offset 0 (backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk): read block (attempt 5): get s3://backups/gzip-single/backupstore/volumes/8b/14/vol-gzip/blocks/27/fc/27fcb8a5e7aa642782f69015a96be64c52b28201c7954cd91d3f205de1dffbcb.blk: Please reduce your request rate."},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -265,7 +265,7 @@ func TestS3BucketRootTarget(t *testing.T) {
 			if err != nil {
 				t.Fatalf("OpenStore: %v", err)
 			}
-			vols, err := List(context.Background(), st.Store, "")
+			vols, err := List(context.Background(), st.Store, ListOptions{})
 			if err != nil || len(vols) != 1 || len(vols[0].Backups) != 1 || vols[0].Backups[0].Handle != ui.Handle() {
 				t.Fatalf("List = %+v, %v; want the one backup %s", vols, err, ui.Handle())
 			}

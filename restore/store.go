@@ -85,3 +85,8 @@ func OpenStore(rawURL string, o StoreOptions) (*Store, error) {
 	}
 	return &Store{Store: backupstore.New(objs), URL: rawURL, objs: objs, canonical: canonical}, nil
 }
+
+var (
+	_ backupstore.Lister = (*file.Store)(nil)
+	_ backupstore.Lister = (*s3.Store)(nil)
+)

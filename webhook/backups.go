@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +47,13 @@ type BackupFacts struct {
 	// Available lists the volume's completed backups, newest first (at most 5), when
 	// the backup is missing.
 	Available []string
+	// Closest is the completed backup whose name is a likely typo of the missing one
+	// (restore.Suggest), or "".
+	Closest string
+	// BackingImage is the Longhorn backing image the backup's volume was created from
+	// (volume.cfg BackingImageName), or "": the backup holds only what the volume
+	// wrote on top of it.
+	BackingImage string
 }
 
 // Size is the restore size of a restorable backup; known is false otherwise.
@@ -115,14 +121,18 @@ func lookupBackup(ctx context.Context, st *backupstore.Store, ref restore.Refere
 	var missing *restore.MissingBackupError
 	switch {
 	case err == nil:
-		return BackupFacts{VolumeSize: r.Volume.Size}
+		return BackupFacts{VolumeSize: r.Volume.Size, BackingImage: r.Volume.BackingImageName}
 	case errors.Is(err, backupstore.ErrVolumeNotFound):
 		return BackupFacts{Problem: fmt.Sprintf("volume %q has no backups in the backupstore", ref.Volume)}
 	case errors.As(err, &missing):
+		// The backup is known to be missing: a listing that fails (or outlasts the
+		// budget) loses the hint, not the denial, and says so.
+		f := BackupFacts{Problem: fmt.Sprintf("backup %q of volume %q does not exist in the backupstore", ref.Backup, ref.Volume),
+			Available: missing.Available, Closest: missing.Closest}
 		if missing.ListErr != nil && !restore.IsStoreContent(missing.ListErr) {
-			return BackupFacts{Unreachable: missing.ListErr}
+			f.Problem += fmt.Sprintf(" (its other backups could not be listed: %v)", missing.ListErr)
 		}
-		return BackupFacts{Problem: fmt.Sprintf("backup %q of volume %q does not exist in the backupstore", ref.Backup, ref.Volume), Available: missing.Available}
+		return f
 	case errors.Is(err, backupstore.ErrInProgress):
 		return BackupFacts{Problem: fmt.Sprintf("%s is still in progress; retry once the backup has completed", ref.Handle())}
 	case restore.IsStoreContent(err):
@@ -140,12 +150,15 @@ func ValidateBackupFacts(path *field.Path, value string, f BackupFacts) (field.E
 		return nil, admission.Warnings{fmt.Sprintf("%s: names backupstore %s, not the configured %s, so the backup was not checked", path, f.OtherStore, f.Configured)}
 	case f.Unreachable != nil:
 		return nil, admission.Warnings{fmt.Sprintf("%s: the backupstore could not be reached, so %s was not checked (%v)", path, value, f.Unreachable)}
+	case f.Problem == "" && f.BackingImage != "":
+		return nil, admission.Warnings{fmt.Sprintf("%s: %s is of a volume created from Longhorn backing image %q and holds only what the volume wrote on top of it; "+
+			"the restore needs that backing image (in Longhorn, or as the file of snaprestore restore --backing-image)", path, value, f.BackingImage)}
 	case f.Problem == "":
 		return nil, nil
 	}
 	msg := f.Problem
-	if len(f.Available) > 0 {
-		msg += "; available backups (newest first): " + strings.Join(f.Available, ", ")
+	if hint := (restore.Suggestions{Closest: f.Closest, Available: f.Available}).String(); hint != "" {
+		msg += "; " + hint
 	}
 	return field.ErrorList{field.Invalid(path, value, msg)}, nil
 }

@@ -14,16 +14,24 @@ import (
 	"github.com/snaprestore/snaprestore/restore"
 )
 
+// defaultBackupsLimit is --limit's default: a volume of 5,000 backups lists in
+// about the time of its LIST pages, not of 5,000 cfg reads (issue #13).
+const defaultBackupsLimit = 50
+
 // backupsOptions are the flags of `snaprestore backups`.
 type backupsOptions struct {
 	Backupstore string // --backupstore, required
 	Volume      string // optional argument: only this volume
 	Output      string // -o: "" (table) or json
+	Limit       int    // --limit: newest backups listed per volume; 0 all
 }
 
 func (o *backupsOptions) Validate() error {
 	if o.Backupstore == "" {
 		return errors.New("--backupstore is required (file:///path, vfs:///path or s3://bucket@region/[path])")
+	}
+	if o.Limit < 0 {
+		return fmt.Errorf("--limit %d; expected 0 (all backups) or a positive number", o.Limit)
 	}
 	if o.Output != "" && o.Output != "json" {
 		return fmt.Errorf("-o %q; expected json or nothing (a table)", o.Output)
@@ -57,6 +65,7 @@ AWS_CERT, AWS_REGION, VIRTUAL_HOSTED_STYLE.`,
 	}
 	cmd.Flags().StringVar(&o.Backupstore, "backupstore", "", "backupstore URL: file:///path, vfs:///path or s3://bucket@region/[path]")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "output format: json (default: a table)")
+	cmd.Flags().IntVar(&o.Limit, "limit", defaultBackupsLimit, "newest backups listed per volume (0: all; each listed backup's cfg is read)")
 	return cmd
 }
 
@@ -65,9 +74,14 @@ func runBackups(cmd *cobra.Command, o *backupsOptions) error {
 	if err != nil {
 		return err
 	}
-	vols, err := restore.List(cmd.Context(), st.Store, o.Volume)
+	vols, err := restore.List(cmd.Context(), st.Store, restore.ListOptions{Volume: o.Volume, Limit: o.Limit})
 	if err != nil {
 		return err
+	}
+	for _, v := range vols {
+		if v.Omitted > 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d older backups not listed (--limit %d; --limit 0 lists all)\n", v.Name, v.Omitted, o.Limit)
+		}
 	}
 	out := cmd.OutOrStdout()
 	if o.Output == "json" {

@@ -28,6 +28,7 @@ type restoreOptions struct {
 	Files           bool     // --files: copy the filesystem's files into the directory --to
 	CacheSize       byteSize // --cache-size (with --files); default 64 MiB
 	Partition       int      // --partition (with --files); 0 = the whole volume
+	BackingImage    string   // --backing-image: the volume's Longhorn backing image file
 }
 
 func (o *restoreOptions) Validate() error {
@@ -36,6 +37,9 @@ func (o *restoreOptions) Validate() error {
 	}
 	if o.Concurrency < 0 {
 		return fmt.Errorf("--concurrency %d; expected a positive number", o.Concurrency)
+	}
+	if o.Files && o.BackingImage != "" {
+		return errors.New("--backing-image applies to block images only; --files cannot read a backing image yet: restore the image, then mount it")
 	}
 	if o.Files && (o.Resume || o.IncrementalFrom != "") {
 		return errors.New("--files copies files into a directory; --resume and --incremental-from apply to block images only")
@@ -61,7 +65,9 @@ written to the backupstore. A non-empty target is refused without --force.
 An interrupted restore (even kill -9) leaves PATH.snaprestore-progress; run the
 same command with --resume to continue it. --incremental-from OLD restores onto
 PATH holding the image of the older backup OLD of the same volume, writing only
-changed blocks and zeroing removed ones.
+changed blocks and zeroing removed ones. A volume created from a Longhorn backing
+image needs that image's file (--backing-image FILE): the backup holds only what
+the volume wrote on top of it.
 
 With --files, PATH is a directory (created when missing, otherwise empty but
 for lost+found): the files of the ext2/3/4 filesystem in the backup are copied
@@ -92,6 +98,7 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 	f.BoolVar(&o.Force, "force", false, "overwrite a non-empty target, or discard the progress record of an interrupted restore")
 	f.BoolVar(&o.Resume, "resume", false, "continue an interrupted restore from PATH.snaprestore-progress")
 	f.StringVar(&o.IncrementalFrom, "incremental-from", "", "older backup of the same volume whose image PATH holds; write only the changes")
+	f.StringVar(&o.BackingImage, "backing-image", "", "file of the Longhorn backing image the volume was created from (volume.cfg BackingImageName); laid down first and checked against its SHA-512")
 	f.Var(&o.CacheSize, "cache-size", "with --files: decoded blocks kept in memory for later reads (K, M, G: powers of 1024)")
 	f.IntVar(&o.Partition, "partition", 0, "with --files: the filesystem of partition N of the volume's GPT or MBR table")
 	f.BoolVar(&o.Files, "files", false, "copy the files of the ext2/3/4 filesystem in the backup into the directory --to (mode, owner, times, links, xattrs kept)")
@@ -121,7 +128,8 @@ func runRestore(cmd *cobra.Command, o *restoreOptions) error {
 	}
 	pr := newProgressPrinter(cmd.ErrOrStderr(), "restore")
 	sum, err := restore.Restore(cmd.Context(), st.Store, ref.Volume, ref.Backup, o.To, restore.Options{
-		Concurrency: o.Concurrency, Force: o.Force, Resume: o.Resume, IncrementalFrom: from, Progress: pr.update})
+		Concurrency: o.Concurrency, Force: o.Force, Resume: o.Resume, IncrementalFrom: from, Progress: pr.update,
+		BackingImage: o.BackingImage})
 	pr.finish()
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("restore of %s interrupted; the image is incomplete; run the same command with --resume to continue (progress is in %s)",

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/restore/backupstore"
 )
 
 const fixtureRoot = "../../restore/testdata/longhorn-backupstore"
@@ -188,5 +194,62 @@ func TestBackupCLIRoundTrip(t *testing.T) {
 	if _, err := runCLI(t, "backup", "--backupstore", store, "--volume", "vol-cli", "--from", img, "--block-size", "4Mi"); err == nil ||
 		err.Error() != `--block-size "4Mi"; expected 2Mi or 16Mi` {
 		t.Errorf("bad block size error = %v", err)
+	}
+}
+
+// TestRestoreBackingImageCLI: a backup of a volume on a backing image is refused
+// without --backing-image, naming the image, and restored with it.
+func TestRestoreBackingImageCLI(t *testing.T) {
+	t.Parallel()
+	root, dir := t.TempDir(), t.TempDir()
+	st, err := restore.OpenStore("file://"+root, restore.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, top, want := filepath.Join(dir, "base.img"), filepath.Join(dir, "top.img"), filepath.Join(dir, "want.img")
+	baseData := bytes.Repeat([]byte("base"), 1<<20) // 4 MiB
+	topData := bytes.Repeat([]byte("top!"), 1<<19)  // 2 MiB written at 2 MiB
+	volData := append(append(append([]byte{}, baseData[:2<<20]...), topData...), make([]byte, 4<<20)...)
+	topImg := append(make([]byte, 2<<20), topData...)
+	topImg = append(topImg, make([]byte, 4<<20)...)
+	for p, d := range map[string][]byte{base: baseData, top: topImg, want: volData} {
+		if err := os.WriteFile(p, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := restore.WriteBackup(context.Background(), st, restore.BackupOptions{Volume: "vol-bi", Image: top, Backup: "backup-bi"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(root, backupstore.VolumeConfigPath("vol-bi"))
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, err := backupstore.ParseVolume(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha512.Sum512(baseData)
+	vol.BackingImageName, vol.BackingImageChecksum = "bi-base", hex.EncodeToString(sum[:])
+	if data, err = backupstore.MarshalVolume(vol); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.img")
+	_, err = runCLI(t, "restore", "bak://vol-bi/backup-bi", "--backupstore", "file://"+root, "--to", out)
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), `created from Longhorn backing image "bi-base" (volume.cfg BackingImageName)`) {
+		t.Errorf("restore without --backing-image: exit %d, %v; want 1 naming the backing image", exitCode(err), err)
+	}
+	if _, err := runCLI(t, "restore", "bak://vol-bi/backup-bi", "--backupstore", "file://"+root, "--to", out, "--backing-image", base); err != nil {
+		t.Fatalf("restore with --backing-image: %v", err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(volData)], volData) {
+		t.Errorf("restored image differs from the base with the volume's writes on top")
 	}
 }

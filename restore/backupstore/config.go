@@ -18,17 +18,20 @@ const (
 
 // Volume is a parsed volume.cfg.
 type Volume struct {
-	Name              string
-	Size              int64 // logical size in bytes
-	Labels            map[string]string
-	CreatedTime       string
-	LastBackupName    string
-	LastBackupAt      string
-	BlockCount        int64 // number of .blk objects
-	BackingImageName  string
-	CompressionMethod Compression // gzip when volume.cfg has none
-	StorageClassName  string
-	DataEngine        string
+	Name             string
+	Size             int64 // logical size in bytes
+	Labels           map[string]string
+	CreatedTime      string
+	LastBackupName   string
+	LastBackupAt     string
+	BlockCount       int64 // number of .blk objects
+	BackingImageName string
+	// BackingImageChecksum is the hex SHA-512 of the backing image file, when
+	// Longhorn recorded it.
+	BackingImageChecksum string
+	CompressionMethod    Compression // gzip when volume.cfg has none
+	StorageClassName     string
+	DataEngine           string
 }
 
 // Block is one entry of a backup's block map.
@@ -129,6 +132,7 @@ func ParseVolume(data []byte) (*Volume, error) {
 		out  *string
 	}{
 		{"BackingImageName", f.BackingImageName, &v.BackingImageName},
+		{"BackingImageChecksum", f.BackingImageChecksum, &v.BackingImageChecksum},
 		{"StorageClassName", f.StorageClassName, &v.StorageClassName},
 		{"DataEngine", f.DataEngine, &v.DataEngine},
 	}
@@ -185,6 +189,12 @@ func ParseBackup(data []byte, volumeCompression Compression) (*Backup, error) {
 	}
 	if err := checkBlocks(b.Blocks, b.BlockSize); err != nil {
 		return nil, err
+	}
+	// A single-file backup (SingleFile.FilePath) stores one file, not a volume's
+	// block map: restoring its (empty) block map would "succeed" with nothing.
+	if f.SingleFile.FilePath != "" {
+		return nil, fmt.Errorf("%w: SingleFile.FilePath %q: a single-file backup, not a block backup of a volume; expected a cfg with a block map (Blocks)",
+			ErrUnsupportedBackup, f.SingleFile.FilePath)
 	}
 	return b, nil
 }

@@ -120,3 +120,15 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Errorf("backup round trip (-want +got):\n%s", diff)
 	}
 }
+
+// TestParseBackupSingleFile: a single-file backup (SingleFile.FilePath) is not a
+// volume's block map; restoring its empty map would silently produce zeros.
+func TestParseBackupSingleFile(t *testing.T) {
+	t.Parallel()
+	data := []byte(`{"Name":"backup-1","VolumeName":"vol-a","CreatedTime":"2026-01-01T00:00:00Z","Size":"0","Blocks":[],"SingleFile":{"FilePath":"backupstore/backing-images/bi-a/bi-a.tar.gz"}}`)
+	_, err := ParseBackup(data, CompressionLZ4)
+	want := `unsupported backup: SingleFile.FilePath "backupstore/backing-images/bi-a/bi-a.tar.gz": a single-file backup, not a block backup of a volume; expected a cfg with a block map (Blocks)`
+	if !errors.Is(err, ErrUnsupportedBackup) || err == nil || err.Error() != want {
+		t.Errorf("ParseBackup error\n got %v\nwant %s", err, want)
+	}
+}

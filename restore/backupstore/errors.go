@@ -29,6 +29,9 @@ var (
 	ErrVolumeNotFound = errors.New("volume not found")
 	// ErrBackupNotFound: the store has no cfg for the backup.
 	ErrBackupNotFound = errors.New("backup not found")
+	// ErrUnsupportedBackup: a cfg field the engine does not implement changes
+	// what the image holds (a single-file backup), so a restore would be wrong.
+	ErrUnsupportedBackup = errors.New("unsupported backup")
 )
 
 // BlockError names where a block problem is: the backup, the block offset(s)

@@ -21,7 +21,7 @@ func MarshalVolume(v *Volume) ([]byte, error) {
 		Name: v.Name, Size: strconv.FormatInt(v.Size, 10), Labels: labels,
 		CreatedTime: v.CreatedTime, LastBackupName: v.LastBackupName, LastBackupAt: v.LastBackupAt,
 		BlockCount: strconv.FormatInt(v.BlockCount, 10), BackingImageName: quote(v.BackingImageName),
-		BackingImageChecksum: quote(""), CompressionMethod: quote(string(v.CompressionMethod)),
+		BackingImageChecksum: quote(v.BackingImageChecksum), CompressionMethod: quote(string(v.CompressionMethod)),
 		StorageClassName: quote(v.StorageClassName), DataEngine: quote(v.DataEngine),
 	})
 }

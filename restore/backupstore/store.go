@@ -119,20 +119,16 @@ func (s *Store) BackupNames(ctx context.Context, volume string) ([]string, error
 	return names, nil
 }
 
-// Backups reads every backup cfg of the volume, newest first (by CreatedTime;
-// in-progress backups first, then by name).
+// Backups reads every backup cfg of the volume (ConfigReads at once), newest
+// first (by CreatedTime; in-progress backups first, then by name).
 func (s *Store) Backups(ctx context.Context, vol *Volume) ([]*Backup, error) {
 	names, err := s.BackupNames(ctx, vol.Name)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Backup, 0, len(names))
-	for _, n := range names {
-		b, err := s.Backup(ctx, vol, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
+	out, err := s.ReadBackups(ctx, vol, names)
+	if err != nil {
+		return nil, err
 	}
 	SortNewestFirst(out)
 	return out, nil

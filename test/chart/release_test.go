@@ -390,11 +390,25 @@ func checkRBAC(t *testing.T, s *apiServer, sa string) {
 		access{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", release},
 		access{"get", "apiextensions.k8s.io", "customresourcedefinitions", "", "volumesnapshots.snapshot.storage.k8s.io"},
 		access{"create", "authentication.k8s.io", "tokenreviews", "", ""}, access{"create", "authorization.k8s.io", "subjectaccessreviews", "", ""})
+	// The volume populator (on by default): BackupSources, the PV rebind, its pods, prime
+	// PVCs and copied Secrets in the release namespace, and a live get of the one Secret a
+	// BackupSource's spec.backupstoreSecretRef names (any namespace: no list or watch).
+	const sr = "snaprestore.io"
+	for _, v := range []string{"get", "list", "watch", "create", "patch"} {
+		allowed = append(allowed, access{v, sr, "backupsources", "apps", ""})
+	}
+	allowed = append(allowed, access{"patch", sr, "backupsources/status", "apps", ""},
+		access{"get", core, "persistentvolumes", "", ""}, access{"patch", core, "persistentvolumes", "", ""},
+		access{"create", core, "pods", namespace, ""}, access{"delete", core, "pods", namespace, ""},
+		access{"create", core, "persistentvolumeclaims", namespace, ""}, access{"delete", core, "persistentvolumeclaims", namespace, ""},
+		access{"get", core, "secrets", "apps", "backupstore-credentials"})
 	denied := []access{
 		{"delete", core, "persistentvolumeclaims", "apps", ""}, {"update", snap, "volumesnapshots", "apps", ""},
 		{"delete", snap, "volumesnapshots", "apps", ""}, {"patch", snap, "volumesnapshotcontents", "", ""},
-		{"list", core, "secrets", namespace, ""}, {"get", core, "secrets", namespace, "someone-elses"},
-		{"get", core, "secrets", "default", certs.DefaultCASecret}, {"create", core, "pods", namespace, ""},
+		{"list", core, "secrets", namespace, ""}, {"list", core, "secrets", "apps", ""}, {"watch", core, "secrets", "", ""},
+		{"update", core, "secrets", "apps", "backupstore-credentials"}, {"create", core, "pods", "apps", ""},
+		{"delete", core, "persistentvolumes", "", ""}, {"create", core, "persistentvolumes", "", ""},
+		{"delete", sr, "backupsources", "apps", ""}, {"create", core, "pods/exec", namespace, ""},
 		{"patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "", "another-webhook"},
 		{"get", "apiextensions.k8s.io", "customresourcedefinitions", "", "volumesnapshotcontents.snapshot.storage.k8s.io"},
 	}

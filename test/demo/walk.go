@@ -110,7 +110,7 @@ func (d *demo) walk(ctx context.Context) int {
 	check(d.apply(ctx, "Mistake: the handle lacks the backup name", content("bs://"+volume),
 		expect{exit: 1, contains: []string{`spec.source.snapshotHandle: Invalid value: "bs://test-vol": missing backup name`}}))
 	check(d.apply(ctx, "Mistake: a typo in the backup name", content("bs://"+volume+"/backup-625159fb469e492f"),
-		expect{exit: 1, contains: []string{"does not exist in the backupstore; available backups (newest first): bak://" + volume + "/" + backup}}))
+		expect{exit: 1, contains: []string{"does not exist in the backupstore; did you mean bak://" + volume + "/" + backup + "? available backups (newest first): bak://" + volume + "/" + backup}}))
 	check(d.apply(ctx, "The page's VolumeSnapshotContent: admitted, with two warnings", content(handle),
 		expect{contains: []string{"volumesnapshotcontent.snapshot.storage.k8s.io/test-existing-backup created",
 			"Warning: spec.source.snapshotHandle: bs:// is deprecated", "Warning: spec.deletionPolicy: Delete deletes backup"}}))

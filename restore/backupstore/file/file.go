@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Store serves objects from a directory; keys are slash-separated paths
@@ -75,7 +77,19 @@ func (s *Store) Open(_ context.Context, key string) (io.ReadCloser, error) {
 }
 
 // List lists a directory's entries; a missing directory is empty.
-func (s *Store) List(_ context.Context, dir string) ([]string, error) {
+func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
+	m, err := s.ListModified(ctx, dir)
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, err
+}
+
+// ListModified is List with each file's modification time (zero for a
+// subdirectory). Hidden names (a leading dot: temporary files of Put) are left out.
+func (s *Store) ListModified(_ context.Context, dir string) (map[string]time.Time, error) {
 	p, err := s.path(dir)
 	if err != nil {
 		return nil, err
@@ -87,13 +101,20 @@ func (s *Store) List(_ context.Context, dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
-	names := make([]string, 0, len(ents))
+	out := make(map[string]time.Time, len(ents))
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
 		}
+		var mod time.Time
+		if !e.IsDir() {
+			if info, err := e.Info(); err == nil {
+				mod = info.ModTime()
+			}
+		}
+		out[e.Name()] = mod
 	}
-	return names, nil
+	return out, nil
 }
 
 // Exists reports whether an object exists.

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -85,9 +87,10 @@ func OptionsFromEnv(getenv func(string) string) Options {
 
 // Store reads (and for the backup writer, writes) objects of one bucket prefix.
 type Store struct {
-	client *minio.Client
-	bucket string
-	prefix string
+	client   *minio.Client
+	bucket   string
+	prefix   string
+	endpoint string // for errors: the AWS_ENDPOINTS value or the AWS host
 }
 
 // New builds a client; it does not contact the server.
@@ -149,48 +152,58 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	return &Store{client: c, bucket: o.Bucket, prefix: strings.Trim(o.Prefix, "/")}, nil
+	endpoint := "AWS S3 (" + host + ")"
+	if o.Endpoint != "" {
+		endpoint = o.Endpoint + " (AWS_ENDPOINTS)"
+	}
+	return &Store{client: c, bucket: o.Bucket, prefix: strings.Trim(o.Prefix, "/"), endpoint: endpoint}, nil
 }
 
 func (s *Store) key(k string) string { return path.Join(s.prefix, k) }
 
-// Open gets an object; NoSuchKey wraps fs.ErrNotExist.
+// Open gets an object in one GET; NoSuchKey wraps fs.ErrNotExist. (minio-go's
+// Client.GetObject answers a first Stat with a HEAD, whose bodiless 404 cannot tell
+// a missing key from a missing bucket or an unknown access key.)
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, s.key(key), minio.GetObjectOptions{})
-	if err == nil {
-		_, err = obj.Stat() // sends the GET; surfaces a missing key now
-	}
+	rc, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, s.key(key), minio.GetObjectOptions{})
 	if err != nil {
-		if obj != nil {
-			obj.Close()
-		}
 		return nil, s.wrap("get", key, err)
 	}
-	return obj, nil
-}
-
-func (s *Store) wrap(op, key string, err error) error {
-	switch minio.ToErrorResponse(err).Code {
-	case "NoSuchKey", "NotFound":
-		return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, s.key(key), fs.ErrNotExist)
-	}
-	return fmt.Errorf("%s s3://%s/%s: %w", op, s.bucket, s.key(key), err)
+	return rc, nil
 }
 
 // List lists the names directly under dir.
 func (s *Store) List(ctx context.Context, dir string) ([]string, error) {
+	m, err := s.ListModified(ctx, dir)
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, err
+}
+
+// ListModified is List with each object's LastModified, which every LIST page
+// carries (zero for a common prefix, a "subdirectory"): one request per 1,000 names.
+func (s *Store) ListModified(ctx context.Context, dir string) (map[string]time.Time, error) {
 	p := s.key(dir) + "/"
-	var names []string
-	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: p}) {
+	out := map[string]time.Time{}
+	noOwner := false // owners are not needed, and cost the server a lookup per key
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: p, FetchOwner: &noOwner}) {
 		if obj.Err != nil {
 			return nil, s.wrap("list", dir, obj.Err)
 		}
-		n := strings.TrimSuffix(strings.TrimPrefix(obj.Key, p), "/")
-		if n != "" {
-			names = append(names, n)
+		n, isDir := strings.CutSuffix(strings.TrimPrefix(obj.Key, p), "/")
+		if n == "" {
+			continue
+		}
+		if isDir {
+			out[n] = time.Time{}
+		} else {
+			out[n] = obj.LastModified
 		}
 	}
-	return names, nil
+	return out, nil
 }
 
 // Exists reports whether an object exists.
