@@ -96,7 +96,7 @@ test: test-deps control-plane $(BIN)/helm $(BIN)/versitygw build ## Run every te
 # Each fuzz target runs briefly; the checked-in corpus under testdata/fuzz always runs
 # as part of `go test`.
 FUZZ_TARGETS :=
-FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode
+FUZZ_TARGETS += ./restore/backupstore:FuzzParseBackup ./restore/backupstore:FuzzParseVolume ./restore/backupstore:FuzzDecode ./restore/backupstore:FuzzParseBackingImage
 FUZZ_TARGETS += ./restore:FuzzParseHandle ./restore:FuzzParseReference
 FUZZ_TARGETS += ./restore/fsread:FuzzImage
 FUZZ_TARGETS += ./restore/partition:FuzzList

@@ -87,8 +87,6 @@ func TestRestoreBackingImage(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "the base laid down first", o: Options{BackingImage: base}},
-		{name: "no base", sentinel: ErrBackingImageRequired,
-			wantErr: `bak://vol-bi/backup-bi: backup needs its backing image: volume "vol-bi" was created from Longhorn backing image "bi-ubuntu" (volume.cfg BackingImageName) and the backup holds only what the volume wrote on top of it; expected the image file with --backing-image FILE (e.g. downloaded from Longhorn's backing image page)`},
 		{name: "another image", o: Options{BackingImage: other}, sentinel: ErrBackingImageMismatch,
 			wantErr: fmt.Sprintf(`--backing-image %s: backing image does not match: SHA-512 %s; expected %s (volume.cfg BackingImageChecksum of "bi-ubuntu")`,
 				other, sha512File(t, other), sha512File(t, base))},

@@ -35,13 +35,16 @@ type Options struct {
 	Progress func(Progress)
 	// BackingImage is the file of the Longhorn backing image the volume was
 	// created from (volume.cfg BackingImageName), laid down before the blocks and
-	// checked against BackingImageChecksum. Required for such a volume, refused
-	// for any other. Default "".
+	// checked against BackingImageChecksum. Refused for a volume without one.
+	// Default "": for a volume on a backing image, the image's own backup in
+	// the same store is laid down instead (refused when the store has none).
 	BackingImage string
 
 	// onRecordFlush is told how many objects the progress record lists durably after
 	// each flush (tests; see record.onFlush).
 	onRecordFlush func(durable int)
+	// baseLaid: a backing image is on the target (set by Restore).
+	baseLaid bool
 }
 
 // Progress is a snapshot of a running restore or verify.
@@ -91,13 +94,9 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
-	if err := checkBacking(r.Ref.Handle(), r.Volume, o); err != nil {
+	storeBase, err := chooseBase(ctx, st, r, o)
+	if err != nil {
 		return Summary{}, err
-	}
-	if o.BackingImage != "" {
-		if err := checkBase(o.BackingImage, r.Volume); err != nil {
-			return Summary{}, err
-		}
 	}
 	var old *backupstore.Backup
 	if o.IncrementalFrom != "" {
@@ -128,13 +127,11 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	}
 	defer t.close()
 	t.openDirect()
-	var baseWritten int64
-	if o.BackingImage != "" {
-		if baseWritten, err = layBase(o.BackingImage, r.Volume, t); err != nil {
-			return Summary{}, err
-		}
-		t.fresh = false // zero blocks must now be written over the base
+	baseWritten, err := layChosenBase(ctx, st, r, o, storeBase, t)
+	if err != nil {
+		return Summary{}, err
 	}
+	o.baseLaid = o.BackingImage != "" || storeBase != nil
 	var rec *record
 	if done != nil {
 		rec, err = appendRecord(recPath, t.f)
@@ -183,7 +180,7 @@ func loadOlder(ctx context.Context, st *backupstore.Store, r *Resolved, name str
 func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *target, rec *record, done map[string]bool, o Options, sum *Summary) error {
 	bs := r.Backup.BlockSize
 	zero := p.zero
-	if !t.fresh && o.IncrementalFrom == "" && o.BackingImage == "" { // the base covers what is unlisted
+	if !t.fresh && o.IncrementalFrom == "" && !o.baseLaid { // the base covers what is unlisted
 		zero = unlisted(r.Backup, r.Volume.Size)
 	}
 	for _, e := range zero {

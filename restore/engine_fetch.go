@@ -53,37 +53,41 @@ const (
 // and checksum or decoding errors are not. Errors are *backupstore.BlockError.
 func fetchBlock(ctx context.Context, st *backupstore.Store, handle string, b *backupstore.Backup, g group, buf *workBuf) error {
 	key := backupstore.BlockPath(b.VolumeName, g.checksum)
-	blockErr := func(err error) error {
+	err := fetchObject(ctx, st.Objects(), key, &buf.src, maxObjectSize(b.BlockSize))
+	if err == nil {
+		err = buf.dec.Decode(b.CompressionMethod, buf.src.Bytes(), buf.block, g.checksum)
+	}
+	if err != nil {
 		return &backupstore.BlockError{Backup: handle, Offsets: g.offsets, Path: key, Err: err}
 	}
+	return nil
+}
+
+// fetchObject reads one block object into dst, retrying transient errors; a
+// missing object wraps ErrBlockMissing, an oversized one ErrCorruptBlock.
+func fetchObject(ctx context.Context, objs backupstore.Objects, key string, dst *bytes.Buffer, limit int64) error {
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
-		err := readObject(ctx, st.Objects(), key, &buf.src, maxObjectSize(b.BlockSize))
-		if err == nil {
-			break
-		}
-		if errors.Is(err, backupstore.ErrCorruptBlock) {
-			return blockErr(err)
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			return blockErr(backupstore.ErrBlockMissing)
-		}
-		if ctx.Err() != nil || attempt == fetchAttempts {
-			return blockErr(fmt.Errorf("read block (attempt %d): %w", attempt, err))
+		err := readObject(ctx, objs, key, dst, limit)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, backupstore.ErrCorruptBlock):
+			return err
+		case errors.Is(err, fs.ErrNotExist):
+			return backupstore.ErrBlockMissing
+		case ctx.Err() != nil || attempt == fetchAttempts:
+			return fmt.Errorf("read block (attempt %d): %w", attempt, err)
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return blockErr(ctx.Err())
+			return ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
-	if err := buf.dec.Decode(b.CompressionMethod, buf.src.Bytes(), buf.block, g.checksum); err != nil {
-		return blockErr(err)
-	}
-	return nil
 }
 
 // maxObjectSize bounds a block object: incompressible data grows by a few

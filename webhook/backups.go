@@ -54,6 +54,9 @@ type BackupFacts struct {
 	// (volume.cfg BackingImageName), or "": the backup holds only what the volume
 	// wrote on top of it.
 	BackingImage string
+	// BackingImageInStore: the completed backup of BackingImage is in the same
+	// backupstore, so the restore lays the base down from it.
+	BackingImageInStore bool
 }
 
 // Size is the restore size of a restorable backup; known is false otherwise.
@@ -121,7 +124,12 @@ func lookupBackup(ctx context.Context, st *backupstore.Store, ref restore.Refere
 	var missing *restore.MissingBackupError
 	switch {
 	case err == nil:
-		return BackupFacts{VolumeSize: r.Volume.Size, BackingImage: r.Volume.BackingImageName}
+		f := BackupFacts{VolumeSize: r.Volume.Size, BackingImage: r.Volume.BackingImageName}
+		if f.BackingImage != "" {
+			bi, err := st.BackingImage(ctx, f.BackingImage)
+			f.BackingImageInStore = err == nil && !bi.InProgress()
+		}
+		return f
 	case errors.Is(err, backupstore.ErrVolumeNotFound):
 		return BackupFacts{Problem: fmt.Sprintf("volume %q has no backups in the backupstore", ref.Volume)}
 	case errors.As(err, &missing):
@@ -150,9 +158,10 @@ func ValidateBackupFacts(path *field.Path, value string, f BackupFacts) (field.E
 		return nil, admission.Warnings{fmt.Sprintf("%s: names backupstore %s, not the configured %s, so the backup was not checked", path, f.OtherStore, f.Configured)}
 	case f.Unreachable != nil:
 		return nil, admission.Warnings{fmt.Sprintf("%s: the backupstore could not be reached, so %s was not checked (%v)", path, value, f.Unreachable)}
-	case f.Problem == "" && f.BackingImage != "":
+	case f.Problem == "" && f.BackingImage != "" && !f.BackingImageInStore:
 		return nil, admission.Warnings{fmt.Sprintf("%s: %s is of a volume created from Longhorn backing image %q and holds only what the volume wrote on top of it; "+
-			"the restore needs that backing image (in Longhorn, or as the file of snaprestore restore --backing-image)", path, value, f.BackingImage)}
+			"the image has no completed backup in the backupstore (%s), so the restore needs it (in Longhorn, or as the file of snaprestore restore --backing-image)",
+			path, value, f.BackingImage, backupstore.BackingImageConfigPath(f.BackingImage))}
 	case f.Problem == "":
 		return nil, nil
 	}

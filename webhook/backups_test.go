@@ -28,15 +28,25 @@ func fixtureBackupstore(t *testing.T, folder string) *restore.Store {
 }
 
 // closedEndpoint is an http URL nothing listens on.
+// closedEndpoint is an address that refuses every S3 request: it holds the port (a closed
+// port can be taken by another test's server meanwhile) and closes each connection unread.
 func closedEndpoint(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String()
 }
 
 func TestPreflight(t *testing.T) {

@@ -245,7 +245,8 @@ func TestPreflightManyBackups(t *testing.T) {
 }
 
 // TestPreflightBackingImage: a backup of a volume on a backing image is admitted
-// with a warning naming the image.
+// with a warning naming the image and the path its backup was looked for at,
+// and without one once that backup is in the store.
 func TestPreflightBackingImage(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -279,9 +280,26 @@ func TestPreflightBackingImage(t *testing.T) {
 	path := field.NewPath("spec", "source", "snapshotHandle")
 	errs, warnings := checkHandle(t, NewPreflight(st, 0), path, "bak://vol-bi/backup-bi")
 	want := admission.Warnings{`spec.source.snapshotHandle: bak://vol-bi/backup-bi is of a volume created from Longhorn backing image "bi-ubuntu" and holds only what the volume wrote on top of it; ` +
-		"the restore needs that backing image (in Longhorn, or as the file of snaprestore restore --backing-image)"}
+		"the image has no completed backup in the backupstore (backupstore/backing-images/backing-images/bi-ubuntu/backing-image.cfg), " +
+		"so the restore needs it (in Longhorn, or as the file of snaprestore restore --backing-image)"}
 	if len(errs) != 0 || !cmp.Equal(warnings, want) {
 		t.Errorf("CheckHandle = %v, %q; want no errors and %q", errs, warnings, want)
+	}
+	// With the image's own backup in the store the restore lays the base down:
+	// nothing to warn about (a fresh Preflight: answers are cached).
+	biCfg := &backupstore.BackingImage{Name: "bi-ubuntu", Size: 4096, CompressionMethod: backupstore.CompressionLZ4, CompleteTime: "2026-01-02T03:04:05Z"}
+	if data, err = backupstore.MarshalBackingImage(biCfg); err != nil {
+		t.Fatal(err)
+	}
+	biPath := filepath.Join(root, backupstore.BackingImageConfigPath("bi-ubuntu"))
+	if err := os.MkdirAll(filepath.Dir(biPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(biPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if errs, warnings := checkHandle(t, NewPreflight(st, 0), path, "bak://vol-bi/backup-bi"); len(errs) != 0 || len(warnings) != 0 {
+		t.Errorf("CheckHandle with the backing image's backup in the store = %v, %q; want no errors and no warnings", errs, warnings)
 	}
 }
 

@@ -38,6 +38,9 @@ func (o *restoreOptions) Validate() error {
 	if o.Concurrency < 0 {
 		return fmt.Errorf("--concurrency %d; expected a positive number", o.Concurrency)
 	}
+	if strings.HasPrefix(o.Reference, "bi://") && (o.Files || o.Resume || o.IncrementalFrom != "" || o.BackingImage != "") {
+		return errors.New("a bi:// handle restores the backing image's own backup to an image file; --files, --resume, --incremental-from and --backing-image do not apply")
+	}
 	if o.Files && o.BackingImage != "" {
 		return errors.New("--backing-image applies to block images only; --files cannot read a backing image yet: restore the image, then mount it")
 	}
@@ -66,8 +69,9 @@ An interrupted restore (even kill -9) leaves PATH.snaprestore-progress; run the
 same command with --resume to continue it. --incremental-from OLD restores onto
 PATH holding the image of the older backup OLD of the same volume, writing only
 changed blocks and zeroing removed ones. A volume created from a Longhorn backing
-image needs that image's file (--backing-image FILE): the backup holds only what
-the volume wrote on top of it.
+image needs that image as its base (the backup holds only what the volume wrote
+on top of it): --backing-image FILE, or else the image's own backup in the same
+backupstore, laid down first and checked against its SHA-512.
 
 With --files, PATH is a directory (created when missing, otherwise empty but
 for lost+found): the files of the ext2/3/4 filesystem in the backup are copied
@@ -75,7 +79,9 @@ into it with mode, owner (as root), times, symlinks, hard links and xattrs,
 after checking that the filesystem's used bytes fit.
 
 REFERENCE is bak://<volume>/<backup>, bs://<volume>/<backup>, <volume>/<backup>
-or a Longhorn UI backup URL (which names its own backupstore).`,
+or a Longhorn UI backup URL (which names its own backupstore). A
+bi://backing?backingImage=<name>&backingImageDataSourceType=<type> handle restores
+the backup of that backing image alone into PATH (an image file of its size).`,
 		Example: `  snaprestore restore vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --files --to /srv/restored
   snaprestore restore bak://vol-data/backup-1c0e4b2f9a7d6835 --backupstore file:///mnt/backups --to data.img
   snaprestore restore vol-data/backup-a94d0f6e2b1c7358 --backupstore file:///mnt/backups --to data.img \
@@ -107,6 +113,9 @@ or a Longhorn UI backup URL (which names its own backupstore).`,
 }
 
 func runRestore(cmd *cobra.Command, o *restoreOptions) error {
+	if strings.HasPrefix(o.Reference, "bi://") {
+		return runRestoreBackingImage(cmd, o)
+	}
 	ref, storeURL, err := resolveReference(o.Reference, o.Backupstore)
 	if err != nil {
 		return err
@@ -225,4 +234,27 @@ func (p *progressPrinter) finish() {
 	if p.drawn {
 		fmt.Fprintln(p.out)
 	}
+}
+
+// runRestoreBackingImage restores a backing image's own backup (a bi:// handle).
+func runRestoreBackingImage(cmd *cobra.Command, o *restoreOptions) error {
+	h, err := restore.ParseHandle(o.Reference)
+	if err != nil {
+		return err
+	}
+	if o.Backupstore == "" {
+		return errors.New("--backupstore is required with a bi:// handle (file:///path, vfs:///path or s3://bucket@region/[path])")
+	}
+	st, err := openStore(o.Backupstore)
+	if err != nil {
+		return err
+	}
+	sum, err := restore.RestoreBackingImage(cmd.Context(), st.Store, h.BackingImage, o.To, restore.Options{Force: o.Force})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "restored %s to %s: %s image, %d blocks, %s written in %s (%.1f MB/s)\n",
+		sum.Backup, sum.Target, humanBytes(sum.VolumeSize), sum.Blocks, humanBytes(sum.Written),
+		sum.Duration.Round(time.Millisecond), sum.MBps())
+	return nil
 }

@@ -198,7 +198,8 @@ func TestBackupCLIRoundTrip(t *testing.T) {
 }
 
 // TestRestoreBackingImageCLI: a backup of a volume on a backing image is refused
-// without --backing-image, naming the image, and restored with it.
+// without --backing-image (naming the image), restored with it, restored with the
+// image's backup in the store instead, and bi:// restores that image alone.
 func TestRestoreBackingImageCLI(t *testing.T) {
 	t.Parallel()
 	root, dir := t.TempDir(), t.TempDir()
@@ -252,4 +253,63 @@ func TestRestoreBackingImageCLI(t *testing.T) {
 	if !bytes.Equal(got[:len(volData)], volData) {
 		t.Errorf("restored image differs from the base with the volume's writes on top")
 	}
+
+	// The image's own backup in the store (Longhorn's layout) is the base when
+	// no --backing-image is given; a bi:// handle restores the image alone.
+	writeBackingImageCLI(t, root, "bi-base", baseData, hex.EncodeToString(sum[:]))
+	fromStore := filepath.Join(t.TempDir(), "from-store.img")
+	if _, err := runCLI(t, "restore", "bak://vol-bi/backup-bi", "--backupstore", "file://"+root, "--to", fromStore); err != nil {
+		t.Fatalf("restore with the backing image's backup in the store: %v", err)
+	}
+	if got, err = os.ReadFile(fromStore); err != nil || !bytes.Equal(got, volData) {
+		t.Errorf("restore with the base from the store: %d bytes (%v), differing from the base with the volume's writes on top", len(got), err)
+	}
+	image := filepath.Join(t.TempDir(), "bi-base.raw")
+	stdout, err := runCLI(t, "restore", "bi://backing?backingImage=bi-base&backingImageDataSourceType=download", "--backupstore", "file://"+root, "--to", image)
+	if err != nil {
+		t.Fatalf("restore bi://: %v", err)
+	}
+	if got, err = os.ReadFile(image); err != nil || !bytes.Equal(got, baseData) {
+		t.Errorf("restore bi://: %d bytes (%v), differing from the backing image", len(got), err)
+	}
+	if !strings.Contains(stdout, "restored backing image bi-base to "+image) {
+		t.Errorf("restore bi:// printed %q; want it to name the image and the target", stdout)
+	}
+	_, err = runCLI(t, "restore", "bi://backing?backingImage=bi-base&backingImageDataSourceType=download", "--backupstore", "file://"+root, "--to", image, "--resume")
+	if exitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "a bi:// handle restores the backing image's own backup") {
+		t.Errorf("restore bi:// --resume: exit %d, %v; want 1 refusing the flag", exitCode(err), err)
+	}
+}
+
+// writeBackingImageCLI writes a backing image backup in Longhorn's layout: lz4
+// blocks of 2 MiB under backing-images/blocks and backing-image.cfg.
+func writeBackingImageCLI(t *testing.T, root, name string, data []byte, checksum string) {
+	t.Helper()
+	bi := &backupstore.BackingImage{Name: name, Size: int64(len(data)), Checksum: checksum,
+		CompressionMethod: backupstore.CompressionLZ4, CreatedTime: "2026-01-02T03:04:05Z", CompleteTime: "2026-01-02T03:05:05Z"}
+	put := func(key string, b []byte) {
+		p := filepath.Join(root, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var enc backupstore.Encoder
+	var obj bytes.Buffer
+	for off := int64(0); off < bi.Size; off += backupstore.BackingImageBlockSize {
+		blk := data[off:min(off+backupstore.BackingImageBlockSize, bi.Size)]
+		c := backupstore.Checksum(blk)
+		if err := enc.Encode(bi.CompressionMethod, blk, &obj); err != nil {
+			t.Fatal(err)
+		}
+		put(backupstore.BackingImageBlockPath(c), obj.Bytes())
+		bi.Blocks = append(bi.Blocks, backupstore.Block{Offset: off, Checksum: c})
+	}
+	cfg, err := backupstore.MarshalBackingImage(bi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(backupstore.BackingImageConfigPath(name), cfg)
 }

@@ -55,3 +55,21 @@ func MarshalBackup(b *Backup) ([]byte, error) {
 		ProcessingBlocks:      processing, Blocks: blocks,
 	})
 }
+
+// MarshalBackingImage renders b as Longhorn writes backing-image.cfg.
+func MarshalBackingImage(b *BackingImage) ([]byte, error) {
+	labels := b.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	blocks := b.Blocks
+	if blocks == nil {
+		blocks = []Block{}
+	}
+	return json.Marshal(backingImageFile{
+		Name: b.Name, Size: strconv.FormatInt(b.Size, 10), BlockCount: strconv.FormatInt(b.BlockCount, 10),
+		Checksum: b.Checksum, Labels: labels, CompressionMethod: string(b.CompressionMethod),
+		CreatedTime: b.CreatedTime, CompleteTime: b.CompleteTime,
+		ProcessingBlocks: json.RawMessage(`{"Blocks":{}}`), Blocks: blocks,
+	})
+}
