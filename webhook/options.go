@@ -27,6 +27,14 @@ const (
 	// LeaderElectionID is the Lease the replicas of the webhook elect a leader with
 	// (the orphan GC and the background verifier run on the leader only).
 	LeaderElectionID = "snaprestore.io"
+	// DefaultLeaseDuration, DefaultRenewDeadline and DefaultRetryPeriod time the
+	// Lease so that the leader rides out an API server restart (docs/webhook.md).
+	DefaultLeaseDuration = 60 * time.Second
+	DefaultRenewDeadline = 40 * time.Second
+	DefaultRetryPeriod   = 5 * time.Second
+	// leaderelectionJitter is client-go's JitterFactor: the renew deadline must
+	// exceed it times the retry period.
+	leaderelectionJitter = 1.2
 )
 
 // Options are the flags of `snaprestore webhook` except the certificate flags
@@ -58,6 +66,15 @@ type Options struct {
 	// LeaderElectionNamespace holds the Lease (--leader-election-namespace).
 	// Default "": the namespace the pod runs in.
 	LeaderElectionNamespace string
+	// LeaderElectionLeaseDuration, LeaderElectionRenewDeadline and
+	// LeaderElectionRetryPeriod time the Lease (--leader-election-lease-duration,
+	// --leader-election-renew-deadline, --leader-election-retry-period). Defaults
+	// 60s, 40s and 5s: the leader keeps the Lease through an API server outage
+	// shorter than the renew deadline (a restart takes 10-20 s), where
+	// controller-runtime's 15s/10s/2s exits the process after 10 s.
+	LeaderElectionLeaseDuration time.Duration
+	LeaderElectionRenewDeadline time.Duration
+	LeaderElectionRetryPeriod   time.Duration
 	// LonghornDrivers are the CSI drivers whose handles follow Longhorn's grammar
 	// (--longhorn-driver, repeatable). Default [driver.longhorn.io].
 	LonghornDrivers []string
@@ -91,6 +108,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", DefaultHealthProbeBindAddress, `Address of /healthz and /readyz ("0" disables them).`)
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas for the orphan GC and the backup verifier.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (empty: the pod's namespace).")
+	fs.DurationVar(&o.LeaderElectionLeaseDuration, "leader-election-lease-duration", DefaultLeaseDuration, "How long a replica waits for an unrenewed Lease before it takes over.")
+	fs.DurationVar(&o.LeaderElectionRenewDeadline, "leader-election-renew-deadline", DefaultRenewDeadline, "How long the leader keeps retrying to renew the Lease (e.g. through an API server restart) before it gives up and exits.")
+	fs.DurationVar(&o.LeaderElectionRetryPeriod, "leader-election-retry-period", DefaultRetryPeriod, "Interval between leader election attempts.")
 	AddLonghornDriverFlag(fs, &o.LonghornDrivers)
 	fs.StringVar(&o.DefaultDriver, "default-driver", DefaultLonghornDriver, "Driver of a created VolumeSnapshotContent when no VolumeSnapshotClass names one.")
 	fs.BoolVar(&o.ProtectBackups, "protect-backups", false, "Deny deletionPolicy Delete on VolumeSnapshotContents of existing backups instead of warning.")
@@ -120,6 +140,15 @@ func (o *Options) SetDefaults() {
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	if o.LeaderElectionLeaseDuration == 0 {
+		o.LeaderElectionLeaseDuration = DefaultLeaseDuration
+	}
+	if o.LeaderElectionRenewDeadline == 0 {
+		o.LeaderElectionRenewDeadline = DefaultRenewDeadline
+	}
+	if o.LeaderElectionRetryPeriod == 0 {
+		o.LeaderElectionRetryPeriod = DefaultRetryPeriod
 	}
 	o.Populator.SetDefaults()
 }
@@ -155,8 +184,24 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--leader-election-namespace %q: %s", o.LeaderElectionNamespace, strings.Join(msgs, "; ")))
 		}
 	}
+	errs = append(errs, o.validateLeaseTimes())
 	errs = append(errs, o.Populator.Validate())
 	return errors.Join(errs...)
+}
+
+// validateLeaseTimes checks client-go's leader election constraints: lease duration >
+// renew deadline > 1.2 x retry period, all positive.
+func (o *Options) validateLeaseTimes() error {
+	lease, renew, retry := o.LeaderElectionLeaseDuration, o.LeaderElectionRenewDeadline, o.LeaderElectionRetryPeriod
+	switch {
+	case lease <= 0 || renew <= 0 || retry <= 0:
+		return fmt.Errorf("--leader-election-lease-duration %s, --leader-election-renew-deadline %s, --leader-election-retry-period %s: expected positive durations", lease, renew, retry)
+	case renew >= lease:
+		return fmt.Errorf("--leader-election-renew-deadline %s: expected less than --leader-election-lease-duration %s", renew, lease)
+	case float64(renew) <= leaderelectionJitter*float64(retry):
+		return fmt.Errorf("--leader-election-renew-deadline %s: expected more than %.1f x --leader-election-retry-period %s", renew, leaderelectionJitter, retry)
+	}
+	return nil
 }
 
 // validateListenAddress accepts "0" (disabled) and host:port.

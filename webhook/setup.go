@@ -50,6 +50,7 @@ func NewScheme() (*runtime.Scheme, error) {
 // the one construction `snaprestore webhook` and the admission benchmark share. tlsOpts
 // adjust the serving TLS configuration (certs.Setup's). o should have passed Validate.
 func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, tlsOpts []func(*tls.Config)) (manager.Manager, error) {
+	o.SetDefaults() // the lease times of Options built without AddFlags
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   CacheOptions(),
@@ -59,6 +60,12 @@ func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, tlsOpts []f
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		LeaseDuration:           &o.LeaderElectionLeaseDuration,
+		RenewDeadline:           &o.LeaderElectionRenewDeadline,
+		RetryPeriod:             &o.LeaderElectionRetryPeriod,
+		// A stopping leader gives the Lease up, so the long lease duration delays
+		// the take-over only after a crash (the process exits once the manager stops).
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)

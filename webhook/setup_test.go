@@ -24,7 +24,8 @@ func TestOptionsFlagDefaults(t *testing.T) {
 		Port: 9443, CertDir: "/tmp/k8s-webhook-server/serving-certs",
 		MetricsBindAddress: ":8080", HealthProbeBindAddress: ":8081",
 		LonghornDrivers: []string{"driver.longhorn.io"}, DefaultDriver: "driver.longhorn.io",
-		GCGracePeriod: 2 * time.Minute,
+		GCGracePeriod:               2 * time.Minute,
+		LeaderElectionLeaseDuration: time.Minute, LeaderElectionRenewDeadline: 40 * time.Second, LeaderElectionRetryPeriod: 5 * time.Second,
 		Populator: populator.Options{Image: "snaprestore:latest", PullPolicy: "IfNotPresent", CPURequest: "100m", MemoryRequest: "64Mi",
 			MemoryLimit: "512Mi", MaxAttempts: 6, Backoff: 10 * time.Second},
 	}
@@ -111,6 +112,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"zero grace", func(o *Options) { o.GCGracePeriod = 0 }, []string{"--gc-grace-period 0s: expected a positive duration"}},
 		{"default driver", func(o *Options) { o.DefaultDriver = "x_y" }, []string{`--default-driver "x_y": expected a CSI driver name: ` + dnsSubdomainMessage}},
 		{"lease namespace", func(o *Options) { o.LeaderElectionNamespace = "Kube_System" }, []string{`--leader-election-namespace "Kube_System": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`}},
+		{"lease times not positive", func(o *Options) { o.LeaderElectionRetryPeriod = -time.Second }, []string{"--leader-election-lease-duration 1m0s, --leader-election-renew-deadline 40s, --leader-election-retry-period -1s: expected positive durations"}},
+		{"renew deadline past the lease", func(o *Options) { o.LeaderElectionRenewDeadline = time.Minute }, []string{"--leader-election-renew-deadline 1m0s: expected less than --leader-election-lease-duration 1m0s"}},
+		{"retry period too long", func(o *Options) { o.LeaderElectionRetryPeriod = 35 * time.Second }, []string{"--leader-election-renew-deadline 40s: expected more than 1.2 x --leader-election-retry-period 35s"}},
 		{"all at once", func(o *Options) { o.Port, o.CertDir = -1, "" }, []string{"--port -1: expected a TCP port from 1 to 65535", "--cert-dir: expected a directory, got an empty path"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

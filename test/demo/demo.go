@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/snaprestore/snaprestore/test/e2e/cluster"
+	"github.com/snaprestore/snaprestore/test/nodeagent"
 )
 
 // The demo's backup: the volume and backup names of the seed page's example.
@@ -32,6 +33,10 @@ type demo struct {
 	image string // the backed-up image
 	c     *cluster.Cluster
 	steps int // steps run so far
+	// The populator part (populate.go): the node agent, its log, the files' tree.
+	agent    *nodeagent.Cluster
+	agentLog *os.File
+	tree     string
 }
 
 // result is what one command printed.

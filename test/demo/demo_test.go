@@ -15,7 +15,7 @@ import (
 // walk-through must behave as expected (each checks kubectl's exit status and
 // output), and run must return nil.
 func TestDemoOnce(t *testing.T) {
-	assets, err := testenv.Assets("", "kubectl")
+	assets, err := testenv.Assets("", "kubectl", "kube-controller-manager", "kube-scheduler")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +35,8 @@ func TestDemoOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo --once: %v", err)
 	}
-	if !strings.Contains(out.String(), "All 18 steps behaved as expected.") {
-		t.Errorf("demo output lacks the summary %q", "All 18 steps behaved as expected.")
+	if !strings.Contains(out.String(), "All 31 steps behaved as expected.") {
+		t.Errorf("demo output lacks the summary %q", "All 31 steps behaved as expected.")
 	}
 	if strings.Contains(out.String(), "UNEXPECTED") {
 		t.Errorf("demo output reports an UNEXPECTED step")

@@ -3,7 +3,9 @@
 // backup`, and walks through the restore flow of Longhorn's "Restore a Backup via
 // CSI" page with kubectl, printing each command and what it printed: a correct
 // restore admitted, the typical mistakes denied with their messages, and the
-// one-object restore. It then prints the kubeconfig and runs until Ctrl-C; with
+// one-object restore; then, with the node agent (test/nodeagent) as the node, the
+// backup restored into a StorageClass of another driver through a BackupSource, as
+// a Block and a Filesystem volume (issue #10). It then prints the kubeconfig and runs until Ctrl-C; with
 // --once it exits after the walk-through, with status 0 only if every step
 // behaved as expected.
 package main
@@ -81,7 +83,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "\n== Start etcd, kube-apiserver and snaprestore webhook on loopback\n")
 	d.c, err = cluster.Start(ctx, cluster.Options{
 		Assets: o.assets, Binary: bin, ModuleDir: filepath.Dir(strings.TrimSpace(string(gomod))), WorkDir: work,
-		WebhookArgs: []string{"--backupstore", d.store},
+		// The chart's CRDs (BackupSource, VolumePopulator) and the populator, for the
+		// restore into another StorageClass.
+		CRDDirs:     []string{filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "charts", "snaprestore", "crds")},
+		WebhookArgs: append([]string{"--backupstore", d.store}, populatorArgs...),
 	})
 	if err != nil {
 		return err
@@ -94,7 +99,23 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "   webhook %s (log %s), registered as ValidatingWebhookConfiguration and\n   MutatingWebhookConfiguration %q\n",
 		d.c.WebhookURL, d.c.WebhookLog, cluster.ConfigurationName)
 
+	// The node agent starts while the first part of the walk-through runs.
+	agentErr := make(chan error, 1)
+	go func() {
+		var err error
+		d.agent, err = d.startAgent(ctx, o.assets)
+		agentErr <- err
+	}()
+	defer func() {
+		if d.agent != nil {
+			if err := d.agent.Stop(); err != nil {
+				fmt.Fprintln(out, "demo: stop the node agent:", err)
+			}
+			d.agentLog.Close()
+		}
+	}()
 	failed := d.walk(ctx)
+	failed += d.walkPopulator(ctx, <-agentErr)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -109,7 +130,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		return nil
 	}
-	fmt.Fprintf(out, "\nThe cluster keeps running. Try it:\n  export KUBECONFIG=%s\n  kubectl get volumesnapshots,volumesnapshotcontents,pvc -A\n  %s backups --backupstore %s\nPress Ctrl-C to stop.\n",
+	fmt.Fprintf(out, "\nThe cluster keeps running. Try it:\n  export KUBECONFIG=%s\n  kubectl get volumesnapshots,volumesnapshotcontents,backupsources,pvc -A\n  %s backups --backupstore %s\nPress Ctrl-C to stop.\n",
 		d.c.Kubeconfig, bin, d.store)
 	<-ctx.Done()
 	fmt.Fprintln(out, "\nStopping.")

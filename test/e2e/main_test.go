@@ -105,6 +105,8 @@ func setup(tmp string) (stop func(), err error) {
 		wg.Go(func() {
 			v.c, errs[i] = cluster.Start(context.Background(), cluster.Options{
 				Assets: assets, Binary: bin, ModuleDir: moduleRoot, WorkDir: work, StripCEL: v.stripCEL,
+				// The BackupSource CRD, for the BackupSource webhooks' scenarios.
+				CRDDirs:     []string{filepath.Join(moduleRoot, "charts", "snaprestore", "crds")},
 				WebhookArgs: append([]string{"--backupstore", store}, v.args...),
 			})
 		})

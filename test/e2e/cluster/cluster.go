@@ -71,6 +71,9 @@ type Cluster struct {
 	procDone chan error
 	// metricsToken is MetricsReader's token (grantMetrics).
 	metricsToken string
+	// apiServer is the kube-apiserver RestartAPIServer started, nil before.
+	apiServer     *exec.Cmd
+	apiServerDone chan error
 }
 
 // Start starts etcd and kube-apiserver with the snapshot CRDs, then `snaprestore
@@ -193,6 +196,9 @@ func (c *Cluster) Stop() error {
 			<-c.procDone
 			errs = append(errs, fmt.Errorf("snaprestore webhook did not stop within 30s of SIGTERM; killed (log %s)", c.WebhookLog))
 		}
+	}
+	if err := c.stopRestartedAPIServer(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/snaprestore/snaprestore/webhook"
+	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
 
 // ConfigurationName names both webhook configurations (the default of
@@ -39,6 +40,12 @@ var validatingHooks = []hook{
 		[]admissionregv1.MatchCondition{{Name: "longhorn-driver-or-default-class", Expression: webhook.MatchClassDrivers(LonghornDrivers)}}},
 	{"persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePVCs, "", "persistentvolumeclaims", createOnly,
 		[]admissionregv1.MatchCondition{{Name: "restores-a-volumesnapshot", Expression: webhook.MatchRestoresSnapshot}}},
+	// The BackupSource webhooks (issue #10), which the chart registers with
+	// populator.enabled: the grammar of spec.backup, and a Block claim populated from a
+	// BackupSource below the backup's size. They need the chart's CRDs (Options.CRDDirs).
+	{"backupsources.validate.snaprestore.io", webhook.PathValidateBackupSources, v1alpha1.Group, "backupsources", createOnly, nil},
+	{"populated-persistentvolumeclaims.validate.snaprestore.io", webhook.PathValidatePopulatedPVCs, "", "persistentvolumeclaims", createOnly,
+		[]admissionregv1.MatchCondition{{Name: "populated-from-a-backupsource", Expression: webhook.MatchPopulatedPVC}}},
 }
 
 var mutatingHooks = []hook{
@@ -58,9 +65,13 @@ func (h hook) clientConfig(url func(path string) string, caBundle []byte) admiss
 }
 
 func (h hook) rules() []admissionregv1.RuleWithOperations {
+	version := "v1"
+	if h.group == v1alpha1.Group {
+		version = v1alpha1.Version
+	}
 	return []admissionregv1.RuleWithOperations{{
 		Operations: h.ops,
-		Rule:       admissionregv1.Rule{APIGroups: []string{h.group}, APIVersions: []string{"v1"}, Resources: []string{h.resource}},
+		Rule:       admissionregv1.Rule{APIGroups: []string{h.group}, APIVersions: []string{version}, Resources: []string{h.resource}},
 	}}
 }
 
