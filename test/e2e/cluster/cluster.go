@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -257,4 +259,15 @@ func (c *Cluster) Kubectl(ctx context.Context, dir, stdin string, args ...string
 		return r, fmt.Errorf("run kubectl: %w", err)
 	}
 	return r, nil
+}
+
+// MustKubectl runs Kubectl in a temporary directory of t and fails t unless kubectl ran
+// and exited 0; it returns stdout.
+func (c *Cluster) MustKubectl(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	r, err := c.Kubectl(context.Background(), t.TempDir(), stdin, args...)
+	if err != nil || r.Exit != 0 {
+		t.Fatalf("kubectl %s: exit %d, %v\n%s%s", strings.Join(args, " "), r.Exit, err, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
 }

@@ -18,11 +18,7 @@ const waitLimit = 5 * time.Minute
 
 func kubectl(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	r, err := c.Kubectl(context.Background(), t.TempDir(), stdin, args...)
-	if err != nil || r.Exit != 0 {
-		t.Fatalf("kubectl %s: exit %d, %v\n%s%s", strings.Join(args, " "), r.Exit, err, r.Stdout, r.Stderr)
-	}
-	return r.Stdout
+	return c.MustKubectl(t, stdin, args...)
 }
 
 // get is one jsonpath field of an object ("" when it does not exist).

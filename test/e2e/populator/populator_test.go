@@ -23,11 +23,7 @@ const waitLimit = 5 * time.Minute
 // kubectl runs kubectl and fails t on a non-zero exit.
 func kubectl(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	r, err := c.Kubectl(context.Background(), t.TempDir(), stdin, args...)
-	if err != nil || r.Exit != 0 {
-		t.Fatalf("kubectl %s: exit %d, %v\n%s%s", strings.Join(args, " "), r.Exit, err, r.Stdout, r.Stderr)
-	}
-	return r.Stdout
+	return c.MustKubectl(t, stdin, args...)
 }
 
 // get is one jsonpath field of an object ("" when it does not exist), or of
