@@ -1,7 +1,6 @@
 package populator
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -62,14 +61,7 @@ func BenchmarkPopulateBlock(b *testing.B) {
 // waits until it is Bound.
 func benchPopulateMode(b *testing.B, ns, backup, mode, size string) {
 	b.Helper()
-	ctx := context.Background()
-	run := func(stdin string, args ...string) string {
-		r, err := c.Kubectl(ctx, b.TempDir(), stdin, args...)
-		if err != nil || r.Exit != 0 {
-			b.Fatalf("kubectl %v: exit %d, %v\n%s", args, r.Exit, err, r.Stderr)
-		}
-		return r.Stdout
-	}
+	run := func(stdin string, args ...string) string { return c.MustKubectl(b, stdin, args...) }
 	run("", "create", "namespace", ns)
 	run(fmt.Sprintf(`apiVersion: snaprestore.io/v1alpha1
 kind: BackupSource
