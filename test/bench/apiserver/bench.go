@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/snaprestore/snaprestore/test/bench/admission/cluster"
 	e2ecluster "github.com/snaprestore/snaprestore/test/e2e/cluster"
@@ -23,6 +25,12 @@ import (
 const (
 	benchClass     = "bench-longhorn-backup"
 	probeNamespace = "bench-probe"
+	// benchNamespace holds every phase's VolumeSnapshots. Each phase creates the
+	// same objects (names, handles) and clear deletes them before the next, so
+	// that every phase starts from the same cluster state.
+	benchNamespace = "bench"
+	// benchLabel marks the objects of the phases, for clear.
+	benchLabel = "bench.snaprestore.io/phase-object"
 )
 
 // bench creates objects through the API server with typed clients.
@@ -35,9 +43,13 @@ type bench struct {
 	mix bool
 	// otherOnly: every pair is otherDriver's.
 	otherOnly bool
-	// otherNanos and otherCreates sum the create latency of otherDriver's objects
-	// in the running phase.
-	otherNanos, otherCreates atomic.Int64
+	// otherLatency holds the create latency of each of otherDriver's objects in
+	// the running phase.
+	mu           sync.Mutex
+	otherLatency []time.Duration
+	// twin, when set (-twin), is the baseline control plane: each object is
+	// created on both, back to back (see phase).
+	twin *bench
 }
 
 // otherDriver is the CSI driver of the -mix objects that are not Longhorn's.
@@ -55,6 +67,7 @@ type countWarnings struct{ n *atomic.Int64 }
 
 func (c countWarnings) HandleWarningHeader(int, string, string) { c.n.Add(1) }
 
+// newBench creates through env's API server; env may hold only Config (the twin).
 func newBench(env *cluster.Env) (*bench, error) {
 	b := &bench{env: env}
 	cfg := rest.CopyConfig(env.Config)
@@ -80,8 +93,10 @@ func (b *bench) prepare(ctx context.Context) error {
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshotClass %s: %w", otherClass, err)
 	}
-	if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(probeNamespace), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create namespace %s: %w", probeNamespace, err)
+	for _, ns := range []string{probeNamespace, benchNamespace} {
+		if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(ns), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create namespace %s: %w", ns, err)
+		}
 	}
 	return nil
 }
@@ -154,15 +169,17 @@ func (b *bench) register(ctx context.Context, m mode) error {
 }
 
 // phase creates n VolumeSnapshotContents (bak:// handles, refs pointing back)
-// and their VolumeSnapshots in a new namespace from workers goroutines and
-// times it; each worker creates a content, then its snapshot.
-func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResult, error) {
-	if _, err := b.core.CoreV1().Namespaces().Create(ctx, cluster.Namespace(ns), metav1.CreateOptions{}); err != nil {
-		return phaseResult{}, fmt.Errorf("create namespace %s: %w", ns, err)
-	}
+// and their VolumeSnapshots in benchNamespace from workers goroutines and times
+// it; each worker creates a content, then its snapshot. The objects stay until
+// clear.
+func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) {
+	ns := benchNamespace
 	reviews0, warnings0, live0 := b.reviews(), b.warnings.Load(), b.env.LiveReads.Load()
-	b.otherNanos.Store(0)
-	b.otherCreates.Store(0)
+	reviewed0, err := reviewedByKind()
+	if err != nil {
+		return phaseResult{}, err
+	}
+	b.resetOther()
 	cpu0, err := cluster.CPUTimes()
 	if err != nil {
 		return phaseResult{}, err
@@ -175,6 +192,23 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	step := func(i int) error { return b.create(ctx, ns, i) }
+	if b.twin != nil {
+		// The same object on both control planes, back to back, the order
+		// swapped every other object: whatever else runs on the machine at
+		// that moment slows both alike.
+		b.twin.resetOther()
+		step = func(i int) error {
+			one, two := b, b.twin
+			if i%2 == 1 {
+				one, two = two, one
+			}
+			if err := one.create(ctx, ns, i); err != nil {
+				return err
+			}
+			return two.create(ctx, ns, i)
+		}
+	}
 	start := time.Now()
 	for range workers {
 		wg.Go(func() {
@@ -183,7 +217,7 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 				if i >= n {
 					return
 				}
-				if err := b.create(ctx, ns, i); err != nil {
+				if err := step(i); err != nil {
 					errOnce.Do(func() { first = err; cancel() })
 					return
 				}
@@ -208,12 +242,46 @@ func (b *bench) phase(ctx context.Context, ns string, n, workers int) (phaseResu
 	if err := ctx.Err(); err != nil {
 		return phaseResult{}, err
 	}
-	var otherMean time.Duration
-	if n := b.otherCreates.Load(); n > 0 {
-		otherMean = time.Duration(b.otherNanos.Load() / n)
+	reviewed, err := reviewedByKind()
+	if err != nil {
+		return phaseResult{}, err
 	}
-	return phaseResult{Namespace: ns, Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0,
-		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu, OtherMean: otherMean}, nil
+	for k, v := range reviewed0 {
+		reviewed[k] -= v
+	}
+	p := phaseResult{Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0,
+		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu, Reviewed: reviewed}
+	p.OtherMean, p.OtherP50 = b.otherStats()
+	if b.twin != nil {
+		p.TwinOtherMean, p.TwinOtherP50 = b.twin.otherStats()
+	}
+	return p, nil
+}
+
+func (b *bench) resetOther() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.otherLatency = nil
+}
+
+// otherStats are the mean and median of otherLatency.
+func (b *bench) otherStats() (mean, median time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return meanAndMedian(b.otherLatency)
+}
+
+// meanAndMedian of ds; zeros when ds is empty.
+func meanAndMedian(ds []time.Duration) (mean, median time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	s := slices.Sorted(slices.Values(ds))
+	return sum / time.Duration(len(ds)), s[len(s)/2]
 }
 
 func (b *bench) create(ctx context.Context, ns string, i int) error {
@@ -221,12 +289,13 @@ func (b *bench) create(ctx context.Context, ns string, i int) error {
 		return b.createOther(ctx, ns, i)
 	}
 	snap := fmt.Sprintf("snap-%d", i)
-	content := fmt.Sprintf("%s-content-%d", ns, i)
-	c := cluster.Content(content, ns, snap, benchClass, cluster.Handle(ns, i))
+	content := fmt.Sprintf("bench-content-%d", i)
+	c := cluster.Content(content, ns, snap, benchClass, cluster.Handle("bench", i))
+	s := cluster.Snapshot(ns, snap, content, benchClass)
+	label(c, s)
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshotContents().Create(ctx, c, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshotContent %s: %w", content, err)
 	}
-	s := cluster.Snapshot(ns, snap, content, benchClass)
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshots(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshot %s/%s: %w", ns, snap, err)
 	}
@@ -236,22 +305,86 @@ func (b *bench) create(ctx context.Context, ns string, i int) error {
 // createOther creates what another CSI driver's snapshot looks like: a dynamic
 // VolumeSnapshot (persistentVolumeClaimName) and a VolumeSnapshotContent of
 // otherDriver, as its snapshot controller would; the matchConditions send neither.
-// The two creates' latency is summed into otherNanos.
+// Each create's latency goes to otherLatency.
 func (b *bench) createOther(ctx context.Context, ns string, i int) error {
 	snap := fmt.Sprintf("snap-%d", i)
-	content := fmt.Sprintf("%s-content-%d", ns, i)
-	c := cluster.Content(content, ns, snap, otherClass, fmt.Sprintf("snapshot-%s-%d", ns, i))
+	content := fmt.Sprintf("bench-content-%d", i)
+	c := cluster.Content(content, ns, snap, otherClass, fmt.Sprintf("snapshot-bench-%d", i))
 	c.Spec.Driver = otherDriver
 	s := cluster.Snapshot(ns, snap, "", otherClass)
 	s.Spec.Source = snapv1.VolumeSnapshotSource{PersistentVolumeClaimName: ptr.To(fmt.Sprintf("data-%d", i))}
+	label(c, s)
 	start := time.Now()
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshotContents().Create(ctx, c, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshotContent %s: %w", content, err)
 	}
+	mid := time.Now()
 	if _, err := b.snaps.SnapshotV1().VolumeSnapshots(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create VolumeSnapshot %s/%s: %w", ns, snap, err)
 	}
-	b.otherNanos.Add(int64(time.Since(start)))
-	b.otherCreates.Add(2)
+	end := time.Now()
+	b.mu.Lock()
+	b.otherLatency = append(b.otherLatency, mid.Sub(start), end.Sub(mid))
+	b.mu.Unlock()
 	return nil
+}
+
+func label(objs ...metav1.Object) {
+	for _, o := range objs {
+		o.SetLabels(map[string]string{benchLabel: "true"})
+	}
+}
+
+// clear deletes the objects of the last phase and returns once neither the API
+// server nor the webhook's cache holds any of them, so that the next phase creates
+// the same objects into the same state. It is not timed.
+func (b *bench) clear(ctx context.Context) error {
+	if b.twin != nil {
+		if err := b.twin.clear(ctx); err != nil {
+			return fmt.Errorf("twin: %w", err)
+		}
+	}
+	sel := metav1.ListOptions{LabelSelector: benchLabel}
+	if err := b.snaps.SnapshotV1().VolumeSnapshots(benchNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		return fmt.Errorf("delete the VolumeSnapshots of namespace %s: %w", benchNamespace, err)
+	}
+	if err := b.snaps.SnapshotV1().VolumeSnapshotContents().DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		return fmt.Errorf("delete the VolumeSnapshotContents labelled %s: %w", benchLabel, err)
+	}
+	left := func() (int, error) {
+		live := metav1.ListOptions{LabelSelector: benchLabel, Limit: 1}
+		s, err := b.snaps.SnapshotV1().VolumeSnapshots(benchNamespace).List(ctx, live)
+		if err != nil {
+			return 0, err
+		}
+		c, err := b.snaps.SnapshotV1().VolumeSnapshotContents().List(ctx, live)
+		if err != nil {
+			return 0, err
+		}
+		if b.env.Manager == nil {
+			return len(s.Items) + len(c.Items), nil
+		}
+		var cs snapv1.VolumeSnapshotList
+		var cc snapv1.VolumeSnapshotContentList
+		cache := b.env.Manager.GetCache()
+		if err := cache.List(ctx, &cs, client.HasLabels{benchLabel}); err != nil {
+			return 0, err
+		}
+		if err := cache.List(ctx, &cc, client.HasLabels{benchLabel}); err != nil {
+			return 0, err
+		}
+		return len(s.Items) + len(c.Items) + len(cs.Items) + len(cc.Items), nil
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		n, err := left()
+		if err != nil {
+			return fmt.Errorf("list the phase's objects after deleting them: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the phase's objects are still listed (API server or the webhook's cache: %d) 2m after deleting them", n)
+		}
+	}
 }

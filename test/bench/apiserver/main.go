@@ -5,8 +5,11 @@
 // VolumeSnapshots through the API server with a typed client, alternately
 // without and with the Validating/MutatingWebhookConfigurations registered
 // (and, for reference, with the same configurations served by a no-op
-// handler), each phase in a namespace of its own. It reports the median wall
-// times and their ratio. The goal is printed as PASS/MISS for information; the exit
+// handler), every phase creating the same objects into the same cleared state.
+// Each round runs one phase per mode back to back; it reports the ratio of each
+// round's phases, summarized over the rounds (median, quartiles, extremes),
+// which a shared machine's drifting load disturbs far less than a ratio of
+// medians taken over the whole run. The goal is printed as PASS/MISS for information; the exit
 // status is non-zero only when the run itself fails, including a phase that
 // did not run as labelled (webhooks called without configurations, or not
 // called with them).
@@ -24,6 +27,7 @@ import (
 	"time"
 
 	"github.com/snaprestore/snaprestore/test/bench/admission/cluster"
+	"github.com/snaprestore/snaprestore/test/bench/measure"
 	"github.com/snaprestore/snaprestore/webhook"
 )
 
@@ -45,6 +49,9 @@ type options struct {
 	// otherOnly makes every object pair another CSI driver's: what the webhooks cost
 	// objects they are not sent (the matchConditions' evaluation only).
 	otherOnly bool
+	// twin starts a second, identical control plane that never has webhook
+	// configurations, and creates every object on both, back to back.
+	twin bool
 }
 
 // goalRatio is issue #3's bound on wall time with webhooks / without.
@@ -68,16 +75,21 @@ func main() {
 	flag.StringVar(&o.assets, "assets", "", "directory with kube-apiserver and etcd (default $KUBEBUILDER_ASSETS, else bin)")
 	flag.IntVar(&o.objects, "objects", 1000, "VolumeSnapshots (each with its VolumeSnapshotContent) created per phase")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent creators")
-	flag.IntVar(&o.rounds, "rounds", 3, "phases of each kind, alternating without, with[, noop][, noop], with, without, ... (medians are reported)")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of one phase per mode, alternating without, with[, noop] | [noop,] with, without, ... (ratios are taken per round; their median and spread are reported)")
 	flag.IntVar(&o.warmup, "warmup", 200, "objects created, unmeasured, with the webhooks registered before the first phase")
 	flag.BoolVar(&o.noop, "noop", true, "also measure the configurations served by a no-op handler (what any webhook costs)")
 	flag.BoolVar(&o.http1, "http1", false, "experiment: the webhook server offers only HTTP/1.1 (ALPN), not HTTP/2")
 	flag.BoolVar(&o.mix, "mix", false, "half the object pairs belong to another CSI driver (not sent to the webhooks); their latency is reported apart")
 	flag.BoolVar(&o.otherOnly, "other-only", false, "every object pair belongs to another CSI driver: no review may be sent")
+	flag.BoolVar(&o.twin, "twin", false, "also create every object, back to back, on a second control plane that never has webhook configurations; the other driver's latency is reported against it (with -mix or -other-only)")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
 	if o.objects < 1 || o.workers < 1 || o.rounds < 1 {
 		fmt.Fprintf(os.Stderr, "apiserver-bench: -objects %d, -workers %d, -rounds %d: expected at least 1 each\n", o.objects, o.workers, o.rounds)
+		os.Exit(2)
+	}
+	if o.twin && !o.mix && !o.otherOnly {
+		fmt.Fprintln(os.Stderr, "apiserver-bench: -twin measures another driver's objects; expected -mix or -other-only with it")
 		os.Exit(2)
 	}
 	if o.warmup < 0 {
@@ -98,17 +110,35 @@ type results struct {
 	Workers    int           `json:"workers"`
 	Rounds     int           `json:"rounds"`
 	GOMAXPROCS int           `json:"gomaxprocs"`
+	LoadStart  string        `json:"loadAverageStart"` // /proc/loadavg when the phases start
+	LoadEnd    string        `json:"loadAverageEnd"`
 	Without    time.Duration `json:"withoutNanos"` // medians
 	With       time.Duration `json:"withNanos"`
 	Noop       time.Duration `json:"noopNanos,omitempty"`
-	Ratio      float64       `json:"ratioWithToWithout"`
-	NoopRatio  float64       `json:"ratioNoopToWithout,omitempty"`
-	CPURatio   float64       `json:"cpuRatioWithToWithout"` // median CPU time, with / without
-	Mix        bool          `json:"mix"`
-	OtherOnly  bool          `json:"otherOnly"`
-	// OtherRatio is the median over phases of the other driver's mean create
-	// latency, with / without (-mix).
-	OtherRatio   float64       `json:"ratioOtherDriverWithToWithout,omitempty"`
+	// Ratio is WallRatio's median; the ratios below are taken per round (the
+	// phases of one round run back to back), then summarized.
+	Ratio     float64        `json:"ratioWithToWithout"`
+	WallRatio measure.Spread `json:"wallRatioWithToWithout"`
+	NoopRatio measure.Spread `json:"wallRatioNoopToWithout,omitzero"`
+	CPURatio  measure.Spread `json:"cpuRatioWithToWithout"` // CPU time of the whole system under test
+	// APIServerCPURatio is kube-apiserver's CPU time alone, with / without.
+	APIServerCPURatio measure.Spread `json:"apiserverCPURatioWithToWithout"`
+	Mix               bool           `json:"mix"`
+	OtherOnly         bool           `json:"otherOnly"`
+	// OtherRatio is the median create latency of the other driver's objects, with
+	// / without, per round (-mix, -other-only); OtherMeanRatio the same of the mean.
+	OtherRatio     measure.Spread `json:"ratioOtherDriverWithToWithout,omitzero"`
+	OtherMeanRatio measure.Spread `json:"ratioOtherDriverMeanWithToWithout,omitzero"`
+	// Twin: TwinRatio is, per round, the other driver's median create latency
+	// on the measured control plane over the twin's in the phase with
+	// configurations, divided by the same in the phase without (which corrects
+	// for any difference between the two control planes themselves).
+	Twin          bool           `json:"twin"`
+	TwinRatio     measure.Spread `json:"twinRatioOtherDriver,omitzero"`
+	TwinMeanRatio measure.Spread `json:"twinRatioOtherDriverMean,omitzero"`
+	// OtherSent is how many of the other driver's objects the webhook's own
+	// metrics counted as reviewed in the phases with configurations (must be 0).
+	OtherSent    int64         `json:"otherDriverReviewed"`
 	Goal         float64       `json:"goalRatio"`
 	Pass         bool          `json:"pass"`
 	Runs         []phaseResult `json:"runs"`
@@ -118,17 +148,25 @@ type results struct {
 // phaseResult is one timed phase.
 type phaseResult struct {
 	Mode      mode          `json:"mode"`
-	Namespace string        `json:"namespace"`
+	Round     int           `json:"round"` // 1, 2, ...
 	Wall      time.Duration `json:"wallNanos"`
 	Reviews   int64         `json:"reviews"`   // webhook calls during the phase
 	Warnings  int64         `json:"warnings"`  // warnings the API server returned
 	LiveReads int64         `json:"liveReads"` // the handlers' uncached reads (cache misses)
+	// Reviewed is the webhook's own metric (snaprestore_webhook_reviews_total)
+	// during the phase, by reviewed kind; the no-op handler is not counted there.
+	Reviewed map[string]int64 `json:"reviewedByKind"`
 	// CPU is the CPU time of the whole system under test during the phase:
 	// etcd, kube-apiserver, and this process (clients, webhook server).
 	CPU   time.Duration            `json:"cpuNanos"`
 	CPUBy map[string]time.Duration `json:"cpuByProcessNanos"` // "self" is the benchmark process
-	// OtherMean is the mean create latency of the other driver's objects (-mix).
+	// OtherMean and OtherP50 are the mean and median create latency of the other
+	// driver's objects (-mix, -other-only).
 	OtherMean time.Duration `json:"otherDriverMeanNanos,omitempty"`
+	OtherP50  time.Duration `json:"otherDriverMedianNanos,omitempty"`
+	// TwinOtherMean and TwinOtherP50 are the same on the twin (-twin).
+	TwinOtherMean time.Duration `json:"twinOtherDriverMeanNanos,omitempty"`
+	TwinOtherP50  time.Duration `json:"twinOtherDriverMedianNanos,omitempty"`
 }
 
 func run(ctx context.Context, o options) (*results, error) {
@@ -153,23 +191,46 @@ func run(ctx context.Context, o options) (*results, error) {
 	if err := b.prepare(ctx); err != nil {
 		return nil, err
 	}
-	res := &results{Mix: o.mix || o.otherOnly, OtherOnly: o.otherOnly, HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
-	modes := []mode{without, with}
-	if o.noop {
-		modes = append(modes, noop)
+	if o.twin {
+		stop, err := startTwin(ctx, b, o)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
 	}
+	res := &results{Twin: o.twin, Mix: o.mix, OtherOnly: o.otherOnly, HTTP1: o.http1, Objects: o.objects, Workers: o.workers, Rounds: o.rounds, GOMAXPROCS: runtime.GOMAXPROCS(0), Goal: goalRatio}
 	// Unmeasured: the webhook connection, the caches and etcd warm up.
 	if o.warmup > 0 {
 		if err := b.register(ctx, with); err != nil {
 			return nil, err
 		}
-		if _, err := b.phase(ctx, "bench-warmup", o.warmup, o.workers); err != nil {
+		if _, err := b.phase(ctx, o.warmup, o.workers); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+		if err := b.clear(ctx); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	// without, with, noop, noop, with, without, ...: objects pile up in etcd
-	// from phase to phase, and reversing every other round spreads that drift
-	// over all modes alike.
+	res.LoadStart = measure.LoadAverage()
+	if res.Runs, err = b.rounds(ctx, o); err != nil {
+		return nil, err
+	}
+	res.LoadEnd = measure.LoadAverage()
+	res.summarize(o)
+	res.ReviewsTotal = b.reviews()
+	return res, nil
+}
+
+// rounds runs o.rounds rounds of one phase per mode: without, with[, noop], then
+// reversed in the next round ([noop,] with, without), so that each round's phases
+// run back to back and a drift of the machine's load within a round hits every
+// mode alike. Every phase creates the same objects into the same (cleared) state.
+func (b *bench) rounds(ctx context.Context, o options) ([]phaseResult, error) {
+	modes := []mode{without, with}
+	if o.noop {
+		modes = append(modes, noop)
+	}
+	var runs []phaseResult
 	for r := range o.rounds {
 		order := slices.Clone(modes)
 		if r%2 == 1 {
@@ -179,66 +240,141 @@ func run(ctx context.Context, o options) (*results, error) {
 			if err := b.register(ctx, m); err != nil {
 				return nil, err
 			}
-			ns := fmt.Sprintf("bench-%s-%d", m, r+1)
-			p, err := b.phase(ctx, ns, o.objects, o.workers)
+			name := fmt.Sprintf("%s %d", m, r+1)
+			p, err := b.phase(ctx, o.objects, o.workers)
 			if err != nil {
-				return nil, fmt.Errorf("phase %s: %w", ns, err)
+				return nil, fmt.Errorf("phase %s: %w", name, err)
 			}
-			p.Mode = m
-			if err := checkReviews(o, m, ns, p); err != nil {
+			p.Mode, p.Round = m, r+1
+			if err := checkReviews(o, m, name, p); err != nil {
 				return nil, err
 			}
-			res.Runs = append(res.Runs, p)
+			if err := b.clear(ctx); err != nil {
+				return nil, fmt.Errorf("phase %s: %w", name, err)
+			}
+			runs = append(runs, p)
 		}
 	}
-	res.summarize(o)
-	res.ReviewsTotal = b.reviews()
-	return res, nil
+	return runs, nil
 }
 
 // checkReviews proves a phase ran under the configurations its mode names:
-// the reviews the webhooks served fit the Longhorn objects created.
-func checkReviews(o options, m mode, ns string, p phaseResult) error {
-	// With configurations every object passes the webhooks: one validating
-	// review for the content and one for the snapshot (the mutating webhook's
-	// matchCondition skips snapshots that name no backup).
+// the reviews the webhooks served fit the Longhorn objects created, and the
+// webhook's own metrics counted no review of another driver's object.
+func checkReviews(o options, m mode, name string, p phaseResult) error {
+	// With configurations every Longhorn object passes the webhooks: one
+	// validating review for the content and one for the snapshot (the mutating
+	// webhook's matchCondition skips snapshots that name no backup).
 	const perPair = 2
-	longhorn := int64(o.objects)
-	switch {
-	case o.otherOnly:
-		longhorn = 0
-	case o.mix:
-		longhorn = int64(o.objects+1) / 2
-	}
+	longhorn := longhornPairs(o)
 	if m == with && o.otherOnly && p.Reviews != 0 {
-		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d object pairs of another driver; expected none", ns, p.Reviews, o.objects)
+		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d object pairs of another driver; expected none", name, p.Reviews, o.objects)
 	}
 	if m != without && p.Reviews < perPair*longhorn {
-		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d Longhorn objects; expected at least %d (are the configurations in effect?)", ns, p.Reviews, longhorn, perPair*longhorn)
-	}
-	if m == with && o.mix && p.Reviews >= perPair*int64(o.objects) {
-		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d objects, half of another driver; expected fewer than %d (are the other driver's objects sent?)", ns, p.Reviews, o.objects, perPair*int64(o.objects))
+		return fmt.Errorf("phase %s: the webhooks served %d reviews for %d Longhorn objects; expected at least %d (are the configurations in effect?)", name, p.Reviews, longhorn, perPair*longhorn)
 	}
 	if m == without && p.Reviews != 0 {
-		return fmt.Errorf("phase %s: the webhooks served %d reviews although their configurations were deleted; expected 0", ns, p.Reviews)
+		return fmt.Errorf("phase %s: the webhooks served %d reviews although their configurations were deleted; expected 0", name, p.Reviews)
+	}
+	if m == with && o.mix {
+		if sent := otherSent(o, p); sent != 0 {
+			return fmt.Errorf("phase %s: the webhook's %s counted %v reviews for %d Longhorn and %d other-driver object pairs; expected %d VolumeSnapshotContent and %d VolumeSnapshot reviews (another driver's objects were sent)",
+				name, reviewsMetric, p.Reviewed, longhorn, int64(o.objects)-longhorn, longhorn, longhorn)
+		}
 	}
 	return nil
+}
+
+// longhornPairs is the number of Longhorn object pairs of a phase.
+func longhornPairs(o options) int64 {
+	switch {
+	case o.otherOnly:
+		return 0
+	case o.mix:
+		return int64(o.objects+1) / 2
+	}
+	return int64(o.objects)
+}
+
+// otherSent is the number of reviews of a phase beyond its Longhorn objects'
+// (one VolumeSnapshotContent and one VolumeSnapshot review each), by the
+// webhook's own metrics: another driver's objects that were sent.
+func otherSent(o options, p phaseResult) int64 {
+	l := longhornPairs(o)
+	var sent int64
+	for kind, n := range p.Reviewed {
+		switch kind {
+		case "VolumeSnapshotContent", "VolumeSnapshot":
+			sent += max(n-l, 0)
+		default:
+			sent += n
+		}
+	}
+	return sent
 }
 
 // summarize fills in the medians and ratios of the runs, and the verdict.
 func (res *results) summarize(o options) {
 	res.Without, res.With = medianWall(res.Runs, without), medianWall(res.Runs, with)
-	res.Ratio = res.With.Seconds() / res.Without.Seconds()
-	res.CPURatio = medianCPU(res.Runs, with).Seconds() / medianCPU(res.Runs, without).Seconds()
+	wall := func(p phaseResult) float64 { return p.Wall.Seconds() }
+	res.WallRatio = pairedSpread(res.Runs, with, without, wall)
+	res.Ratio = res.WallRatio.Median
+	res.CPURatio = pairedSpread(res.Runs, with, without, func(p phaseResult) float64 { return p.CPU.Seconds() })
+	res.APIServerCPURatio = pairedSpread(res.Runs, with, without, func(p phaseResult) float64 { return p.CPUBy["kube-apiserver"].Seconds() })
 	if o.noop {
 		res.Noop = medianWall(res.Runs, noop)
-		res.NoopRatio = res.Noop.Seconds() / res.Without.Seconds()
+		res.NoopRatio = pairedSpread(res.Runs, noop, without, wall)
 	}
 	if o.mix {
-		res.OtherRatio = medianOf(res.Runs, with, func(p phaseResult) time.Duration { return p.OtherMean }).Seconds() /
-			medianOf(res.Runs, without, func(p phaseResult) time.Duration { return p.OtherMean }).Seconds()
+		res.OtherRatio = pairedSpread(res.Runs, with, without, func(p phaseResult) float64 { return p.OtherP50.Seconds() })
+		res.OtherMeanRatio = pairedSpread(res.Runs, with, without, func(p phaseResult) float64 { return p.OtherMean.Seconds() })
+		for _, p := range res.Runs {
+			if p.Mode == with {
+				res.OtherSent += otherSent(o, p)
+			}
+		}
+	}
+	if o.twin {
+		twin := func(f func(phaseResult) (time.Duration, time.Duration)) func(phaseResult) float64 {
+			return func(p phaseResult) float64 {
+				mine, theirs := f(p)
+				if theirs == 0 {
+					return 0
+				}
+				return mine.Seconds() / theirs.Seconds()
+			}
+		}
+		res.TwinRatio = pairedSpread(res.Runs, with, without, twin(func(p phaseResult) (time.Duration, time.Duration) { return p.OtherP50, p.TwinOtherP50 }))
+		res.TwinMeanRatio = pairedSpread(res.Runs, with, without, twin(func(p phaseResult) (time.Duration, time.Duration) { return p.OtherMean, p.TwinOtherMean }))
 	}
 	res.Pass = res.Ratio <= goalRatio
+}
+
+// pairedSpread is the ratio f(num) / f(den) of the two phases of each round,
+// summarized over the rounds.
+func pairedSpread(runs []phaseResult, num, den mode, f func(phaseResult) float64) measure.Spread {
+	var ratios []float64
+	for r := 1; ; r++ {
+		var a, b float64
+		found := 0
+		for _, p := range runs {
+			if p.Round != r {
+				continue
+			}
+			switch p.Mode {
+			case num:
+				a, found = f(p), found+1
+			case den:
+				b, found = f(p), found+1
+			}
+		}
+		if found == 0 {
+			return measure.NewSpread(ratios)
+		}
+		if found == 2 && b > 0 {
+			ratios = append(ratios, a/b)
+		}
+	}
 }
 
 func medianWall(runs []phaseResult, m mode) time.Duration {
@@ -299,11 +435,12 @@ func (r *results) print() {
 	if len(experiments) > 0 {
 		exp = "; experiment: " + strings.Join(experiments, ", ")
 	}
-	fmt.Printf("== API-server benchmark: %d VolumeSnapshots + %d VolumeSnapshotContents per phase, %d workers, %d rounds (medians), GOMAXPROCS %d%s\n",
+	fmt.Printf("== API-server benchmark: %d VolumeSnapshots + %d VolumeSnapshotContents per phase, %d workers, %d rounds, GOMAXPROCS %d%s\n",
 		r.Objects, r.Objects, r.Workers, r.Rounds, r.GOMAXPROCS, exp)
+	fmt.Printf("  load average %s at the first phase, %s after the last\n", r.LoadStart, r.LoadEnd)
 	rate := func(d time.Duration) float64 { return float64(2*r.Objects) / d.Seconds() }
 	row := func(label string, wall time.Duration, m mode, note string) {
-		fmt.Printf("  %-20s: %7.2f s  %7.0f objects/s  CPU %6.2f s  (runs %s%s)\n", label, wall.Seconds(), rate(wall), medianCPU(r.Runs, m).Seconds(), walls(r.Runs, m), note)
+		fmt.Printf("  %-20s: %7.2f s  %7.0f objects/s  CPU %6.2f s  (median; runs %s%s)\n", label, wall.Seconds(), rate(wall), medianCPU(r.Runs, m).Seconds(), walls(r.Runs, m), note)
 		fmt.Printf("  %-20s  CPU by process: %s\n", "", cpuBy(r.Runs, m))
 	}
 	row("without webhooks", r.Without, without, "; baseline")
@@ -311,27 +448,26 @@ func (r *results) print() {
 	if r.Noop > 0 {
 		row("with no-op webhooks", r.Noop, noop, "; what any webhook costs")
 	}
-	verdict := "MISS"
-	if r.Pass {
-		verdict = "PASS"
-	}
-	fmt.Printf("  ratio with/without %.2f (goal <= %.2f) %s", r.Ratio, r.Goal, verdict)
+	fmt.Printf("  per round, with/without: wall %s (goal <= %.2f) %s\n", r.WallRatio, r.Goal, measure.Verdict(r.Pass))
 	if r.Noop > 0 {
-		fmt.Printf("; no-op/without %.2f", r.NoopRatio)
+		fmt.Printf("  per round, no-op/without: wall %s\n", r.NoopRatio)
 	}
-	fmt.Printf("; CPU with/without %.2f (etcd + kube-apiserver + clients + webhook)\n", r.CPURatio)
+	fmt.Printf("  per round, with/without: CPU %s (etcd + kube-apiserver + clients + webhook); kube-apiserver CPU %s\n", r.CPURatio, r.APIServerCPURatio)
 	if r.Mix {
-		verdict := "MISS"
-		if r.OtherRatio <= goalOtherRatio {
-			verdict = "PASS"
-		}
 		share := "half of each phase"
 		if r.OtherOnly {
 			share = "every object"
 		}
-		fmt.Printf("  another driver's objects (%s, not sent): mean create latency with/without %.3f (goal <= %.2f) %s; with %s, without %s\n",
-			share, r.OtherRatio, goalOtherRatio, verdict, medianOf(r.Runs, with, func(p phaseResult) time.Duration { return p.OtherMean }),
-			medianOf(r.Runs, without, func(p phaseResult) time.Duration { return p.OtherMean }))
+		fmt.Printf("  another driver's objects (%s): median create latency with/without per round %s (goal <= %.2f) %s; with %s, without %s\n",
+			share, r.OtherRatio, goalOtherRatio, measure.Verdict(r.OtherRatio.Median <= goalOtherRatio),
+			medianOf(r.Runs, with, func(p phaseResult) time.Duration { return p.OtherP50 }).Round(10*time.Microsecond),
+			medianOf(r.Runs, without, func(p phaseResult) time.Duration { return p.OtherP50 }).Round(10*time.Microsecond))
+		fmt.Printf("  another driver's objects: mean create latency with/without per round %s\n", r.OtherMeanRatio)
+		if r.Twin {
+			fmt.Printf("  against the twin control plane (same objects, back to back): median create latency with/without per round %s (goal <= %.2f) %s; mean %s\n",
+				r.TwinRatio, goalOtherRatio, measure.Verdict(r.TwinRatio.Median <= goalOtherRatio), r.TwinMeanRatio)
+		}
+		fmt.Printf("  another driver's objects reviewed by the webhook (its %s, phases with webhooks): %d\n", reviewsMetric, r.OtherSent)
 	}
 	var warnings, live int64
 	for _, p := range r.Runs {
