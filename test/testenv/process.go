@@ -21,9 +21,10 @@ type Process struct {
 	err  error
 }
 
-// StartProcess runs binary with args, stdout and stderr going to logPath.
+// StartProcess runs binary with args, stdout and stderr appended to logPath (a
+// process started again on the same log keeps the earlier run's output).
 func StartProcess(name, logPath, binary string, args ...string) (*Process, error) {
-	log, err := os.Create(logPath)
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("%s log: %w", name, err)
 	}
@@ -77,6 +78,28 @@ func (p *Process) Stop() error {
 	case <-time.After(20 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+	return nil
+}
+
+// Kill sends SIGKILL (no clean shutdown: the process's connections are reset)
+// and waits for the exit; a process that had already ended is not an error.
+func (p *Process) Kill() {
+	if !p.Exited() {
+		_ = p.cmd.Process.Kill()
+	}
+	<-p.done
+}
+
+// Signal sends sig to a running process: SIGSTOP freezes it (the kernel still
+// accepts connections on its listening sockets, nothing answers: a hung peer),
+// SIGCONT lets it go on.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return fmt.Errorf("%w: %s: %v", ErrProcessExited, p.Name, p.err)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", sig, p.Name, err)
 	}
 	return nil
 }

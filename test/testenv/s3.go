@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,15 +56,55 @@ type S3 struct {
 	CACert []byte
 	// Root is the posix directory that holds the buckets.
 	Root string
-	// Log is the server's output file.
+	// Log is the server's output file (each start appends to it).
 	Log string
 
-	stop func()
+	bin  string
+	args []string
+	mu   sync.Mutex
+	proc *Process // nil once stopped
 }
 
-// Stop kills the server (the outage of a test); later calls do nothing. StartS3
-// stops it at cleanup anyway.
-func (s *S3) Stop() { s.stop() }
+// Stop kills the server with SIGKILL (the outage of a test: its connections are
+// reset, its port refuses); later calls do nothing. StartS3 stops it at cleanup
+// anyway.
+func (s *S3) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
+	}
+}
+
+// Restart starts a stopped server again with the same command line: the same
+// port, keys, certificate and posix root, so the buckets and objects written
+// before are served again. It returns once the port accepts connections.
+func (s *S3) Restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return fmt.Errorf("restart versitygw on %s: it is still running; Stop it first", s.Addr)
+	}
+	return s.launch()
+}
+
+// Pause freezes the server with SIGSTOP: connections are still accepted by the
+// kernel, nothing answers (a hung endpoint, the nastier real case of an outage).
+// Resume lets it go on; Stop kills it paused or not.
+func (s *S3) Pause() error { return s.signal(syscall.SIGSTOP) }
+
+// Resume undoes Pause (SIGCONT).
+func (s *S3) Resume() error { return s.signal(syscall.SIGCONT) }
+
+func (s *S3) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return fmt.Errorf("signal %s to versitygw on %s: it is stopped", sig, s.Addr)
+	}
+	return s.proc.Signal(sig)
+}
 
 // Env is the backup-target secret of the server: AWS_ENDPOINTS, the keys and,
 // with TLS, AWS_CERT. Set VIRTUAL_HOSTED_STYLE on a copy to change addressing.
@@ -180,7 +220,7 @@ func RunS3(dir string, o S3Options) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &S3{Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "versitygw.log"), stop: func() {}}
+	s := &S3{Root: filepath.Join(dir, "root"), Log: filepath.Join(dir, "versitygw.log"), bin: bin}
 	if err := os.MkdirAll(s.Root, 0o755); err != nil {
 		return nil, err
 	}
@@ -189,7 +229,7 @@ func RunS3(dir string, o S3Options) (*S3, error) {
 		return nil, err
 	}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := []string{"--access", S3AccessKey, "--secret", S3SecretKey, "--port", s.Addr,
+	s.args = []string{"--access", S3AccessKey, "--secret", S3SecretKey, "--port", s.Addr,
 		"--virtual-domain", S3Domain, "--quiet"}
 	scheme := "http"
 	if o.TLS {
@@ -198,31 +238,14 @@ func RunS3(dir string, o S3Options) (*S3, error) {
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "--cert", cert, "--key", key)
+		s.args = append(s.args, "--cert", cert, "--key", key)
 	}
 	s.Endpoint = fmt.Sprintf("%s://%s:%d", scheme, S3Domain, port)
-	args = append(args, "posix", s.Root)
-	logf, err := os.Create(s.Log)
+	s.args = append(s.args, "posix", s.Root)
+	s.mu.Lock()
+	err = s.launch()
+	s.mu.Unlock()
 	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
-	var once sync.Once
-	s.stop = func() {
-		once.Do(func() {
-			cmd.Process.Kill()
-			<-exited
-		})
-	}
-	if err := s.waitReady(exited); err != nil {
-		s.Stop()
 		return nil, err
 	}
 	if err := s.makeBuckets(o.Buckets); err != nil {
@@ -232,17 +255,28 @@ func RunS3(dir string, o S3Options) (*S3, error) {
 	return s, nil
 }
 
+// launch starts the process and waits until it listens; s.mu is held.
+func (s *S3) launch() error {
+	p, err := StartProcess("versitygw", s.Log, s.bin, s.args...)
+	if err != nil {
+		return err
+	}
+	if err := s.waitReady(p); err != nil {
+		p.Kill()
+		return err
+	}
+	s.proc = p
+	return nil
+}
+
 // s3StartWait bounds the wait for versitygw to accept connections.
 const s3StartWait = 30 * time.Second
 
-func (s *S3) waitReady(exited chan error) error {
+func (s *S3) waitReady(p *Process) error {
 	deadline := time.Now().Add(s3StartWait)
 	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("versitygw exited before it listened on %s (%v); log %s:\n%s", s.Addr, err, s.Log, readTail(s.Log))
-		default:
+		if p.Exited() {
+			return fmt.Errorf("versitygw exited before it listened on %s (%v); log %s:\n%s", s.Addr, p.Err(), s.Log, readTail(s.Log))
 		}
 		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
 		if err == nil {
