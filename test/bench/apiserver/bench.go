@@ -180,6 +180,10 @@ func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) 
 		return phaseResult{}, err
 	}
 	b.resetOther()
+	plugins0, err := b.pluginTime(ctx)
+	if err != nil {
+		return phaseResult{}, err
+	}
 	cpu0, err := cluster.CPUTimes()
 	if err != nil {
 		return phaseResult{}, err
@@ -246,11 +250,15 @@ func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) 
 	if err != nil {
 		return phaseResult{}, err
 	}
+	plugins, err := b.pluginTime(ctx)
+	if err != nil {
+		return phaseResult{}, err
+	}
 	for k, v := range reviewed0 {
 		reviewed[k] -= v
 	}
 	p := phaseResult{Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0,
-		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu, Reviewed: reviewed}
+		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu, Reviewed: reviewed, Plugins: plugins.perCreate(plugins0)}
 	p.OtherMean, p.OtherP50 = b.otherStats()
 	if b.twin != nil {
 		p.TwinOtherMean, p.TwinOtherP50 = b.twin.otherStats()

@@ -53,9 +53,9 @@ snaprestore_webhook_reviews_total_other{kind="PersistentVolumeClaim"} 100
 		{map[string]string{"verdict": "denied"}, 8},
 		{map[string]string{"kind": "VolumeSnapshotClass"}, 0},
 	} {
-		got, err := sumSamples(text, "snaprestore_webhook_reviews_total", tc.want)
+		got, err := SumSamples(text, "snaprestore_webhook_reviews_total", tc.want)
 		if err != nil || got != tc.expect {
-			t.Errorf("sumSamples(%v) = %v, %v; want %v", tc.want, got, err, tc.expect)
+			t.Errorf("SumSamples(%v) = %v, %v; want %v", tc.want, got, err, tc.expect)
 		}
 	}
 }

@@ -101,11 +101,12 @@ func (c *Cluster) Metric(ctx context.Context, name string, want map[string]strin
 	if code != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: HTTP %d", c.MetricsURL, code)
 	}
-	return sumSamples(body, name, want)
+	return SumSamples(body, name, want)
 }
 
-// sumSamples reads Prometheus text exposition: lines `name{k="v",...} value`.
-func sumSamples(text, name string, want map[string]string) (float64, error) {
+// SumSamples is the sum of the samples of metric name whose labels include want, read
+// from Prometheus text exposition: lines `name{k="v",...} value`.
+func SumSamples(text, name string, want map[string]string) (float64, error) {
 	var sum float64
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
