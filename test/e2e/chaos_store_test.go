@@ -132,27 +132,7 @@ func backupstoreOutage(t *testing.T, f storeFault) {
 	v := variants[0]
 	name := "chaos-store-" + f.name
 	const workers, perWorker = 4, 24
-	if err := v.c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { deleteChaosObjects(t, v, name) })
-	s3 := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}})
-	// versitygw's posix backend serves the files of a bucket's directory.
-	if _, err := cluster.FixtureBackupstore(moduleRoot, filepath.Join(s3.Root, "backups")); err != nil {
-		t.Fatal(err)
-	}
-	certDir := t.TempDir()
-	ca, err := cluster.ServingCert(certDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env []string
-	for k, val := range s3.Env() {
-		env = append(env, k+"="+val)
-	}
-	w := startWebhookEnv(t, v, env, "--cert-dir", certDir, "--backupstore", "s3://backups@us-east-1/")
-	w.waitFor("readyz", w.ready)
-	registerIsolated(t, v, name, "https://"+w.addr, ca)
+	s3, w := startStoreWebhook(t, v, name)
 	objects := storeObjects(name, map[string]string{chaosLabel: name})
 	wc, warnings := warningClient(t, v)
 	// The API server picks the new configurations up asynchronously; the first
@@ -194,6 +174,36 @@ func backupstoreOutage(t *testing.T, f storeFault) {
 		w.fatalf("the webhook process exited during the test: %v", err)
 	default:
 	}
+}
+
+// startStoreWebhook starts versitygw with the suite's fixtures at the bucket root
+// and a webhook process reading it (--backupstore s3://backups@us-east-1/, the
+// server's keys), registered for the objects labelled chaosLabel=name of namespace
+// name.
+func startStoreWebhook(t *testing.T, v *variant, name string) (*testenv.S3, *webhookProcess) {
+	t.Helper()
+	if err := v.c.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteChaosObjects(t, v, name) })
+	s3 := testenv.StartS3(t, testenv.S3Options{Buckets: []string{"backups"}})
+	// versitygw's posix backend serves the files of a bucket's directory.
+	if _, err := cluster.FixtureBackupstore(moduleRoot, filepath.Join(s3.Root, "backups")); err != nil {
+		t.Fatal(err)
+	}
+	certDir := t.TempDir()
+	ca, err := cluster.ServingCert(certDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for k, val := range s3.Env() {
+		env = append(env, k+"="+val)
+	}
+	w := startWebhookEnv(t, v, env, "--cert-dir", certDir, "--backupstore", "s3://backups@us-east-1/")
+	w.waitFor("readyz", w.ready)
+	registerIsolated(t, v, name, "https://"+w.addr, ca)
+	return s3, w
 }
 
 // storeBurst is one burst of dry-run creates through the fault.

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/snaprestore/snaprestore/test/bench/admission/cluster"
 	e2ecluster "github.com/snaprestore/snaprestore/test/e2e/cluster"
@@ -173,21 +172,69 @@ func (b *bench) register(ctx context.Context, m mode) error {
 // it; each worker creates a content, then its snapshot. The objects stay until
 // clear.
 func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) {
-	ns := benchNamespace
-	reviews0, warnings0, live0 := b.reviews(), b.warnings.Load(), b.env.LiveReads.Load()
-	reviewed0, err := reviewedByKind()
-	if err != nil {
-		return phaseResult{}, err
-	}
 	b.resetOther()
-	plugins0, err := b.pluginTime(ctx)
+	if b.twin != nil {
+		b.twin.resetOther()
+	}
+	before, err := b.counters(ctx)
 	if err != nil {
 		return phaseResult{}, err
 	}
+	// The CPU times are read inside the counters' reads, which cost
+	// kube-apiserver a /metrics request each.
 	cpu0, err := cluster.CPUTimes()
 	if err != nil {
 		return phaseResult{}, err
 	}
+	start := time.Now()
+	if err := runSteps(ctx, n, workers, b.step(benchNamespace)); err != nil {
+		return phaseResult{}, err
+	}
+	wall := time.Since(start)
+	cpu1, err := cluster.CPUTimes()
+	if err != nil {
+		return phaseResult{}, err
+	}
+	after, err := b.counters(ctx)
+	if err != nil {
+		return phaseResult{}, err
+	}
+	p := after.since(before)
+	p.Wall = wall
+	p.CPUBy = map[string]time.Duration{}
+	for name, d := range cpu1 {
+		p.CPUBy[name] = d - cpu0[name]
+		p.CPU += p.CPUBy[name]
+	}
+	p.OtherMean, p.OtherP50 = b.otherStats()
+	if b.twin != nil {
+		p.TwinOtherMean, p.TwinOtherP50 = b.twin.otherStats()
+	}
+	return p, nil
+}
+
+// step creates the i-th object pair; with a twin, the same pair on both control
+// planes back to back, the order swapped every other pair, so that whatever else
+// runs on the machine at that moment slows both alike.
+func (b *bench) step(ns string) func(ctx context.Context, i int) error {
+	if b.twin == nil {
+		return func(ctx context.Context, i int) error { return b.create(ctx, ns, i) }
+	}
+	return func(ctx context.Context, i int) error {
+		one, two := b, b.twin
+		if i%2 == 1 {
+			one, two = two, one
+		}
+		if err := one.create(ctx, ns, i); err != nil {
+			return err
+		}
+		return two.create(ctx, ns, i)
+	}
+}
+
+// runSteps runs step(0) … step(n-1) from workers goroutines and returns the first
+// error, which stops the others.
+func runSteps(ctx context.Context, n, workers int, step func(context.Context, int) error) error {
 	var (
 		next    atomic.Int64
 		errOnce sync.Once
@@ -196,24 +243,6 @@ func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) 
 	)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	step := func(i int) error { return b.create(ctx, ns, i) }
-	if b.twin != nil {
-		// The same object on both control planes, back to back, the order
-		// swapped every other object: whatever else runs on the machine at
-		// that moment slows both alike.
-		b.twin.resetOther()
-		step = func(i int) error {
-			one, two := b, b.twin
-			if i%2 == 1 {
-				one, two = two, one
-			}
-			if err := one.create(ctx, ns, i); err != nil {
-				return err
-			}
-			return two.create(ctx, ns, i)
-		}
-	}
-	start := time.Now()
 	for range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -221,7 +250,7 @@ func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) 
 				if i >= n {
 					return
 				}
-				if err := step(i); err != nil {
+				if err := step(ctx, i); err != nil {
 					errOnce.Do(func() { first = err; cancel() })
 					return
 				}
@@ -229,41 +258,38 @@ func (b *bench) phase(ctx context.Context, n, workers int) (phaseResult, error) 
 		})
 	}
 	wg.Wait()
-	wall := time.Since(start)
-	cpu1, err := cluster.CPUTimes()
-	if err != nil {
-		return phaseResult{}, err
-	}
-	cpu := map[string]time.Duration{}
-	var total time.Duration
-	for name, d := range cpu1 {
-		cpu[name] = d - cpu0[name]
-		total += cpu[name]
-	}
 	if first != nil {
-		return phaseResult{}, first
+		return first
 	}
-	if err := ctx.Err(); err != nil {
-		return phaseResult{}, err
+	return ctx.Err()
+}
+
+// counterValues are the running totals a phase is measured by.
+type counterValues struct {
+	reviews, warnings, live int64
+	reviewed                map[string]int64
+	plugins                 pluginTime
+}
+
+func (b *bench) counters(ctx context.Context) (counterValues, error) {
+	c := counterValues{reviews: b.reviews(), warnings: b.warnings.Load(), live: b.env.LiveReads.Load()}
+	var err error
+	if c.reviewed, err = reviewedByKind(); err != nil {
+		return c, err
 	}
-	reviewed, err := reviewedByKind()
-	if err != nil {
-		return phaseResult{}, err
+	c.plugins, err = b.pluginTime(ctx)
+	return c, err
+}
+
+// since is what happened between c0 and c, as a phase's result (without its wall
+// time, CPU times and latencies).
+func (c counterValues) since(c0 counterValues) phaseResult {
+	p := phaseResult{Reviews: c.reviews - c0.reviews, Warnings: c.warnings - c0.warnings, LiveReads: c.live - c0.live,
+		Reviewed: map[string]int64{}, Plugins: c.plugins.perCreate(c0.plugins)}
+	for k, v := range c.reviewed {
+		p.Reviewed[k] = v - c0.reviewed[k]
 	}
-	plugins, err := b.pluginTime(ctx)
-	if err != nil {
-		return phaseResult{}, err
-	}
-	for k, v := range reviewed0 {
-		reviewed[k] -= v
-	}
-	p := phaseResult{Wall: wall, Reviews: b.reviews() - reviews0, Warnings: b.warnings.Load() - warnings0,
-		LiveReads: b.env.LiveReads.Load() - live0, CPU: total, CPUBy: cpu, Reviewed: reviewed, Plugins: plugins.perCreate(plugins0)}
-	p.OtherMean, p.OtherP50 = b.otherStats()
-	if b.twin != nil {
-		p.TwinOtherMean, p.TwinOtherP50 = b.twin.otherStats()
-	}
-	return p, nil
+	return p
 }
 
 func (b *bench) resetOther() {
@@ -340,59 +366,5 @@ func (b *bench) createOther(ctx context.Context, ns string, i int) error {
 func label(objs ...metav1.Object) {
 	for _, o := range objs {
 		o.SetLabels(map[string]string{benchLabel: "true"})
-	}
-}
-
-// clear deletes the objects of the last phase and returns once neither the API
-// server nor the webhook's cache holds any of them, so that the next phase creates
-// the same objects into the same state. It is not timed.
-func (b *bench) clear(ctx context.Context) error {
-	if b.twin != nil {
-		if err := b.twin.clear(ctx); err != nil {
-			return fmt.Errorf("twin: %w", err)
-		}
-	}
-	sel := metav1.ListOptions{LabelSelector: benchLabel}
-	if err := b.snaps.SnapshotV1().VolumeSnapshots(benchNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
-		return fmt.Errorf("delete the VolumeSnapshots of namespace %s: %w", benchNamespace, err)
-	}
-	if err := b.snaps.SnapshotV1().VolumeSnapshotContents().DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
-		return fmt.Errorf("delete the VolumeSnapshotContents labelled %s: %w", benchLabel, err)
-	}
-	left := func() (int, error) {
-		live := metav1.ListOptions{LabelSelector: benchLabel, Limit: 1}
-		s, err := b.snaps.SnapshotV1().VolumeSnapshots(benchNamespace).List(ctx, live)
-		if err != nil {
-			return 0, err
-		}
-		c, err := b.snaps.SnapshotV1().VolumeSnapshotContents().List(ctx, live)
-		if err != nil {
-			return 0, err
-		}
-		if b.env.Manager == nil {
-			return len(s.Items) + len(c.Items), nil
-		}
-		var cs snapv1.VolumeSnapshotList
-		var cc snapv1.VolumeSnapshotContentList
-		cache := b.env.Manager.GetCache()
-		if err := cache.List(ctx, &cs, client.HasLabels{benchLabel}); err != nil {
-			return 0, err
-		}
-		if err := cache.List(ctx, &cc, client.HasLabels{benchLabel}); err != nil {
-			return 0, err
-		}
-		return len(s.Items) + len(c.Items) + len(cs.Items) + len(cc.Items), nil
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		n, err := left()
-		if err != nil {
-			return fmt.Errorf("list the phase's objects after deleting them: %w", err)
-		}
-		if n == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the phase's objects are still listed (API server or the webhook's cache: %d) 2m after deleting them", n)
-		}
 	}
 }
