@@ -137,9 +137,9 @@ type results struct {
 	TwinMeanRatio measure.Spread `json:"twinRatioOtherDriverMean,omitzero"`
 	// PluginsAdded is, per round, the time kube-apiserver's webhook plugins spent
 	// per create with configurations minus without, in µs; PluginsRatio is 1 plus
-	// that over the mean create latency of the other driver's objects without:
-	// the overhead from the API server's own account, where the machine's load
-	// weighs on microseconds instead of the whole request.
+	// that over the mean create latency of the other driver's objects without
+	// (-other-only): the overhead from the API server's own account, where the
+	// machine's load weighs on microseconds instead of the whole request.
 	PluginsAdded measure.Spread `json:"webhookPluginsAddedMicrosPerCreate"`
 	PluginsRatio measure.Spread `json:"webhookPluginsRatioOtherDriver,omitzero"`
 	// OtherSent is how many of the other driver's objects the webhook's own
