@@ -354,6 +354,7 @@ func TestKilledPodResumes(t *testing.T) {
 	volume := waitBound(t, ns, "restored")
 	checkImage(t, volume, bigSHA)
 	ev := events(t, ns, "restored")
+	t.Logf("PVC events:\n%s", ev)
 	for _, want := range []string{"Warning PopulateRetry", "resuming from ", "block objects were restored before the interruption"} {
 		if !strings.Contains(ev, want) {
 			t.Errorf("PVC events lack %q:\n%s", want, ev)
