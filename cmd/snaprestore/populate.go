@@ -26,7 +26,7 @@ controller reads). In Block mode the file is also rewritten while the restore
 runs, after each durable flush, with a progress document whose resumeRecord
 lists the block objects written and synced (a gzip'd, checksummed bitmap of
 at most 2048 characters). The controller gives that record to the next pod of
-a failed population as --resume-record ($SNAPRESTORE_RESUME_RECORD), which
+a failed population in $SNAPRESTORE_RESUME_RECORD (or --resume-record), which
 skips those objects; a record that does not decode or names another backup or
 size is ignored with a log line, and the restore starts from the first block.
 
