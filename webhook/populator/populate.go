@@ -158,9 +158,15 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 		}
 		return res, nil
 	}
+	var warned bool
 	store := restore.NewCompactStore(o.ResumeRecord, RecordBudget, func(p restore.CompactProgress) error {
-		return WriteResult(o.ResultFile, Result{InProgress: true, Backup: ref.Handle(), ResumeRecord: p.Record,
+		err := WriteResult(o.ResultFile, Result{InProgress: true, Backup: ref.Handle(), ResumeRecord: p.Record,
 			Message: fmt.Sprintf("restoring %s: %d of %d block objects written and synced", ref.Handle(), p.Finished, p.Total)})
+		if err != nil && !warned { // progress is for a retry; the restore itself goes on
+			warned = true
+			o.Logf("cannot publish the resume record, a retried pod would start over: %v", err)
+		}
+		return nil
 	})
 	sum, err := restore.Restore(ctx, st.Store, ref.Volume, ref.Backup, o.Device, restore.Options{
 		Concurrency: o.Concurrency, Resume: true, Force: true, Progress: o.Progress, Record: store,

@@ -134,3 +134,20 @@ func TestWriteResultInPlace(t *testing.T) {
 		t.Errorf("parsed %+v, %v; want the first document", r, ok)
 	}
 }
+
+// TestPopulateUnwritableResultFile: a termination file that cannot be written
+// costs the resume record (logged once), not the restore.
+func TestPopulateUnwritableResultFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var logs []string
+	res, err := Populate(context.Background(), PopulateOptions{Backup: gzipBackup, Backupstore: gzipStore(t), Device: filepath.Join(dir, "device"),
+		ResultFile: filepath.Join(dir, "missing", "termination-log"), Getenv: func(string) string { return "" },
+		Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }})
+	if err != nil || !res.Succeeded {
+		t.Fatalf("populate = %+v, %v; want success", res, err)
+	}
+	if len(logs) != 1 || !strings.HasPrefix(logs[0], "cannot publish the resume record, a retried pod would start over: write result ") {
+		t.Errorf("log %q; want one line saying the record cannot be published", logs)
+	}
+}
