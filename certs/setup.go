@@ -15,37 +15,42 @@ import (
 )
 
 // Setup prepares serving certificates before the manager is built. In files mode it
-// returns (nil, no-op add, nil): the webhook server then uses --cert-dir. In builtin mode
-// it returns TLS options that make the webhook server serve the certificate from the
-// Secret (GetCertificate, reloaded on change) and add registers the runnables
-// (leader-elected bootstrap/rotation/caBundle patching; a reloader on every replica) and
-// a readyz check "serving-certificate" on the manager.
-func Setup(cfg *rest.Config, o Options) (tlsOpts []func(*tls.Config), add func(manager.Manager) error, err error) {
+// returns (nil, no-op adds, nil): the webhook server then uses --cert-dir. In builtin
+// mode it returns TLS options that make the webhook server serve the certificate from
+// the Secret (GetCertificate, reloaded on change); add registers on the manager of
+// every replica the reloader and a readyz check "serving-certificate", addLeader the
+// bootstrap/rotation/caBundle patching, which only the leader runs (on the manager of
+// its term, see webhook.Setup).
+func Setup(cfg *rest.Config, o Options) (tlsOpts []func(*tls.Config), add, addLeader func(manager.Manager) error, err error) {
 	if err := o.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if o.Mode == ModeFiles {
-		return nil, func(manager.Manager) error { return nil }, nil
+		none := func(manager.Manager) error { return nil }
+		return nil, none, none, nil
 	}
 	// An uncached client: two Secrets and two configurations do not warrant informers,
 	// and a Secret informer would need cluster-wide list/watch.
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, admissionregv1.AddToScheme} {
 		if err := add(scheme); err != nil {
-			return nil, nil, fmt.Errorf("certs scheme: %w", err)
+			return nil, nil, nil, fmt.Errorf("certs scheme: %w", err)
 		}
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, nil, fmt.Errorf("certs client: %w", err)
+		return nil, nil, nil, fmt.Errorf("certs client: %w", err)
 	}
 	auth := authority.New(c, authorityConfig(o))
 	src := authority.NewSource(c, o.Namespace, o.ServingSecret, o.ReloadInterval)
 	tlsOpts = []func(*tls.Config){func(t *tls.Config) { t.GetCertificate = src.GetCertificate }}
-	add = func(mgr manager.Manager) error {
+	addLeader = func(mgr manager.Manager) error {
 		if err := mgr.Add(auth); err != nil {
 			return fmt.Errorf("add certificate authority: %w", err)
 		}
+		return nil
+	}
+	add = func(mgr manager.Manager) error {
 		if err := mgr.Add(src); err != nil {
 			return fmt.Errorf("add serving certificate source: %w", err)
 		}
@@ -54,7 +59,7 @@ func Setup(cfg *rest.Config, o Options) (tlsOpts []func(*tls.Config), add func(m
 		}
 		return nil
 	}
-	return tlsOpts, add, nil
+	return tlsOpts, add, addLeader, nil
 }
 
 // DNSNames are the names the builtin serving certificate is valid for: the Service's

@@ -42,7 +42,7 @@ func TestSetupBuiltin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tlsOpts, add, err := Setup(cfg, Options{Mode: ModeBuiltin, Namespace: "snaprestore", ReloadInterval: 100 * time.Millisecond})
+	tlsOpts, add, addLeader, err := Setup(cfg, Options{Mode: ModeBuiltin, Namespace: "snaprestore", ReloadInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
@@ -55,7 +55,7 @@ func TestSetupBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := add(mgr); err != nil {
+	if err := errors.Join(add(mgr), addLeader(mgr)); err != nil {
 		t.Fatalf("add: %v", err)
 	}
 	mgr.GetWebhookServer().Register("/ping", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
@@ -96,11 +96,11 @@ func TestSetupBuiltin(t *testing.T) {
 // notices that by polling, within about 10s).
 func TestFilesModeReloads(t *testing.T) {
 	t.Parallel()
-	tlsOpts, add, err := Setup(nil, Options{})
-	if err != nil || tlsOpts != nil || add == nil {
-		t.Fatalf("Setup(files) = %v, add set %v, %v; want nil, true, nil", tlsOpts, add != nil, err)
+	tlsOpts, add, addLeader, err := Setup(nil, Options{})
+	if err != nil || tlsOpts != nil || add == nil || addLeader == nil {
+		t.Fatalf("Setup(files) = %v, add set %v, addLeader set %v, %v; want nil, true, true, nil", tlsOpts, add != nil, addLeader != nil, err)
 	}
-	if err := add(nil); err != nil {
+	if err := errors.Join(add(nil), addLeader(nil)); err != nil {
 		t.Fatalf("files-mode add: %v", err)
 	}
 	dir := t.TempDir()

@@ -109,7 +109,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader among replicas for the orphan GC and the backup verifier.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (empty: the pod's namespace).")
 	fs.DurationVar(&o.LeaderElectionLeaseDuration, "leader-election-lease-duration", DefaultLeaseDuration, "How long a replica waits for an unrenewed Lease before it takes over.")
-	fs.DurationVar(&o.LeaderElectionRenewDeadline, "leader-election-renew-deadline", DefaultRenewDeadline, "How long the leader keeps retrying to renew the Lease (e.g. through an API server restart) before it gives up and exits.")
+	fs.DurationVar(&o.LeaderElectionRenewDeadline, "leader-election-renew-deadline", DefaultRenewDeadline, "How long the leader keeps retrying to renew the Lease (e.g. through an API server restart) before it gives up: its leader-only work stops, admission keeps serving, and it campaigns again.")
 	fs.DurationVar(&o.LeaderElectionRetryPeriod, "leader-election-retry-period", DefaultRetryPeriod, "Interval between leader election attempts.")
 	AddLonghornDriverFlag(fs, &o.LonghornDrivers)
 	fs.StringVar(&o.DefaultDriver, "default-driver", DefaultLonghornDriver, "Driver of a created VolumeSnapshotContent when no VolumeSnapshotClass names one.")

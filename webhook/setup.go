@@ -46,26 +46,18 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // NewManager builds the manager of the webhook process from o's manager-level fields
-// (addresses, cert dir, leader election) with scheme (NewScheme's kinds at least):
-// the one construction `snaprestore webhook` and the admission benchmark share. tlsOpts
-// adjust the serving TLS configuration (certs.Setup's). o should have passed Validate.
+// (addresses, cert dir) with scheme (NewScheme's kinds at least): the one construction
+// `snaprestore webhook` and the admission benchmark share. tlsOpts adjust the serving
+// TLS configuration (certs.Setup's). It never elects a leader itself: with
+// --leader-elect, Setup runs the leader-only work on managers of its own (leaderTerms),
+// so that losing the Lease does not stop admission. o should have passed Validate.
 func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, tlsOpts []func(*tls.Config)) (manager.Manager, error) {
-	o.SetDefaults() // the lease times of Options built without AddFlags
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   CacheOptions(),
-		WebhookServer:           webhook.NewServer(o.ServerOptions(tlsOpts)),
-		Metrics:                 o.MetricsOptions(tlsOpts),
-		HealthProbeBindAddress:  o.HealthProbeBindAddress,
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        LeaderElectionID,
-		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		LeaseDuration:           &o.LeaderElectionLeaseDuration,
-		RenewDeadline:           &o.LeaderElectionRenewDeadline,
-		RetryPeriod:             &o.LeaderElectionRetryPeriod,
-		// A stopping leader gives the Lease up, so the long lease duration delays
-		// the take-over only after a crash (the process exits once the manager stops).
-		LeaderElectionReleaseOnCancel: true,
+		Scheme:                 scheme,
+		Cache:                  CacheOptions(),
+		WebhookServer:          webhook.NewServer(o.ServerOptions(tlsOpts)),
+		Metrics:                o.MetricsOptions(tlsOpts),
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -74,10 +66,13 @@ func NewManager(cfg *rest.Config, scheme *runtime.Scheme, o Options, tlsOpts []f
 }
 
 // Setup wires the webhook process onto mgr (from NewManager): with --backupstore the
-// backup pre-flight and the background verifier (package verify); the validating and
-// mutating handlers at the paths of paths.go; the orphan GC; and the /healthz (ping)
-// and /readyz (webhook server started) checks. o should have passed Validate.
-func Setup(mgr manager.Manager, o Options) error {
+// backup pre-flight; the validating and mutating handlers at the paths of paths.go;
+// the /healthz (ping) and /readyz (webhook server started) checks; and the leader-only
+// work: with --backupstore the background verifier (package verify), the orphan GC,
+// with --populator the volume populator, and leaderWork (the builtin certificate
+// authority). Without --leader-elect the leader-only work runs on mgr; with it, on
+// one manager per leadership term (leaderTerms). o should have passed Validate.
+func Setup(mgr manager.Manager, o Options, leaderWork ...func(manager.Manager) error) error {
 	o.SetDefaults()
 	ho := o.HandlerOptions()
 	if o.Backupstore != "" {
@@ -85,9 +80,9 @@ func Setup(mgr manager.Manager, o Options) error {
 		if err != nil {
 			return fmt.Errorf("--backupstore: %w", err)
 		}
-		if err := verify.Add(mgr, verify.Options{Store: st, LonghornDrivers: o.LonghornDrivers}); err != nil {
-			return err
-		}
+		leaderWork = append(leaderWork, func(m manager.Manager) error {
+			return verify.Add(m, verify.Options{Store: st, LonghornDrivers: o.LonghornDrivers})
+		})
 		ho.Backups = NewPreflight(st, 0)
 	}
 	v := NewValidatingHandlers(mgr, ho)
@@ -109,15 +104,24 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := addScopeLog(mgr); err != nil {
 		return fmt.Errorf("add scope log: %w", err)
 	}
-	if err := AddGC(mgr, o.GCGracePeriod); err != nil {
-		return fmt.Errorf("add orphan GC: %w", err)
-	}
+	leaderWork = append(leaderWork, func(m manager.Manager) error {
+		if err := AddGC(m, o.GCGracePeriod); err != nil {
+			return fmt.Errorf("add orphan GC: %w", err)
+		}
+		return nil
+	})
 	if o.Populator.Enabled {
 		po := o.Populator
 		po.Backupstore = o.Backupstore
-		if err := populator.Add(mgr, po); err != nil {
-			return fmt.Errorf("add volume populator: %w", err)
-		}
+		leaderWork = append(leaderWork, func(m manager.Manager) error {
+			if err := populator.Add(m, po); err != nil {
+				return fmt.Errorf("add volume populator: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := addLeaderWork(mgr, o, leaderWork); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("add /healthz check: %w", err)

@@ -60,7 +60,7 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	if err != nil {
 		return err
 	}
-	tlsOpts, addCerts, err := certs.Setup(cfg, f.certs)
+	tlsOpts, addCerts, addAuthority, err := certs.Setup(cfg, f.certs)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runWebhook(ctx context.Context, f webhookFlags) error {
 	if err := addCerts(mgr); err != nil {
 		return fmt.Errorf("serving certificates: %w", err)
 	}
-	if err := webhook.Setup(mgr, f.webhook); err != nil {
+	if err := webhook.Setup(mgr, f.webhook, addAuthority); err != nil {
 		return err
 	}
 	return mgr.Start(ctx)

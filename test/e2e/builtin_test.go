@@ -19,8 +19,9 @@ import (
 // CA into the caBundle of the webhook configurations it is pointed at, and serve
 // the certificate from the Secret (valid for the Service's DNS names), which
 // shows the command wires certs.Setup's TLS options and runnables into the
-// manager. Its configurations match no object, so the suite's other tests never
-// call it.
+// managers: it runs with --leader-elect, as the chart runs it, so the certificate
+// authority runs as the leader's work, on the manager of its term. Its
+// configurations match no object, so the suite's other tests never call it.
 func TestBuiltinCertificates(t *testing.T) {
 	t.Parallel()
 	v := variants[0]
@@ -49,7 +50,8 @@ func TestBuiltinCertificates(t *testing.T) {
 		}
 	}
 	w := startWebhook(t, v, "--cert-mode", "builtin", "--cert-namespace", ns, "--ca-propagation", "1s",
-		"--validating-webhook-configuration", configName, "--mutating-webhook-configuration", configName)
+		"--validating-webhook-configuration", configName, "--mutating-webhook-configuration", configName,
+		"--leader-elect", "--leader-election-namespace", ns)
 	fail := w.fatalf
 
 	// Ready means the serving certificate was loaded from its Secret.

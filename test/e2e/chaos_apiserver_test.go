@@ -39,25 +39,8 @@ const restartHandle = "bak://vol-lz4/backup-7f3a9c21d4e85b60"
 func TestAPIServerRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	assets, err := testenv.Assets("", "kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := t.TempDir()
-	c, err := cluster.Start(ctx, cluster.Options{Assets: assets, Binary: binary, ModuleDir: moduleRoot, WorkDir: work,
-		WebhookArgs: []string{"--backupstore", store, "--leader-elect", "--leader-election-namespace", "default", "--gc-grace-period", "5s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stop the restart cluster: %v", err)
-		}
-	})
 	const ns = "restart"
-	if err := c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
+	c := startLeaderCluster(t, ns)
 	holder := waitLease(t, c)
 
 	// Probe applies run throughout: a dry-run VolumeSnapshot naming a content that
@@ -119,19 +102,89 @@ func TestAPIServerRestart(t *testing.T) {
 		t.Errorf("Lease %s held by %q after the restart, by %q before; want the same leader", webhook.LeaderElectionID, now, holder)
 	}
 
-	// The cache recovered: a cross-object fact from after the restart is seen.
-	mustCreate(t, c, restartContent("restart-wrong", ns, "someone-else"))
-	deniedAfter := waitDenied(t, c, restartSnapshot("restart-snap", ns, "restart-wrong"), "has spec.volumeSnapshotRef "+ns+"/someone-else")
-
-	// The leader's GC still runs: an orphan created after the restart is deleted.
-	orphan := restartContent("restart-orphan", ns, "never-created")
-	orphan.Labels = map[string]string{webhook.LabelManagedBy: webhook.ManagedByValue}
-	orphan.Annotations = map[string]string{webhook.AnnotationSnapshotNamespace: ns, webhook.AnnotationSnapshotName: "never-created"}
-	mustCreate(t, c, orphan)
-	gcAfter := waitGone(t, c, orphan)
+	deniedAfter, gcAfter := judgedAfterRestart(t, c, ns)
 	t.Logf("API server restart figures: outage %.1fs (stop %.1fs), applies during %d (%d failed), after %d (%d failed, p50 %s, p99 %s); cross-object denial %.1fs after the create, orphan GC %.1fs after the create (grace 5s); webhook up, Lease kept by %s",
 		r.Outage.Seconds(), r.Stopped.Seconds(), duringTotal, duringFailed, len(after), afterFailed, percentile(after, 50), percentile(after, 99),
 		deniedAfter.Seconds(), gcAfter.Seconds(), holder)
+}
+
+// TestLeaseLost restarts kube-apiserver under a leader-elected webhook whose renew
+// deadline (3 s) is shorter than the outage, on a cluster of its own: the leader loses
+// its Lease, and only its leader-only work stops. The same process keeps running and
+// answering admission (its cache recovers: a cross-object denial), campaigns again,
+// holds the Lease again, and its orphan GC deletes an orphan created after the restart.
+func TestLeaseLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const ns = "lease"
+	c := startLeaderCluster(t, ns, "--leader-election-lease-duration", "4s", "--leader-election-renew-deadline", "3s", "--leader-election-retry-period", "1s")
+	before := waitLease(t, c)
+	r, err := c.RestartAPIServer(ctx, 10*time.Second, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lost = "Leader-only work stopped; admission keeps serving, campaigning again"
+	bounded(t, c, "the webhook log says the Lease was lost", func() (bool, string) {
+		log, err := os.ReadFile(c.WebhookLog)
+		return err == nil && strings.Contains(string(log), lost), fmt.Sprintf("log %s (read error %v)", c.WebhookLog, err)
+	})
+	mustCreate(t, c, restartContent("lease-good", ns, "lease-good"))
+	var after []time.Duration
+	for i := range 20 {
+		start := time.Now()
+		if err := c.Client.Create(ctx, restartSnapshot("lease-good", ns, "lease-good"), client.DryRunAll); err != nil {
+			t.Errorf("apply %d after the restart: %v; want it admitted", i, err)
+		}
+		after = append(after, time.Since(start))
+	}
+	denied, gc := judgedAfterRestart(t, c, ns)
+	holder := waitLease(t, c)
+	if exited, err := c.Exited(); exited {
+		t.Fatalf("the webhook exited (%v); want the same process serving; its log ends:\n%s", err, c.LogTail())
+	}
+	t.Logf("Lease lost figures: outage %.1fs (renew deadline 3s); the same process answered %d applies after it (p50 %s, p99 %s), a cross-object denial %.1fs and the orphan GC %.1fs after their creates; Lease held by %s before, %s after (a new term)",
+		r.Outage.Seconds(), len(after), percentile(after, 50), percentile(after, 99), denied.Seconds(), gc.Seconds(), before, holder)
+}
+
+// startLeaderCluster starts a cluster of the test's own whose webhook runs with
+// the fixture backupstore, leader election (Lease in default), a 5 s GC grace and
+// args, and creates namespace ns in it; the test's cleanup stops it.
+func startLeaderCluster(t *testing.T, ns string, args ...string) *cluster.Cluster {
+	t.Helper()
+	assets, err := testenv.Assets("", "kubectl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Start(context.Background(), cluster.Options{Assets: assets, Binary: binary, ModuleDir: moduleRoot, WorkDir: t.TempDir(),
+		WebhookArgs: append([]string{"--backupstore", store, "--leader-elect", "--leader-election-namespace", "default", "--gc-grace-period", "5s"}, args...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop the cluster of %s: %v", t.Name(), err)
+		}
+	})
+	if err := c.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// judgedAfterRestart shows the webhook whole after an API server restart: its cache
+// recovered (a VolumeSnapshot naming a content created after the restart whose
+// volumeSnapshotRef is another snapshot is denied) and the leader's orphan GC runs (an
+// orphan created after the restart is deleted). It returns how long each took after
+// its create.
+func judgedAfterRestart(t *testing.T, c *cluster.Cluster, ns string) (denied, collected time.Duration) {
+	t.Helper()
+	mustCreate(t, c, restartContent(ns+"-wrong", ns, "someone-else"))
+	denied = waitDenied(t, c, restartSnapshot(ns+"-snap", ns, ns+"-wrong"), "has spec.volumeSnapshotRef "+ns+"/someone-else")
+	orphan := restartContent(ns+"-orphan", ns, "never-created")
+	orphan.Labels = map[string]string{webhook.LabelManagedBy: webhook.ManagedByValue}
+	orphan.Annotations = map[string]string{webhook.AnnotationSnapshotNamespace: ns, webhook.AnnotationSnapshotName: "never-created"}
+	mustCreate(t, c, orphan)
+	return denied, waitGone(t, c, orphan)
 }
 
 // restartContent is a Longhorn content of a fixture backup whose volumeSnapshotRef is
