@@ -3,8 +3,12 @@ package kubelet
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net"
@@ -26,17 +30,28 @@ import (
 )
 
 // controllerNS holds the prime PVCs and populator pods; bucket is the S3
-// bucket the fixtures are served from, at its root as Longhorn writes them.
+// bucket the fixtures are served from, at its root as Longhorn writes them,
+// hostStore the URL of that target; damagedBucket holds the lz4-chain
+// fixture with every block object garbled. bigSize is the size of
+// vol-big/backup-big, random data: its restore is long enough to interrupt.
 const (
-	controllerNS = "snaprestore-system"
-	bucket       = "backups"
-	storeSecret  = "backupstore"
+	controllerNS  = "snaprestore-system"
+	bucket        = "backups"
+	hostStore     = "s3://" + bucket + "@us-east-1/"
+	damagedBucket = "damaged"
+	storeSecret   = "backupstore"
+	bigSize       = 256 << 20
 )
 
+// The suite's cluster and the facts the tests check against: cases maps
+// bak:// handles to the sha256 of their image (fixture CASES), bigSHA is the
+// sha256 of vol-big/backup-big, binary the snaprestore built for the suite.
 var (
-	c     *cluster.Cluster
-	prov  *provisioner
-	cases map[string]string
+	c      *cluster.Cluster
+	prov   *provisioner
+	cases  map[string]string
+	bigSHA string
+	binary string
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -151,6 +166,10 @@ func setup(tmp string, stops *[]func() error) error {
 	for k, v := range map[string]string{"AWS_ENDPOINTS": fmt.Sprintf("http://127.0.0.1:%d", port), "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"} {
 		os.Setenv(k, v)
 	}
+	binary = bin
+	if bigSHA, err = bigBackup(bin, filepath.Join(tmp, "big.img"), bigSize); err != nil {
+		return err
+	}
 	work := filepath.Join(tmp, "cluster")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
@@ -158,7 +177,7 @@ func setup(tmp string, stops *[]func() error) error {
 	c, err = cluster.Start(context.Background(), cluster.Options{
 		Assets: assets, Binary: bin, ModuleDir: root, WorkDir: work,
 		CRDDirs: []string{filepath.Join(root, "charts", "snaprestore", "crds")},
-		WebhookArgs: []string{"--backupstore", "s3://" + bucket + "@us-east-1/", "--populator", "--populator-namespace", controllerNS,
+		WebhookArgs: []string{"--backupstore", hostStore, "--populator", "--populator-namespace", controllerNS,
 			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1"},
 	})
 	if c != nil {
@@ -235,7 +254,7 @@ func (n *node) teardown(loops []string) error {
 		}
 		errs = append(errs, n.containerd.Stop())
 	}
-	errs = append(errs, n.killShims(), unmountUnder(n.dir), detachLoops(n.dir, loops), deleteBridge(), removeCgroups(),
+	errs = append(errs, n.killShims(), unmountUnder(n.dir), detachLoops(func(f string) bool { return strings.HasPrefix(f, n.dir+"/") }, loops), deleteBridge(), removeCgroups(),
 		removeContainerLogLinks(filepath.Join(n.dir, "pod-logs")))
 	return errors.Join(errs...)
 }
@@ -260,36 +279,28 @@ func removeContainerLogLinks(podLogs string) error {
 	return nil
 }
 
-// serveS3 serves every fixture backupstore from an in-memory S3 bucket on all
-// addresses (the pods come in through the bridge's gateway) and returns its port.
+// serveS3 serves every fixture backupstore from the in-memory S3 bucket
+// bucket, and the lz4-chain fixture with every block object garbled from
+// damagedBucket, on all addresses (the pods come in through the bridge's
+// gateway), and returns its port.
 func serveS3(fixtures string, stops *[]func() error) (int, error) {
 	backend := s3mem.New()
-	if err := backend.CreateBucket(bucket); err != nil {
-		return 0, err
+	for _, b := range []string{bucket, damagedBucket} {
+		if err := backend.CreateBucket(b); err != nil {
+			return 0, err
+		}
 	}
 	dirs, err := filepath.Glob(filepath.Join(fixtures, "*", "backupstore"))
 	if err != nil || len(dirs) == 0 {
 		return 0, fmt.Errorf("no fixture backupstores under %s", fixtures)
 	}
-	// The S3 API answers with the Last-Modified its own PUT records.
-	meta := map[string]string{"Last-Modified": time.Now().UTC().Format(http.TimeFormat)}
 	for _, d := range dirs {
-		base := filepath.Dir(d)
-		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(base, p)
-			_, err = backend.PutObject(bucket, filepath.ToSlash(rel), maps.Clone(meta), bytes.NewReader(b), int64(len(b)), nil)
-			return err
-		})
-		if err != nil {
-			return 0, fmt.Errorf("upload fixture %s: %w", d, err)
+		if err := upload(backend, bucket, d, nil); err != nil {
+			return 0, err
 		}
+	}
+	if err := upload(backend, damagedBucket, filepath.Join(fixtures, "lz4-chain", "backupstore"), garble); err != nil {
+		return 0, err
 	}
 	l, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
@@ -299,6 +310,67 @@ func serveS3(fixtures string, stops *[]func() error) (int, error) {
 	go srv.Serve(l)
 	*stops = append(*stops, srv.Close)
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// upload puts every file of the backupstore directory dir into bkt under
+// backupstore/, as Longhorn writes a bucket-root target; edit, when set,
+// changes an object's bytes first.
+func upload(backend *s3mem.Backend, bkt, dir string, edit func(key string, b []byte) []byte) error {
+	// The S3 API answers with the Last-Modified its own PUT records.
+	meta := map[string]string{"Last-Modified": time.Now().UTC().Format(http.TimeFormat)}
+	base := filepath.Dir(dir)
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		key := filepath.ToSlash(rel)
+		if edit != nil {
+			b = edit(key, b)
+		}
+		_, err = backend.PutObject(bkt, key, maps.Clone(meta), bytes.NewReader(b), int64(len(b)), nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("upload fixture %s to bucket %s: %w", dir, bkt, err)
+	}
+	return nil
+}
+
+// garble overwrites 64 bytes in the middle of every block object.
+func garble(key string, b []byte) []byte {
+	if !strings.HasSuffix(key, ".blk") {
+		return b
+	}
+	b = bytes.Clone(b)
+	copy(b[len(b)/2:], bytes.Repeat([]byte{0x5a}, 64))
+	return b
+}
+
+// bigBackup writes size bytes of random data, backs them up to the suite's
+// store as vol-big/backup-big and returns their sha256: a restore long enough
+// to interrupt.
+func bigBackup(bin, img string, size int64) (string, error) {
+	f, err := os.Create(img)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(bin, "backup", "--backupstore", hostStore, "--volume", "vol-big", "--from", img, "--backup", "backup-big").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("snaprestore backup of %s: %w\n%s", img, err, out)
+	}
+	return hex.EncodeToString(h.Sum(nil)), os.Remove(img)
 }
 
 // clusterObjects: the controller's namespace, the backupstore Secret the pods
@@ -314,5 +386,10 @@ func clusterObjects(port int) error {
 	if err := c.Client.Create(ctx, secret); err != nil {
 		return err
 	}
-	return c.Client.Create(ctx, storageClass())
+	for _, sc := range storageClasses() {
+		if err := c.Client.Create(ctx, sc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
