@@ -152,7 +152,9 @@ func TestKilledPodResumes(t *testing.T) {
 	}
 	pv := waitBound(t, ns, "restored")
 	checkDevice(t, pv, bigSHA)
-	if ev := events(t, ns, "restored"); !strings.Contains(ev, "Warning PopulateRetry") {
+	ev := events(t, ns, "restored")
+	t.Logf("PVC events:\n%s", ev)
+	if !strings.Contains(ev, "Warning PopulateRetry") {
 		t.Errorf("PVC events lack a PopulateRetry warning:\n%s", ev)
 	}
 	waitSucceeded(t, ns, "restored", uid)

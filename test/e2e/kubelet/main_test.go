@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -56,6 +57,33 @@ var (
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
+// parallel is the default -parallel of the suite: every test is one or two
+// PVCs that mostly wait (on the kubelet, containerd, the PV binder), so all
+// of them run at once on a 2-core machine, where go test's default (the CPU
+// count) would run two at a time. An explicit -test.parallel wins.
+const parallel = "10"
+
+func setParallel() {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", parallel)
+	}
+}
+
+// clock prints how long each phase of the suite took, for its wall time in
+// docs/populator.md and for a slow run's diagnosis.
+var clock = lapClock{start: time.Now(), last: time.Now()}
+
+type lapClock struct{ start, last time.Time }
+
+func (l *lapClock) lap(what string) {
+	now := time.Now()
+	fmt.Fprintf(os.Stderr, "kubelet e2e: %s: %s\n", what, now.Sub(l.last).Round(time.Millisecond))
+	l.last = now
+}
+
 func run(m *testing.M) int {
 	tmp, err := os.MkdirTemp("", "snaprestore-kubelet-e2e-")
 	if err != nil {
@@ -77,12 +105,17 @@ func run(m *testing.M) int {
 	if err := setup(tmp, &stops); err != nil {
 		fmt.Fprintln(os.Stderr, "kubelet e2e: set-up failed:", err)
 	} else {
+		setParallel()
 		code = m.Run()
+		clock.lap("the tests")
 	}
 	if code != 0 && c != nil {
 		fmt.Fprintf(os.Stderr, "kubelet e2e: webhook log ends:\n%s\nlogs in %s\n", c.LogTail(), tmp)
 	}
-	if !teardown() {
+	ok := teardown()
+	clock.lap("clean-up")
+	fmt.Fprintf(os.Stderr, "kubelet e2e: whole suite: %s\n", time.Since(clock.start).Round(time.Millisecond))
+	if !ok {
 		// Nothing is removed: a mount left behind could expose host files.
 		fmt.Fprintln(os.Stderr, "kubelet e2e: clean-up incomplete; see above; left", tmp)
 		return 1
@@ -113,7 +146,7 @@ func prerequisites() error {
 		return errors.New("the real-kubelet suite runs as root (containerd, loop devices, cgroups, a bridge); run it as root")
 	}
 	var missing []string
-	for _, tool := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "losetup", "ip", "sha256sum"} {
+	for _, tool := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "losetup", "ip", "sha256sum", "mkfs.ext4", "e2fsck", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -124,7 +157,7 @@ func prerequisites() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("missing %s; expected containerd, runc, containernetworking-plugins and busybox-static (hack/test-deps.sh installs them)", strings.Join(missing, ", "))
+		return fmt.Errorf("missing %s; expected containerd, runc, containernetworking-plugins, e2fsprogs, mount and busybox-static (hack/test-deps.sh installs them)", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -148,6 +181,7 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
+	clock.lap("go build ./cmd/snaprestore")
 	fixtures := filepath.Join(root, "restore", "testdata", "longhorn-backupstore")
 	all, err := testenv.ReadCases(filepath.Join(fixtures, "CASES"))
 	if err != nil {
@@ -161,6 +195,7 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
+	clock.lap("fixtures into the in-memory S3 store")
 	// The webhook reads the store on the host; the pods reach the same server
 	// through the bridge's gateway, as a pod reaches a store outside the cluster.
 	for k, v := range map[string]string{"AWS_ENDPOINTS": fmt.Sprintf("http://127.0.0.1:%d", port), "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"} {
@@ -170,6 +205,7 @@ func setup(tmp string, stops *[]func() error) error {
 	if bigSHA, err = bigBackup(bin, filepath.Join(tmp, "big.img"), bigSize); err != nil {
 		return err
 	}
+	clock.lap(fmt.Sprintf("snaprestore backup of %d MiB of random data (vol-big)", bigSize>>20))
 	work := filepath.Join(tmp, "cluster")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
@@ -186,6 +222,7 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
+	clock.lap("etcd, kube-apiserver and snaprestore webhook")
 	if err := clusterObjects(port); err != nil {
 		return err
 	}
@@ -200,6 +237,7 @@ func setup(tmp string, stops *[]func() error) error {
 		}
 		*stops = append(*stops, p.Stop)
 	}
+	clock.lap("kube-controller-manager and kube-scheduler")
 	return startNode(tmp, assets, bin, stops)
 }
 
@@ -234,9 +272,11 @@ func startNode(tmp, assets, bin string, stops *[]func() error) error {
 	if err := n.startContainerd(startCtx, images); err != nil {
 		return err
 	}
+	clock.lap("images written, containerd started, images imported")
 	if err := n.startKubelet(startCtx, c.Client, filepath.Join(assets, "kubelet"), c.Kubeconfig); err != nil {
 		return err
 	}
+	clock.lap("kubelet started, node Ready")
 	go prov.run(ctx)
 	return nil
 }
