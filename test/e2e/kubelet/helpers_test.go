@@ -62,31 +62,32 @@ func object(t *testing.T, ns, name string, obj client.Object) bool {
 	return true
 }
 
-func pvcOf(t *testing.T, ns, name string) *corev1.PersistentVolumeClaim {
+// lookup is the object ns/name of type T (nil when it does not exist).
+func lookup[T any, P interface {
+	*T
+	client.Object
+}](t *testing.T, ns, name string) P {
 	t.Helper()
-	var pvc corev1.PersistentVolumeClaim
-	if !object(t, ns, name, &pvc) {
+	obj := P(new(T))
+	if !object(t, ns, name, obj) {
 		return nil
 	}
-	return &pvc
+	return obj
+}
+
+func pvcOf(t *testing.T, ns, name string) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	return lookup[corev1.PersistentVolumeClaim](t, ns, name)
 }
 
 func podOf(t *testing.T, ns, name string) *corev1.Pod {
 	t.Helper()
-	var pod corev1.Pod
-	if !object(t, ns, name, &pod) {
-		return nil
-	}
-	return &pod
+	return lookup[corev1.Pod](t, ns, name)
 }
 
 func pvOf(t *testing.T, name string) *corev1.PersistentVolume {
 	t.Helper()
-	var pv corev1.PersistentVolume
-	if !object(t, "", name, &pv) {
-		return nil
-	}
-	return &pv
+	return lookup[corev1.PersistentVolume](t, "", name)
 }
 
 // phase is the PVC's phase, "" when it does not exist.

@@ -108,6 +108,10 @@ func run(m *testing.M) int {
 		setParallel()
 		code = m.Run()
 		clock.lap("the tests")
+		// What each test left, as a user lists it (docs/populator.md shows it).
+		if r, err := c.Kubectl(context.Background(), tmp, "", "get", "backupsources", "-A"); err == nil {
+			fmt.Fprintf(os.Stderr, "kubelet e2e: kubectl get backupsources -A after the tests:\n%s", r.Stdout)
+		}
 	}
 	if code != 0 && c != nil {
 		fmt.Fprintf(os.Stderr, "kubelet e2e: webhook log ends:\n%s\nlogs in %s\n", c.LogTail(), tmp)
