@@ -108,15 +108,16 @@ func primeVolume(t *testing.T, uid string) *corev1.PersistentVolume {
 	return pv
 }
 
-// TestDeleteMidPopulation deletes the PVC while its populator writes: the
-// PVC, the prime PVC, the pod, the PV and, on the node, the loop devices and
-// mounts of the volume are all gone, and the BackupSource is released.
+// TestDeleteMidPopulation deletes the PVC once its populator has written an
+// eighth of the image: the PVC, the prime PVC, the pod, the PV and, on the
+// node, the loop devices, mounts and file of the volume are all gone, and the
+// BackupSource is released.
 func TestDeleteMidPopulation(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "delete-mid")
 	uid := apply(t, ns, "restored", "bak://vol-big/backup-big", className, "Block", "256Mi", "")
 	pv := primeVolume(t, uid)
-	waitMidRestore(t, uid, 1)
+	waitMidRestore(t, uid, bigSize/8)
 	kubectl(t, "", "delete", "pvc", "-n", ns, "restored", "--wait=false")
 	waitUntil(t, "PVC, prime PVC, pod and PV gone", func() (bool, string) {
 		left := leftovers(t, uid)
