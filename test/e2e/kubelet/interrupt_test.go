@@ -12,6 +12,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/webhook/populator"
 )
 
 // populateProcess finds, on the host, the pid of the `snaprestore populate`
@@ -139,15 +142,55 @@ func TestDeleteMidPopulation(t *testing.T) {
 	})
 }
 
+// waitRecord waits until the populator pod of the PVC of uid has published,
+// in its termination message file (the kubelet mounts it into the container
+// from <root-dir>/pods/<pod UID>/containers/populate/), a resume record that
+// lists at least one block object written and synced, so a kill leaves
+// something to resume. The file is read every 10 ms, the pod every 50 reads.
+func waitRecord(t *testing.T, uid string) {
+	t.Helper()
+	pod := podOf(t, controllerNS, "populate-"+uid)
+	if pod == nil {
+		t.Fatalf("no populator pod for the PVC of UID %s", uid)
+	}
+	dir := filepath.Join(kubeletRoot, "pods", string(pod.UID), "containers", "populate")
+	start := time.Now()
+	for i := 1; time.Since(start) < waitLimit; i++ {
+		files, _ := filepath.Glob(filepath.Join(dir, "*"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if res, ok := populator.ParseResult(string(b)); ok && res.InProgress {
+				if rec, err := restore.DecodeRecord(res.ResumeRecord); err == nil && rec.Finished() > 0 {
+					t.Logf("killing the populator: its record lists %d of %d block objects", rec.Finished(), rec.Objects)
+					return
+				}
+			}
+		}
+		if i%50 == 0 {
+			if p := podOf(t, controllerNS, pod.Name); p == nil || p.UID != pod.UID || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				t.Fatalf("the populator pod ended before its termination message (under %s) carried a resume record listing a block; make bigSize larger", dir)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("termination message under %s: no resume record listing a block within %s", dir, waitLimit)
+}
+
 // TestKilledPodResumes kills the populate process of the pod (SIGKILL on the
 // host, as the OOM killer or a node problem would) a quarter into the
-// restore: the controller retries with a new pod and the device ends
+// restore, once its termination message carries a resume record: the
+// controller retries with a new pod, which resumes from the record (the
+// kubelet delivered the killed container's message), and the device ends
 // byte-identical to the backed-up image.
 func TestKilledPodResumes(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t, "resume")
 	uid := apply(t, ns, "restored", "bak://vol-big/backup-big", className, "Block", "256Mi", "")
 	pid := waitMidRestore(t, uid, bigSize/4)
+	waitRecord(t, uid)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d (the populate process): %v", pid, err)
 	}
@@ -155,8 +198,10 @@ func TestKilledPodResumes(t *testing.T) {
 	checkDevice(t, pv, bigSHA)
 	ev := events(t, ns, "restored")
 	t.Logf("PVC events:\n%s", ev)
-	if !strings.Contains(ev, "Warning PopulateRetry") {
-		t.Errorf("PVC events lack a PopulateRetry warning:\n%s", ev)
+	for _, want := range []string{"Warning PopulateRetry", "resuming from ", "block objects were restored before the interruption"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("PVC events lack %q:\n%s", want, ev)
+		}
 	}
 	waitSucceeded(t, ns, "restored", uid)
 }

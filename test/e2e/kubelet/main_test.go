@@ -53,6 +53,8 @@ var (
 	cases  map[string]string
 	bigSHA string
 	binary string
+	// kubeletRoot is the kubelet's --root-dir.
+	kubeletRoot string
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -249,6 +251,7 @@ func setup(tmp string, stops *[]func() error) error {
 // provisioner; its stop removes every trace of them.
 func startNode(tmp, assets, bin string, stops *[]func() error) error {
 	n := &node{dir: filepath.Join(tmp, "node")}
+	kubeletRoot = n.root()
 	ctx, cancel := context.WithCancel(context.Background())
 	prov = &provisioner{c: c.Client, dir: filepath.Join(n.dir, "volumes")}
 	*stops = append(*stops, func() error {
