@@ -23,9 +23,15 @@ type Options struct {
 	Concurrency int
 	// Force overwrites a non-empty target (or discards a progress record).
 	Force bool
-	// Resume continues an interrupted restore from the progress record beside
-	// the target; without a record it is an ordinary restore.
+	// Resume continues an interrupted restore from its progress record;
+	// without a record it is an ordinary restore.
 	Resume bool
+	// Record keeps the progress record. Default: the file beside the target,
+	// FileRecord(target + RecordSuffix).
+	Record RecordStore
+	// RecordDiscarded, when set, is told why Force discarded a progress record
+	// that did not load (unreadable, or of another restore).
+	RecordDiscarded func(error)
 	// IncrementalFrom names an older backup of the same volume whose restored
 	// image the target holds: only changed blocks are written and blocks
 	// removed since are zeroed.
@@ -105,16 +111,25 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 		}
 	}
 	p := planRestore(r.Backup, old)
-	hdr := recordHeader{Version: 1, Backup: r.Ref.Handle(), VolumeSize: r.Volume.Size, BlockSize: r.Backup.BlockSize, IncrementalFrom: o.IncrementalFrom}
-	recPath := targetPath + RecordSuffix
-	done, err := loadRecord(recPath, hdr)
+	hdr := RecordHeader{Version: 1, Backup: r.Ref.Handle(), VolumeSize: r.Volume.Size, BlockSize: r.Backup.BlockSize, IncrementalFrom: o.IncrementalFrom}
+	store := o.Record
+	if store == nil {
+		store = FileRecord(targetPath + RecordSuffix)
+	}
+	objects := planObjects(p)
+	done, err := store.Load(hdr, objects)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		done = nil
 	case err != nil && !o.Force:
 		return Summary{}, err
+	case err != nil:
+		if o.RecordDiscarded != nil {
+			o.RecordDiscarded(err)
+		}
+		done = nil
 	case !o.Resume && !o.Force:
-		return Summary{}, fmt.Errorf("found the progress record %s of an interrupted restore; add --resume to continue it or --force to start over", recPath)
+		return Summary{}, fmt.Errorf("found the progress record %s of an interrupted restore; add --resume to continue it or --force to start over", store)
 	case !o.Resume:
 		done = nil // --force: start over
 	}
@@ -132,15 +147,10 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 		return Summary{}, err
 	}
 	o.baseLaid = o.BackingImage != "" || storeBase != nil
-	var rec *record
-	if done != nil {
-		rec, err = appendRecord(recPath, t.f)
-	} else {
-		rec, err = createRecord(recPath, hdr, t.f)
-	}
-	if err != nil {
+	if err := store.Begin(hdr, objects, done != nil); err != nil {
 		return Summary{}, err
 	}
+	rec := newRecord(store, t.f)
 	rec.onFlush = o.onRecordFlush
 	sum := Summary{Backup: r.Ref.Handle(), Target: targetPath, VolumeSize: r.Volume.Size, Written: baseWritten}
 	if err := run(ctx, st, r, p, t, rec, done, o, &sum); err != nil {
@@ -150,7 +160,7 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 		return Summary{}, err
 	}
 	if err := t.f.Sync(); err != nil {
-		rec.close()
+		_ = rec.close()
 		return Summary{}, fmt.Errorf("sync target %s: %w", targetPath, err)
 	}
 	if err := rec.remove(); err != nil {

@@ -1,32 +1,44 @@
 package restore
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/snaprestore/snaprestore/restore/backupstore"
 )
 
-// RecordSuffix is appended to the target path to name the progress record of
-// a restore: a header line, then one line per block object whose writes are
-// durable. It exists while a restore runs or after it was interrupted.
-const RecordSuffix = ".snaprestore-progress"
-
-// recordHeader identifies the restore a record belongs to.
-type recordHeader struct {
+// RecordHeader names the restore a progress record describes: a record is
+// only ever continued by a restore of the same backup, onto the same base, of
+// the same size and block size.
+type RecordHeader struct {
 	Version         int    `json:"version"`
 	Backup          string `json:"backup"`
 	VolumeSize      int64  `json:"volumeSize"`
 	BlockSize       int64  `json:"blockSize"`
 	IncrementalFrom string `json:"incrementalFrom,omitempty"`
+}
+
+// RecordStore keeps the progress record of one restore: which of the plan's
+// block objects are written to the target and synced. The engine calls Load,
+// then Begin, then Append any number of times, then Close (interrupted) or
+// Remove (complete). objects are the plan's block objects (checksums) in plan
+// order, the same for every run of the same restore. The default is the file
+// beside the target (Options.Record nil).
+type RecordStore interface {
+	// Load returns the objects an earlier run of restore h finished; an error
+	// wrapping fs.ErrNotExist when there is no record, another error when the
+	// record is unreadable or belongs to another restore.
+	Load(h RecordHeader, objects []string) (done map[string]bool, err error)
+	// Begin starts recording restore h; resume continues the loaded record,
+	// otherwise a new, empty record replaces any old one. Durable on return.
+	Begin(h RecordHeader, objects []string, resume bool) error
+	// Append adds objects whose writes the target has synced; durable on return.
+	Append(done []string) error
+	// Close ends an interrupted run, leaving the record for a resume.
+	Close() error
+	// Remove deletes the record after a complete, synced restore.
+	Remove() error
+	// String names the record in messages.
+	String() string
 }
 
 // Records are flushed by a background goroutine after this many completed
@@ -37,11 +49,10 @@ const (
 	recordFlushAfter = 2 * time.Second
 )
 
-// record is the durable progress of one restore.
+// record batches the completed objects of one restore into its RecordStore.
 type record struct {
-	path    string
-	target  *os.File
-	f       *os.File
+	store   RecordStore
+	target  syncer
 	wake    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
@@ -57,8 +68,11 @@ type record struct {
 	onFlush func(durable int)
 }
 
-func newRecord(path string, target, f *os.File) *record {
-	r := &record{path: path, target: target, f: f, wake: make(chan struct{}, 1),
+// syncer is the target's one call a record makes: data before the record.
+type syncer interface{ Sync() error }
+
+func newRecord(store RecordStore, target syncer) *record {
+	r := &record{store: store, target: target, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go r.flusher()
 	return r
@@ -85,72 +99,6 @@ func (r *record) flusher() {
 	}
 }
 
-// loadRecord reads a record; done lists the objects already restored. A torn
-// last line (a kill during append) is ignored.
-func loadRecord(path string, want recordHeader) (done map[string]bool, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	if !sc.Scan() {
-		return nil, fmt.Errorf("progress record %s: empty; delete it and restore with --force", path)
-	}
-	var h recordHeader
-	if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
-		return nil, fmt.Errorf("progress record %s: unreadable header: %v; delete it and restore with --force", path, err)
-	}
-	if h != want {
-		return nil, fmt.Errorf("progress record %s belongs to a restore of %s (incremental from %q, %d bytes); expected %s (incremental from %q, %d bytes)",
-			path, h.Backup, h.IncrementalFrom, h.VolumeSize, want.Backup, want.IncrementalFrom, want.VolumeSize)
-	}
-	done = map[string]bool{}
-	for sc.Scan() {
-		if line := sc.Text(); backupstore.ValidateChecksum(line) == nil {
-			done[line] = true
-		}
-	}
-	return done, nil
-}
-
-// createRecord writes a new record with its header, durably.
-func createRecord(path string, h recordHeader, target *os.File) (*record, error) {
-	line, err := json.Marshal(h)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("progress record: %w", err)
-	}
-	if _, err := f.Write(append(line, '\n')); err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("progress record %s: %w", path, err)
-	}
-	return newRecord(path, target, f), nil
-}
-
-// appendRecord continues an existing record.
-func appendRecord(path string, target *os.File) (*record, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return nil, fmt.Errorf("progress record: %w", err)
-	}
-	// Terminate a torn line so the next entry starts on its own line.
-	if _, err := f.Write([]byte{'\n'}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("progress record %s: %w", path, err)
-	}
-	return newRecord(path, target, f), nil
-}
-
 // add notes an object whose writes are issued; the flusher lists it once the
 // target has been synced. It returns the first flush error, if any.
 func (r *record) add(checksum string) error {
@@ -166,7 +114,8 @@ func (r *record) add(checksum string) error {
 	return r.err
 }
 
-// flush syncs the target, then appends the pending entries durably.
+// flush syncs the target, then appends the pending entries durably: a record
+// may lag the data, never lead it.
 func (r *record) flush() error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
@@ -180,16 +129,8 @@ func (r *record) flush() error {
 	if err := r.target.Sync(); err != nil {
 		return fmt.Errorf("sync target: %w", err)
 	}
-	var buf bytes.Buffer
-	for _, c := range batch {
-		buf.WriteString(c)
-		buf.WriteByte('\n')
-	}
-	if _, err := r.f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("progress record %s: %w", r.path, err)
-	}
-	if err := r.f.Sync(); err != nil {
-		return fmt.Errorf("progress record %s: %w", r.path, err)
+	if err := r.store.Append(batch); err != nil {
+		return err
 	}
 	r.durable += len(batch)
 	if r.onFlush != nil {
@@ -211,7 +152,7 @@ func (r *record) halt() {
 func (r *record) close() error {
 	r.halt()
 	err := r.flush()
-	if cerr := r.f.Close(); err == nil {
+	if cerr := r.store.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -220,18 +161,14 @@ func (r *record) close() error {
 // remove deletes the record after a complete, synced restore.
 func (r *record) remove() error {
 	r.halt()
-	r.f.Close()
-	if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove progress record: %w", err)
-	}
-	return syncDir(filepath.Dir(r.path))
+	return r.store.Remove()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+// planObjects are the checksums of the plan's block objects, in plan order.
+func planObjects(p plan) []string {
+	out := make([]string, len(p.groups))
+	for i, g := range p.groups {
+		out[i] = g.checksum
 	}
-	defer d.Close()
-	return d.Sync()
+	return out
 }

@@ -17,13 +17,21 @@ func newPopulateCmd() *cobra.Command {
 		Use:   "populate --backup REF (--device PATH | --dir PATH)",
 		Short: "Write a backup into a volume: the populator pod's command (docs/populator.md)",
 		Long: `Restore a backup into the volume of a populator pod: --device for a Block
-PVC (the raw image, verified block by block; an interrupted run is resumed from
-the progress record), --dir for a Filesystem PVC (not supported yet). The
-backupstore is --backupstore or $BACKUPSTORE, S3 settings from AWS_*.
+PVC (the raw image, verified block by block), --dir for a Filesystem PVC (the
+files of the ext2/3/4 filesystem in the backup; an interrupted copy starts
+over). The backupstore is --backupstore or $BACKUPSTORE, S3 settings from AWS_*.
 
 The result is written as JSON to --result-file (the termination message the
-controller reads). Exit status 2: the backup is damaged or missing, retrying
-cannot help; 1: any other failure.`,
+controller reads). In Block mode the file is also rewritten while the restore
+runs, after each durable flush, with a progress document whose resumeRecord
+lists the block objects written and synced (a gzip'd, checksummed bitmap of
+at most 2048 characters). The controller gives that record to the next pod of
+a failed population in $SNAPRESTORE_RESUME_RECORD (or --resume-record), which
+skips those objects; a record that does not decode or names another backup or
+size is ignored with a log line, and the restore starts from the first block.
+
+Exit status 2: the backup is damaged or missing, retrying cannot help; 1: any
+other failure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.SetDefaults()
@@ -40,11 +48,13 @@ cannot help; 1: any other failure.`,
 	f.StringVar(&o.Dir, "dir", "", "mounted directory to copy the files to (Filesystem mode)")
 	f.StringVar(&o.ResultFile, "result-file", populator.DefaultResultFile, "file receiving the JSON result (the termination message)")
 	f.IntVar(&o.Concurrency, "concurrency", 0, "blocks fetched and written at once (default: the engine's)")
+	f.StringVar(&o.ResumeRecord, "resume-record", "", "resume record of an interrupted populate of this volume (default $"+populator.EnvResumeRecord+"; Block mode)")
 	return cmd
 }
 
 func runPopulate(cmd *cobra.Command, o populator.PopulateOptions) error {
 	pr := newProgressPrinter(cmd.ErrOrStderr(), "populate")
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "snaprestore: "+format+"\n", args...) }
 	var rep *populator.Reporter
 	if name, ns := os.Getenv(populator.EnvPodName), os.Getenv(populator.EnvPodNamespace); name != "" && ns != "" {
 		// In a pod: the ServiceAccount's token; elsewhere (the test node agent) $KUBECONFIG.

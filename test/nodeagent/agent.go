@@ -294,6 +294,12 @@ func (c *Cluster) PVPath(ctx context.Context, name string) (string, error) {
 	return pv.Spec.CSI.VolumeAttributes[pathAttribute], nil
 }
 
+// TerminationMessagePath is the host file that a container of the pod of uid
+// sees as its terminationMessagePath (read when the container exits).
+func (c *Cluster) TerminationMessagePath(uid, container string) string {
+	return filepath.Join(containerDir(c.o.Dir, uid, container), termFile)
+}
+
 // PodLog is the path of the output (stdout and stderr) of a pod's container.
 func (c *Cluster) PodLog(namespace, pod, container string) string {
 	return filepath.Join(c.o.ArtifactsDir, "pods", namespace+"_"+pod, container+".log")

@@ -170,7 +170,11 @@ func TestRebindByClaimRef(t *testing.T) {
 func TestFailureAndTerminationMessage(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
-	create(t, shPod(ns, "fails", "echo boom >&2; exit 3"), shPod(ns, "says", "printf done > /dev/termination-log"))
+	// "killed" writes its message, then dies of SIGKILL: the message is read
+	// after the process is gone, as the kubelet does ($$$$ is $$ after the
+	// kubelet's $(VAR) expansion).
+	create(t, shPod(ns, "fails", "echo boom >&2; exit 3"), shPod(ns, "says", "printf done > /dev/termination-log"),
+		shPod(ns, "killed", "printf partial > /dev/termination-log; echo tail >&2; kill -9 $$$$"))
 	st := waitPhase(t, ns, "fails", corev1.PodFailed).Status.ContainerStatuses
 	if len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.ExitCode != 3 ||
 		st[0].State.Terminated.Reason != "Error" || st[0].State.Terminated.Message != "boom\n" {
@@ -179,6 +183,10 @@ func TestFailureAndTerminationMessage(t *testing.T) {
 	st = waitPhase(t, ns, "says", corev1.PodSucceeded).Status.ContainerStatuses
 	if len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.Message != "done" {
 		t.Errorf("container status %+v; want the termination message done", st)
+	}
+	st = waitPhase(t, ns, "killed", corev1.PodFailed).Status.ContainerStatuses
+	if len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.ExitCode != 137 || st[0].State.Terminated.Message != "partial" {
+		t.Errorf("killed container status %+v; want exit code 137 and the termination message partial", st)
 	}
 }
 

@@ -38,6 +38,9 @@ type procSpec struct {
 	termPath string // the host file the termination message path maps to
 }
 
+// termFile, in a container's work dir, is its termination message file.
+const termFile = "termination-log"
+
 // planContainer turns container c (at path fp) of pod into a process: the image's
 // binary or a host command, env with $(VAR) expanded, container paths substituted
 // with host paths (see substitute), in workDir unless workingDir says otherwise.
@@ -52,7 +55,7 @@ func planContainer(pod *corev1.Pod, c *corev1.Container, fp *field.Path, images 
 	if err != nil {
 		return procSpec{}, err
 	}
-	p := procSpec{name: c.Name, dir: workDir, termPath: filepath.Join(workDir, "termination-log")}
+	p := procSpec{name: c.Name, dir: workDir, termPath: filepath.Join(workDir, termFile)}
 	tmp := c.TerminationMessagePath
 	if tmp == "" {
 		tmp = corev1.TerminationMessagePathDefault

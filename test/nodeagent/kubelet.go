@@ -123,7 +123,7 @@ func (k *kubelet) plan(ctx context.Context, pod *corev1.Pod) ([]procSpec, error)
 	specs := make([]procSpec, len(pod.Spec.Containers))
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		work := filepath.Join(podDir, "containers", c.Name)
+		work := containerDir(k.dir, string(pod.UID), c.Name)
 		if err := os.MkdirAll(work, 0o777); err != nil {
 			return nil, err
 		}
@@ -134,6 +134,11 @@ func (k *kubelet) plan(ctx context.Context, pod *corev1.Pod) ([]procSpec, error)
 		specs[i].env = append(append([]string{"HOME=" + work, "PATH=" + os.Getenv("PATH")}, k.env...), specs[i].env...)
 	}
 	return specs, nil
+}
+
+// containerDir is the work dir of a container of the pod of uid under dir.
+func containerDir(dir, uid, container string) string {
+	return filepath.Join(dir, "pods", uid, "containers", container)
 }
 
 // runPod runs the containers of pod concurrently, reporting each change of state.

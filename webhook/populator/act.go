@@ -112,7 +112,7 @@ func (r *reconciler) createPod(ctx context.Context, f facts, d decision) error {
 		}
 		secret = cp.Name
 	}
-	if err := r.client.Create(ctx, newPod(f.PVC, f.Source, &r.o, secret)); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := r.client.Create(ctx, newPod(f.PVC, f.Source, &r.o, secret, d.Record)); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create populator pod %s/%s: %w", r.o.Namespace, podName(f.PVC), err)
 	}
 	r.recorder.Event(f.PVC, corev1.EventTypeNormal, d.Reason, d.Message)
@@ -140,13 +140,16 @@ func (r *reconciler) progress(ctx context.Context, f facts) error {
 	})
 }
 
-// retry deletes the failed pod and counts the attempt on the prime PVC; the
-// next pod resumes from the progress record on the volume.
+// retry deletes the failed pod and counts the attempt on the prime PVC, where
+// it also keeps the resume record the next pod starts from.
 func (r *reconciler) retry(ctx context.Context, f facts, d decision) (reconcile.Result, error) {
 	r.recorder.Event(f.PVC, corev1.EventTypeWarning, d.Reason, d.Message)
 	prime := f.Prime.DeepCopy()
 	prime.Annotations[AnnAttempts] = strconv.Itoa(attemptsOf(f.Prime) + 1)
 	prime.Annotations[AnnLastFailure] = r.now().UTC().Format(time.RFC3339)
+	if d.Record != "" {
+		prime.Annotations[AnnResumeRecord] = d.Record
+	}
 	if err := r.client.Patch(ctx, prime, client.MergeFrom(f.Prime)); err != nil {
 		return reconcile.Result{}, fmt.Errorf("count failed attempt on prime PVC %s: %w", prime.Name, err)
 	}

@@ -187,6 +187,68 @@ func TestController(t *testing.T) {
 	t.Run("damaged backup", func(t *testing.T) { t.Parallel(); testDamaged(t, e) })
 	t.Run("PVC deleted mid-population", func(t *testing.T) { t.Parallel(); testDeleted(t, e) })
 	t.Run("missing BackupSource", func(t *testing.T) { t.Parallel(); testMissingSource(t, e) })
+	t.Run("killed pod resumes from its record", func(t *testing.T) { t.Parallel(); testResumeRecord(t, e) })
+}
+
+// waitPodRecord waits for the populator pod of pvc whose environment carries
+// resume record rec ("" for none) and returns it.
+func (e *env) waitPodRecord(t *testing.T, pvc *corev1.PersistentVolumeClaim, rec string) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: podName(pvc)}}
+	got := "no pod"
+	waitFor(t, fmt.Sprintf("a populator pod with resume record %.20q", rec), func() (bool, error) {
+		if err := e.c.Get(context.Background(), client.ObjectKeyFromObject(pod), pod); err != nil {
+			return false, err
+		}
+		got = ""
+		for _, v := range pod.Spec.Containers[0].Env {
+			if v.Name == EnvResumeRecord {
+				got = v.Value
+			}
+		}
+		return got == rec && pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodFailed, fmt.Errorf("pod's record %.20q", got)
+	})
+	return pod
+}
+
+// testResumeRecord: a populator pod killed with a progress document in its
+// termination message leaves the record on the prime PVC, the next pod gets
+// it; a pod killed before it wrote anything leaves the kept record in place.
+func testResumeRecord(t *testing.T, e *env) {
+	ctx := context.Background()
+	src, pvc := newSource("resume"), blockClaim("resume", "resume")
+	e.create(t, src, pvc)
+	e.bindPrime(t, pvc)
+	e.waitPodRecord(t, pvc, "")
+	rec := testRecord(12)
+	e.finishPod(t, pvc, corev1.PodFailed, 137, progress(rec))
+	prime := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: primeName(pvc)}}
+	waitFor(t, "the record on the prime PVC", func() (bool, error) {
+		err := e.c.Get(ctx, client.ObjectKeyFromObject(prime), prime)
+		return prime.Annotations[AnnResumeRecord] == rec, err
+	})
+	e.waitPodRecord(t, pvc, rec)
+	// Killed before its first flush: no message; the kept record stands.
+	e.finishPod(t, pvc, corev1.PodFailed, 137, "")
+	waitFor(t, "the second failure counted", func() (bool, error) {
+		err := e.c.Get(ctx, client.ObjectKeyFromObject(prime), prime)
+		return prime.Annotations[AnnAttempts] == "2", err
+	})
+	if got := prime.Annotations[AnnResumeRecord]; got != rec {
+		t.Errorf("prime PVC record %.30q after a pod without a message; want the kept %.30q", got, rec)
+	}
+	e.waitPodRecord(t, pvc, rec)
+	ev := e.events(t, pvc)
+	for _, want := range []string{
+		"Warning PopulateRetry: populator pod of PVC team-a/resume failed (attempt 1 of 3): the populator pod failed (, exit code 137) while restoring bak://vol/backup-1: 12 of 40 block objects written and synced; retrying in 100ms, resuming from 12 of 40 block objects",
+		"Normal PopulatorPodCreated: populator pod for PVC team-a/resume created (attempt 2 of 3), resuming from 12 of 40 block objects",
+		"Warning PopulateRetry: populator pod of PVC team-a/resume failed (attempt 2 of 3): the populator pod failed (, exit code 137) without a result; retrying in 200ms, resuming from 12 of 40 block objects",
+		"Normal PopulatorPodCreated: populator pod for PVC team-a/resume created (attempt 3 of 3), resuming from 12 of 40 block objects",
+	} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("events lack %q:\n%s", want, ev)
+		}
+	}
 }
 
 // testCRDRoundTrip: every field of the Go types survives the CRD schema

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
 
@@ -16,6 +17,12 @@ const AnnFailed = "snaprestore.io/populate-failed"
 
 // AnnLastFailure on the prime PVC is the RFC 3339 time of the last failed pod.
 const AnnLastFailure = "snaprestore.io/populate-last-failure"
+
+// AnnResumeRecord on the prime PVC is the resume record (restore.DecodeRecord)
+// of the last failed populator pod of a Block population: the block objects
+// it wrote and synced. The next pod gets it and skips them. It lives and dies
+// with the prime PVC, so it never describes another volume.
+const AnnResumeRecord = "snaprestore.io/resume-record"
 
 // maxBackoff caps the doubling retry wait.
 const maxBackoff = 5 * time.Minute
@@ -60,6 +67,9 @@ type decision struct {
 	RequeueAfter time.Duration
 	// Result is the populator pod's report, when it wrote one.
 	Result Result
+	// Record is the resume record the next pod starts from (actRetry keeps it
+	// on the prime PVC, actCreatePod gives it to the pod); "" for none.
+	Record string
 }
 
 // decide is the whole policy of a population, one case per state.
@@ -108,7 +118,12 @@ func decidePodless(f facts, name string) decision {
 				Message: fmt.Sprintf("retrying population of PVC %s in %s (attempt %d of %d)", name, wait.Round(time.Second), attempts+1, f.MaxAttempts)}
 		}
 	}
-	return decision{Action: actCreatePod, Reason: "PopulatorPodCreated", Message: fmt.Sprintf("populator pod for PVC %s created (attempt %d of %d)", name, attempts+1, f.MaxAttempts)}
+	d := decision{Action: actCreatePod, Reason: "PopulatorPodCreated", Message: fmt.Sprintf("populator pod for PVC %s created (attempt %d of %d)", name, attempts+1, f.MaxAttempts)}
+	if attempts > 0 {
+		d.Record = nextRecord(f.PVC, f.Prime, "")
+		d.Message += ", " + resumeNote(f.PVC, d.Record)
+	}
+	return d
 }
 
 // decidePod: a populator pod exists.
@@ -127,8 +142,11 @@ func decidePod(f facts, name string) decision {
 		}
 		return decision{Action: actRebind, Reason: "PopulateVerified", Message: fmt.Sprintf("PVC %s: %s", name, res.Message), Result: res}
 	case corev1.PodFailed:
-		if !ok {
+		switch {
+		case !ok:
 			res = Result{Message: fmt.Sprintf("the populator pod failed (%s) without a result", podFailure(f.Pod))}
+		case res.InProgress: // killed while it ran: its last progress document
+			res.Message = fmt.Sprintf("the populator pod failed (%s) while %s", podFailure(f.Pod), res.Message)
 		}
 		if res.Permanent || exitCode(f.Pod) == ExitPermanent {
 			return decision{Action: actFail, Reason: "PopulateFailed", Message: fmt.Sprintf("population of PVC %s failed: %s", name, res.Message), Result: res}
@@ -138,10 +156,44 @@ func decidePod(f facts, name string) decision {
 			return decision{Action: actFail, Reason: "PopulateFailed", Result: res,
 				Message: fmt.Sprintf("population of PVC %s gave up after %d failed attempts; last: %s", name, attempts, res.Message)}
 		}
-		return decision{Action: actRetry, Reason: "PopulateRetry", Result: res, RequeueAfter: backoff(f.Backoff, attempts),
-			Message: fmt.Sprintf("populator pod of PVC %s failed (attempt %d of %d), retrying in %s, resuming: %s", name, attempts, f.MaxAttempts, backoff(f.Backoff, attempts), res.Message)}
+		rec := nextRecord(f.PVC, f.Prime, res.ResumeRecord)
+		return decision{Action: actRetry, Reason: "PopulateRetry", Result: res, RequeueAfter: backoff(f.Backoff, attempts), Record: rec,
+			Message: fmt.Sprintf("populator pod of PVC %s failed (attempt %d of %d): %s; retrying in %s, %s",
+				name, attempts, f.MaxAttempts, res.Message, backoff(f.Backoff, attempts), resumeNote(f.PVC, rec))}
 	}
 	return decision{Action: actProgress, Reason: "PopulateProgress", Message: fmt.Sprintf("populating PVC %s", name)}
+}
+
+// nextRecord is the resume record the next pod of a Block population gets:
+// the failed pod's own (fresh) when it decodes, else the one kept on the
+// prime PVC (a pod that died before its first flush did not invalidate it: a
+// record may lag the data, never lead it), else none.
+func nextRecord(pvc, prime *corev1.PersistentVolumeClaim, fromPod string) string {
+	if !isBlock(pvc) {
+		return ""
+	}
+	for _, r := range []string{fromPod, prime.Annotations[AnnResumeRecord]} {
+		if _, err := restore.DecodeRecord(r); err == nil {
+			return r
+		}
+	}
+	return ""
+}
+
+// resumeNote says where the next pod starts.
+func resumeNote(pvc *corev1.PersistentVolumeClaim, record string) string {
+	if !isBlock(pvc) {
+		return "restarting from the beginning (a Filesystem copy starts over)"
+	}
+	c, err := restore.DecodeRecord(record)
+	if err != nil {
+		return "restarting from the beginning (no record)"
+	}
+	return fmt.Sprintf("resuming from %d of %d block objects", c.Finished(), c.Objects)
+}
+
+func isBlock(pvc *corev1.PersistentVolumeClaim) bool {
+	return pvc.Spec.VolumeMode != nil && *pvc.Spec.VolumeMode == corev1.PersistentVolumeBlock
 }
 
 // backoff is base doubled per failed attempt, at most maxBackoff.

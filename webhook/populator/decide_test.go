@@ -1,6 +1,7 @@
 package populator
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
 )
 
@@ -45,8 +47,12 @@ func prime(ann map[string]string, volume string) *corev1.PersistentVolumeClaim {
 func pod(phase corev1.PodPhase, msg string, code int32) *corev1.Pod {
 	p := &corev1.Pod{Status: corev1.PodStatus{Phase: phase}}
 	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		reason := "Completed" // as the kubelet says
+		if code != 0 {
+			reason = "Error"
+		}
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{
-			Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Message: msg}}}}
+			Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: msg}}}}
 	}
 	return p
 }
@@ -55,8 +61,34 @@ func pv(claim *corev1.ObjectReference) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-1"}, Spec: corev1.PersistentVolumeSpec{ClaimRef: claim}}
 }
 
+// testRecord is a resume record of n finished of 40 block objects.
+func testRecord(n int) string {
+	done := make([]bool, 40)
+	for i := range n {
+		done[i] = true
+	}
+	rec, _ := restore.EncodeRecord(restore.RecordHeader{Version: 1, Backup: "bak://vol/backup-1", VolumeSize: 80 << 20, BlockSize: 2 << 20}, done, RecordBudget)
+	return rec
+}
+
+// progress is the progress document of a pod killed with record rec.
+func progress(rec string) string {
+	n := 0
+	if c, err := restore.DecodeRecord(rec); err == nil {
+		n = c.Finished()
+	} else {
+		n = 30
+	}
+	return fmt.Sprintf(`{"succeeded":false,"inProgress":true,"message":"restoring bak://vol/backup-1: %d of 40 block objects written and synced","resumeRecord":%q}`, n, rec) + `ed":false}` // a longer old document's tail
+}
+
+func fsClaim() *corev1.PersistentVolumeClaim {
+	return userClaim(func(p *corev1.PersistentVolumeClaim) { p.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeFilesystem) })
+}
+
 func TestDecide(t *testing.T) {
 	t.Parallel()
+	rec12, rec30 := testRecord(12), testRecord(30)
 	deleted := metav1.NewTime(now)
 	damaged := `{"succeeded":false,"permanent":true,"message":"bak://vol/backup-1: block at offset 2097152 (blocks/x.blk): block checksum mismatch"}`
 	ok := `{"succeeded":true,"message":"restored and verified bak://vol/backup-1","bytes":4096}`
@@ -67,6 +99,7 @@ func TestDecide(t *testing.T) {
 		reason  string
 		message string
 		requeue time.Duration
+		record  string
 	}{
 		{name: "PVC deleted mid-population", f: facts{PVC: userClaim(func(p *corev1.PersistentVolumeClaim) { p.DeletionTimestamp = &deleted }), Source: testSource(), Prime: prime(nil, "")},
 			want: actCleanup, reason: "PVCDeleted", message: "PVC team-a/data is being deleted"},
@@ -91,7 +124,11 @@ func TestDecide(t *testing.T) {
 		{name: "backoff after a failure", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "2", AnnLastFailure: now.Add(-5 * time.Second).Format(time.RFC3339)}, "")},
 			want: actWait, reason: "PopulateBackoff", message: "retrying population of PVC team-a/data in 15s (attempt 3 of 6)", requeue: 15 * time.Second},
 		{name: "backoff over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
-			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6)"},
+			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6), restarting from the beginning (no record)"},
+		{name: "backoff over, record kept", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12, AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
+			want: actCreatePod, reason: "PopulatorPodCreated", record: rec12, message: "populator pod for PVC team-a/data created (attempt 2 of 6), resuming from 12 of 40 block objects"},
+		{name: "backoff over, Filesystem", f: facts{PVC: fsClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12, AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
+			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6), restarting from the beginning (a Filesystem copy starts over)"},
 		{name: "attempts used up", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "6"}, "")},
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts"},
 		{name: "pod running", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, ""), Pod: pod(corev1.PodRunning, "", 0)},
@@ -104,13 +141,31 @@ func TestDecide(t *testing.T) {
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data failed: bak://vol/backup-1: block at offset 2097152 (blocks/x.blk): block checksum mismatch"},
 		{name: "killed pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
 			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second,
-			message: "populator pod of PVC team-a/data failed (attempt 1 of 6), retrying in 10s, resuming: the populator pod failed (, exit code 137) without a result"},
+			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): the populator pod failed (Error, exit code 137) without a result; retrying in 10s, restarting from the beginning (no record)"},
+		{name: "killed pod with a record: retry from it", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, progress(rec12), 137)},
+			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second, record: rec12,
+			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): the populator pod failed (Error, exit code 137) while restoring bak://vol/backup-1: 12 of 40 block objects written and synced; retrying in 10s, resuming from 12 of 40 block objects"},
+		{name: "killed again: the newer record wins", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12}, "pv-1"), Pod: pod(corev1.PodFailed, progress(rec30), 137)},
+			want: actRetry, reason: "PopulateRetry", requeue: 20 * time.Second, record: rec30,
+			message: "populator pod of PVC team-a/data failed (attempt 2 of 6): the populator pod failed (Error, exit code 137) while restoring bak://vol/backup-1: 30 of 40 block objects written and synced; retrying in 20s, resuming from 30 of 40 block objects"},
+		{name: "killed before its first flush: the kept record stands", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12}, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
+			want: actRetry, reason: "PopulateRetry", requeue: 20 * time.Second, record: rec12,
+			message: "populator pod of PVC team-a/data failed (attempt 2 of 6): the populator pod failed (Error, exit code 137) without a result; retrying in 20s, resuming from 12 of 40 block objects"},
+		{name: "torn record in the message: the kept one stands", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12}, "pv-1"), Pod: pod(corev1.PodFailed, progress(rec30[:len(rec30)-9]), 1)},
+			want: actRetry, reason: "PopulateRetry", requeue: 20 * time.Second, record: rec12,
+			message: "populator pod of PVC team-a/data failed (attempt 2 of 6): the populator pod failed (Error, exit code 1) while restoring bak://vol/backup-1: 30 of 40 block objects written and synced; retrying in 20s, resuming from 12 of 40 block objects"},
+		{name: "transient failure keeps its record", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, `{"message":"dial tcp: connection refused","resumeRecord":"`+rec30+`"}`, 1)},
+			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second, record: rec30,
+			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): dial tcp: connection refused; retrying in 10s, resuming from 30 of 40 block objects"},
+		{name: "Filesystem pod killed: starts over", f: facts{PVC: fsClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
+			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second,
+			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): the populator pod failed (Error, exit code 137) without a result; retrying in 10s, restarting from the beginning (a Filesystem copy starts over)"},
 		{name: "evicted pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1"}, "pv-1"), Pod: func() *corev1.Pod {
 			p := pod(corev1.PodFailed, "", 0)
 			p.Status.Reason, p.Status.ContainerStatuses = "Evicted", nil
 			return p
 		}()}, want: actRetry, reason: "PopulateRetry", requeue: 20 * time.Second,
-			message: "populator pod of PVC team-a/data failed (attempt 2 of 6), retrying in 20s, resuming: the populator pod failed (Evicted) without a result"},
+			message: "populator pod of PVC team-a/data failed (attempt 2 of 6): the populator pod failed (Evicted) without a result; retrying in 20s, restarting from the beginning (no record)"},
 		{name: "last attempt fails", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "5"}, "pv-1"), Pod: pod(corev1.PodFailed, `{"message":"dial tcp: connection refused"}`, 1)},
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts; last: dial tcp: connection refused"},
 	}
@@ -119,8 +174,8 @@ func TestDecide(t *testing.T) {
 			t.Parallel()
 			tc.f.Now, tc.f.MaxAttempts, tc.f.Backoff = now, DefaultMaxAttempts, DefaultBackoff
 			d := decide(tc.f)
-			got := []any{d.Action, d.Reason, d.Message, d.RequeueAfter}
-			want := []any{tc.want, tc.reason, tc.message, tc.requeue}
+			got := []any{d.Action, d.Reason, d.Message, d.RequeueAfter, d.Record}
+			want := []any{tc.want, tc.reason, tc.message, tc.requeue, tc.record}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("decide (-want +got):\n%s", diff)
 			}

@@ -72,14 +72,18 @@ func securityContext(add []corev1.Capability) *corev1.SecurityContext {
 
 // newPod is the populator pod: `snaprestore populate` onto the prime PVC's
 // device, the backupstore from the options or a Secret, no API access beyond
-// its own pod, no privilege escalation, read-only root.
-func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Options, secret string) *corev1.Pod {
+// its own pod, no privilege escalation, read-only root. A Block pod gets the
+// resume record ("" for none) in SNAPRESTORE_RESUME_RECORD.
+func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Options, secret, record string) *corev1.Pod {
 	env := []corev1.EnvVar{
 		{Name: EnvPodName, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: EnvPodNamespace, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 	}
 	if o.Backupstore != "" {
 		env = append(env, corev1.EnvVar{Name: EnvDefaultBackupstore, Value: o.Backupstore})
+	}
+	if record != "" && isBlock(pvc) {
+		env = append(env, corev1.EnvVar{Name: EnvResumeRecord, Value: record})
 	}
 	var envFrom []corev1.EnvFromSource
 	for _, s := range []string{o.BackupstoreSecret, secret} { // later entries win

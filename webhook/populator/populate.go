@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/snaprestore/snaprestore/restore"
@@ -31,6 +32,14 @@ type PopulateOptions struct {
 	ResultFile string
 	// Concurrency of the restore engine; 0 = engine default.
 	Concurrency int
+	// ResumeRecord is the compact progress record an earlier, interrupted pod
+	// of the same volume published (--resume-record); default: the
+	// SNAPRESTORE_RESUME_RECORD environment variable, which the controller sets.
+	// A record that does not decode or names another restore is ignored
+	// (logged) and the restore starts from the first block. Block mode only.
+	ResumeRecord string
+	// Logf receives the lines a user should see in the pod's log. Default: none.
+	Logf func(format string, args ...any)
 	// Getenv reads BACKUPSTORE and the S3 settings. Default os.Getenv.
 	Getenv func(string) string
 	// Progress, when set, receives the engine's progress.
@@ -54,7 +63,21 @@ func (o *PopulateOptions) SetDefaults() {
 	if o.ResultFile == "" {
 		o.ResultFile = DefaultResultFile
 	}
+	if o.ResumeRecord == "" {
+		o.ResumeRecord = o.Getenv(EnvResumeRecord)
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
 }
+
+// EnvResumeRecord carries the resume record to the populator pod.
+const EnvResumeRecord = "SNAPRESTORE_RESUME_RECORD"
+
+// RecordBudget bounds the resume record in characters, so that the whole
+// progress document stays under the kubelet's 4096-byte termination message
+// (WriteResult shortens the message, never the record).
+const RecordBudget = 2048
 
 // Validate reports a missing or conflicting flag.
 func (o *PopulateOptions) Validate() error {
@@ -86,6 +109,13 @@ type Result struct {
 	VolumeSize int64  `json:"volumeSize,omitempty"`
 	Bytes      int64  `json:"bytes,omitempty"`
 	Resumed    int    `json:"resumed,omitempty"`
+	// InProgress marks a progress document: the pod is still restoring, or
+	// was killed while it did. A final Result never has it.
+	InProgress bool `json:"inProgress,omitempty"`
+	// ResumeRecord is the compact record of the block objects written and
+	// synced so far (restore.DecodeRecord), in progress documents and in the
+	// Result of a failure; the next pod resumes from it.
+	ResumeRecord string `json:"resumeRecord,omitempty"`
 }
 
 // ExitPermanent is the exit status of a populate whose failure is permanent;
@@ -94,10 +124,12 @@ const ExitPermanent = 2
 
 // Populate restores o.Backup onto the target and returns the Result to
 // report; the error is the failure itself (nil on success). Block targets are
-// always resumed: a progress record beside the target (left by an earlier,
-// interrupted pod on the same volume) is continued, and without one the
-// target is overwritten, since a retried pod finds its own partial image.
-// Filesystem targets (populate_fs.go) start over after an interruption.
+// resumed from o.ResumeRecord (published by an earlier, interrupted pod on
+// the same volume) and overwritten where it lists nothing; while the restore
+// runs, each durable flush of the progress rewrites o.ResultFile with a
+// progress document carrying the record, so a killed pod leaves it in its
+// termination message. Nothing is written beside the device. Filesystem
+// targets (populate_fs.go) start over after an interruption.
 func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 	o.SetDefaults()
 	fail := func(err error) (Result, error) {
@@ -126,10 +158,26 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 		}
 		return res, nil
 	}
+	var warned bool
+	store := restore.NewCompactStore(o.ResumeRecord, RecordBudget, func(p restore.CompactProgress) error {
+		err := WriteResult(o.ResultFile, Result{InProgress: true, Backup: ref.Handle(), ResumeRecord: p.Record,
+			Message: fmt.Sprintf("restoring %s: %d of %d block objects written and synced", ref.Handle(), p.Finished, p.Total)})
+		if err != nil && !warned { // progress is for a retry; the restore itself goes on
+			warned = true
+			o.Logf("cannot publish the resume record, a retried pod would start over: %v", err)
+		}
+		return nil
+	})
 	sum, err := restore.Restore(ctx, st.Store, ref.Volume, ref.Backup, o.Device, restore.Options{
-		Concurrency: o.Concurrency, Resume: true, Force: true, Progress: o.Progress})
+		Concurrency: o.Concurrency, Resume: true, Force: true, Progress: o.Progress, Record: store,
+		RecordDiscarded: func(err error) { o.Logf("ignoring the resume record, restoring from the first block: %v", err) }})
 	if err != nil {
-		return fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, err))
+		res, err := fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, err))
+		res.ResumeRecord = store.Last()
+		return res, err
+	}
+	if sum.Resumed > 0 {
+		o.Logf("resumed: %d of %d block objects were restored by an earlier pod", sum.Resumed, sum.Resumed+sum.Objects)
 	}
 	msg := fmt.Sprintf("restored and verified %s: %d blocks, %d bytes in %s", sum.Backup, sum.Blocks, sum.Bytes, sum.Duration.Round(time.Millisecond))
 	if sum.Resumed > 0 {
@@ -156,27 +204,44 @@ func Permanent(err error) bool {
 	return errors.As(err, &he)
 }
 
-// WriteResult writes r as JSON to path (the termination message file).
+// WriteResult writes r as JSON to path (the termination message file), in
+// place: the kubelet bind-mounts the file, so a rename onto it would fail.
+// The new document is written over the old one, then the file is cut to its
+// length; a kill between the two leaves the old document's tail after a
+// complete new one, which ParseResult ignores. The message is shortened to
+// keep the document under 4000 bytes.
 func WriteResult(path string, r Result) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	if len(b) > 4000 {
-		r.Message = r.Message[:min(len(r.Message), 3000)] + "…"
+	for over := len(b) - 4000; over > 0 && r.Message != ""; over = len(b) - 4000 {
+		r.Message = string([]rune(r.Message)[:max(0, len([]rune(r.Message))-over-8)]) + "…"
 		b, _ = json.Marshal(r)
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("write result %s: %w", path, err)
+	}
+	if _, err = f.WriteAt(b, 0); err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write result %s: %w", path, err)
 	}
 	return nil
 }
 
-// ParseResult reads a termination message; ok is false when it is not a
-// Result (a pod killed before it wrote one).
+// ParseResult reads a termination message: a final Result or a progress
+// document (InProgress). ok is false when it is neither (a pod killed before
+// it wrote one, or the log tail the kubelet fell back to). Bytes after the
+// first JSON value are ignored (see WriteResult).
 func ParseResult(msg string) (Result, bool) {
 	var r Result
-	if msg == "" || json.Unmarshal([]byte(msg), &r) != nil || r.Message == "" {
+	if msg == "" || json.NewDecoder(strings.NewReader(msg)).Decode(&r) != nil || r.Message == "" {
 		return Result{}, false
 	}
 	return r, true

@@ -15,6 +15,7 @@ import (
 
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/test/nodeagent"
+	"github.com/snaprestore/snaprestore/webhook/populator"
 )
 
 // waitLimit bounds every wait: generous, for two cores shared by many.
@@ -308,33 +309,36 @@ func TestDeleteMidPopulation(t *testing.T) {
 	})
 }
 
-// waitRecord waits until the restore of the PVC of uid has made its progress
-// record durable with at least one restored block object (a header line and
-// one checksum line, in the file beside the prime volume's backing file), so
-// a kill leaves something to resume; it returns the populator pod's name.
+// waitRecord waits until the populator pod of the PVC of uid has published a
+// resume record listing at least one block object written and synced (a
+// progress document in its termination message file, which the kubelet, here
+// the node agent, reads after the process exits), so a kill leaves something
+// to resume; it returns the pod's name.
 func waitRecord(t *testing.T, uid string) string {
 	t.Helper()
-	var volume string
-	waitUntil(t, "prime PVC bound", func() (bool, string) {
-		volume = get(t, controllerNS, "pvc", "prime-"+uid, "{.spec.volumeName}")
-		return volume != "", "no volume yet"
+	pod := "populate-" + uid
+	var podUID string
+	waitUntil(t, "populator pod created", func() (bool, string) {
+		podUID = get(t, controllerNS, "pod", pod, "{.metadata.uid}")
+		return podUID != "", "no pod yet"
 	})
-	path, err := agent.PVPath(context.Background(), volume)
-	if err != nil {
-		t.Fatal(err)
-	}
-	record := path + restore.RecordSuffix
+	term := agent.TerminationMessagePath(podUID, "populate")
 	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(record); err == nil && strings.Count(string(b), "\n") >= 2 {
-			return "populate-" + uid
+		if b, err := os.ReadFile(term); err == nil {
+			if res, ok := populator.ParseResult(string(b)); ok && res.InProgress {
+				if c, err := restore.DecodeRecord(res.ResumeRecord); err == nil && c.Finished() > 0 {
+					t.Logf("killing %s: its record lists %d of %d block objects", pod, c.Finished(), c.Objects)
+					return pod
+				}
+			}
 		}
-		if get(t, controllerNS, "pod", "populate-"+uid, "{.status.phase}") == "Succeeded" {
-			t.Fatalf("the populator pod finished before its progress record %s listed a block; make vol-big larger", record)
+		if get(t, controllerNS, "pod", pod, "{.status.phase}") == "Succeeded" {
+			t.Fatalf("the populator pod finished before its resume record %s listed a block; make vol-big larger", term)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("progress record %s: no restored block listed within %s", record, waitLimit)
+	t.Fatalf("termination message %s: no resume record listing a block within %s", term, waitLimit)
 	return ""
 }
 
@@ -350,7 +354,8 @@ func TestKilledPodResumes(t *testing.T) {
 	volume := waitBound(t, ns, "restored")
 	checkImage(t, volume, bigSHA)
 	ev := events(t, ns, "restored")
-	for _, want := range []string{"Warning PopulateRetry", "block objects were restored before the interruption"} {
+	t.Logf("PVC events:\n%s", ev)
+	for _, want := range []string{"Warning PopulateRetry", "resuming from ", "block objects were restored before the interruption"} {
 		if !strings.Contains(ev, want) {
 			t.Errorf("PVC events lack %q:\n%s", want, ev)
 		}
