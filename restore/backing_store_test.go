@@ -172,6 +172,20 @@ func TestRestoreBackingImageFromStore(t *testing.T) {
 			}
 		})
 	}
+	t.Run("with --resume and --force", func(t *testing.T) {
+		// The populator always asks to resume with Force: a volume on a
+		// backing image is then restored in full, base first.
+		t.Parallel()
+		st, root, base, want := backingStore(t, true)
+		writeBackingImageBackup(t, root, "bi-ubuntu", base, "", backupstore.CompressionLZ4)
+		out := filepath.Join(t.TempDir(), "out")
+		if _, err := Restore(ctx, st.Store, "vol-bi", "backup-bi", out, Options{Resume: true, Force: true}); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		if testenv.FileSHA256(t, out) != testenv.FileSHA256(t, want) {
+			t.Errorf("restored image differs from the volume's (base plus its writes)")
+		}
+	})
 	t.Run("with --resume", func(t *testing.T) {
 		t.Parallel()
 		st, root, base, _ := backingStore(t, true)

@@ -100,6 +100,14 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	if err != nil {
 		return Summary{}, err
 	}
+	// A volume on a backing image is restored in full: laying the base again
+	// would overwrite the blocks a resumed restore kept. Resume with Force (the
+	// populator's "resume when you can") therefore starts over instead of
+	// failing; --resume alone is still refused by chooseBase.
+	fullOnly := r.Volume.BackingImageName != "" && o.Resume && o.Force
+	if fullOnly {
+		o.Resume = false
+	}
 	storeBase, err := chooseBase(ctx, st, r, o)
 	if err != nil {
 		return Summary{}, err
@@ -131,6 +139,10 @@ func Restore(ctx context.Context, st *backupstore.Store, volume, backup, targetP
 	case !o.Resume && !o.Force:
 		return Summary{}, fmt.Errorf("found the progress record %s of an interrupted restore; add --resume to continue it or --force to start over", store)
 	case !o.Resume:
+		if fullOnly && done != nil && o.RecordDiscarded != nil {
+			o.RecordDiscarded(fmt.Errorf("volume %q is on backing image %q, which a resumed restore would lay over the blocks already written; expected a full restore",
+				r.Volume.Name, r.Volume.BackingImageName))
+		}
 		done = nil // --force: start over
 	}
 	if _, serr := os.Stat(targetPath); done != nil && errors.Is(serr, fs.ErrNotExist) {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snaprestore/snaprestore/restore"
 	"github.com/snaprestore/snaprestore/restore/backupstore"
 	"github.com/snaprestore/snaprestore/restore/fsread"
@@ -57,8 +59,17 @@ func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference
 	if err != nil {
 		return Result{}, fmt.Errorf("copy the files of %s to %s: %w", ref.Handle(), o.Dir, err)
 	}
+	// The files must be on the volume before the marker goes: a crash in
+	// between then leaves either the marker (the next pod starts over) or a
+	// complete copy, never a partial copy that looks finished.
+	if err := syncFS(o.Dir); err != nil {
+		return Result{}, err
+	}
 	if err := os.Remove(marker); err != nil {
 		return Result{}, fmt.Errorf("unmark %s: %w", o.Dir, err)
+	}
+	if err := syncFS(o.Dir); err != nil {
+		return Result{}, err
 	}
 	msg := fmt.Sprintf("copied and verified the files of %s: %d files, %d directories, %d symlinks, %d hard links, %d bytes in %s",
 		r.Handle(), sum.Files, sum.Dirs, sum.Symlinks, sum.HardLinks, sum.Bytes, time.Since(start).Round(time.Millisecond))
@@ -108,3 +119,17 @@ func freeBytes(dir string) (int64, error) {
 
 // permanentFS lists the Filesystem-mode errors retrying cannot fix.
 var permanentFS = []error{fsread.ErrUnsupported, fsread.ErrCorrupt, fsread.ErrUnsafePath, ErrVolumeTooSmall, ErrTargetNotEmpty, backupstore.ErrChecksumMismatch}
+
+// syncFS flushes the whole filesystem holding dir (syncfs(2)): one call for
+// every file the copy wrote, as `sync -f` does.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync the files copied to %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync the files copied to %s: %w", dir, err)
+	}
+	return nil
+}

@@ -104,10 +104,10 @@ func unmountUnder(dir string) error {
 	return errors.Join(errs...)
 }
 
-// detachLoops detaches loop devices backed by a file under dir or by one of
-// devs (the kubelet locks a mapped block volume with a loop device of its own
-// over the device), then devs themselves.
-func detachLoops(dir string, devs []string) error {
+// detachLoops detaches loop devices whose backing file backedBy accepts or
+// is one of devs (the kubelet locks a mapped block volume with a loop device
+// of its own over the device), then devs themselves.
+func detachLoops(backedBy func(file string) bool, devs []string) error {
 	var errs []error
 	own := map[string]bool{}
 	for _, d := range devs {
@@ -125,7 +125,7 @@ func detachLoops(dir string, devs []string) error {
 		if own[dev] {
 			continue
 		}
-		if strings.HasPrefix(back, dir+"/") || own[back] {
+		if backedBy(back) || own[back] {
 			stacked = append(stacked, dev)
 		}
 	}

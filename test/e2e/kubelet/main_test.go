@@ -3,8 +3,13 @@ package kubelet
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net"
@@ -26,20 +31,60 @@ import (
 )
 
 // controllerNS holds the prime PVCs and populator pods; bucket is the S3
-// bucket the fixtures are served from, at its root as Longhorn writes them.
+// bucket the fixtures are served from, at its root as Longhorn writes them,
+// hostStore the URL of that target; damagedBucket holds the lz4-chain
+// fixture with every block object garbled. bigSize is the size of
+// vol-big/backup-big, random data: its restore is long enough to interrupt.
 const (
-	controllerNS = "snaprestore-system"
-	bucket       = "backups"
-	storeSecret  = "backupstore"
+	controllerNS  = "snaprestore-system"
+	bucket        = "backups"
+	hostStore     = "s3://" + bucket + "@us-east-1/"
+	damagedBucket = "damaged"
+	storeSecret   = "backupstore"
+	bigSize       = 256 << 20
 )
 
+// The suite's cluster and the facts the tests check against: cases maps
+// bak:// handles to the sha256 of their image (fixture CASES), bigSHA is the
+// sha256 of vol-big/backup-big, binary the snaprestore built for the suite.
 var (
-	c     *cluster.Cluster
-	prov  *provisioner
-	cases map[string]string
+	c      *cluster.Cluster
+	prov   *provisioner
+	cases  map[string]string
+	bigSHA string
+	binary string
+	// kubeletRoot is the kubelet's --root-dir.
+	kubeletRoot string
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+// parallel is the default -parallel of the suite: every test is one or two
+// PVCs that mostly wait (on the kubelet, containerd, the PV binder), so all
+// of them run at once on a 2-core machine, where go test's default (the CPU
+// count) would run two at a time. An explicit -test.parallel wins.
+const parallel = "10"
+
+func setParallel() {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", parallel)
+	}
+}
+
+// clock prints how long each phase of the suite took, for its wall time in
+// docs/populator.md and for a slow run's diagnosis.
+var clock = lapClock{start: time.Now(), last: time.Now()}
+
+type lapClock struct{ start, last time.Time }
+
+func (l *lapClock) lap(what string) {
+	now := time.Now()
+	fmt.Fprintf(os.Stderr, "kubelet e2e: %s: %s\n", what, now.Sub(l.last).Round(time.Millisecond))
+	l.last = now
+}
 
 func run(m *testing.M) int {
 	tmp, err := os.MkdirTemp("", "snaprestore-kubelet-e2e-")
@@ -62,12 +107,21 @@ func run(m *testing.M) int {
 	if err := setup(tmp, &stops); err != nil {
 		fmt.Fprintln(os.Stderr, "kubelet e2e: set-up failed:", err)
 	} else {
+		setParallel()
 		code = m.Run()
+		clock.lap("the tests")
+		// What each test left, as a user lists it (docs/populator.md shows it).
+		if r, err := c.Kubectl(context.Background(), tmp, "", "get", "backupsources", "-A"); err == nil {
+			fmt.Fprintf(os.Stderr, "kubelet e2e: kubectl get backupsources -A after the tests:\n%s", r.Stdout)
+		}
 	}
 	if code != 0 && c != nil {
 		fmt.Fprintf(os.Stderr, "kubelet e2e: webhook log ends:\n%s\nlogs in %s\n", c.LogTail(), tmp)
 	}
-	if !teardown() {
+	ok := teardown()
+	clock.lap("clean-up")
+	fmt.Fprintf(os.Stderr, "kubelet e2e: whole suite: %s\n", time.Since(clock.start).Round(time.Millisecond))
+	if !ok {
 		// Nothing is removed: a mount left behind could expose host files.
 		fmt.Fprintln(os.Stderr, "kubelet e2e: clean-up incomplete; see above; left", tmp)
 		return 1
@@ -98,7 +152,7 @@ func prerequisites() error {
 		return errors.New("the real-kubelet suite runs as root (containerd, loop devices, cgroups, a bridge); run it as root")
 	}
 	var missing []string
-	for _, tool := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "losetup", "ip", "sha256sum"} {
+	for _, tool := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "losetup", "ip", "sha256sum", "mkfs.ext4", "e2fsck", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -109,7 +163,7 @@ func prerequisites() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("missing %s; expected containerd, runc, containernetworking-plugins and busybox-static (hack/test-deps.sh installs them)", strings.Join(missing, ", "))
+		return fmt.Errorf("missing %s; expected containerd, runc, containernetworking-plugins, e2fsprogs, mount and busybox-static (hack/test-deps.sh installs them)", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -133,6 +187,7 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
+	clock.lap("go build ./cmd/snaprestore")
 	fixtures := filepath.Join(root, "restore", "testdata", "longhorn-backupstore")
 	all, err := testenv.ReadCases(filepath.Join(fixtures, "CASES"))
 	if err != nil {
@@ -146,11 +201,17 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
+	clock.lap("fixtures into the in-memory S3 store")
 	// The webhook reads the store on the host; the pods reach the same server
 	// through the bridge's gateway, as a pod reaches a store outside the cluster.
 	for k, v := range map[string]string{"AWS_ENDPOINTS": fmt.Sprintf("http://127.0.0.1:%d", port), "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"} {
 		os.Setenv(k, v)
 	}
+	binary = bin
+	if bigSHA, err = bigBackup(bin, filepath.Join(tmp, "big.img"), bigSize); err != nil {
+		return err
+	}
+	clock.lap(fmt.Sprintf("snaprestore backup of %d MiB of random data (vol-big)", bigSize>>20))
 	work := filepath.Join(tmp, "cluster")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
@@ -158,7 +219,7 @@ func setup(tmp string, stops *[]func() error) error {
 	c, err = cluster.Start(context.Background(), cluster.Options{
 		Assets: assets, Binary: bin, ModuleDir: root, WorkDir: work,
 		CRDDirs: []string{filepath.Join(root, "charts", "snaprestore", "crds")},
-		WebhookArgs: []string{"--backupstore", "s3://" + bucket + "@us-east-1/", "--populator", "--populator-namespace", controllerNS,
+		WebhookArgs: []string{"--backupstore", hostStore, "--populator", "--populator-namespace", controllerNS,
 			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1"},
 	})
 	if c != nil {
@@ -167,6 +228,7 @@ func setup(tmp string, stops *[]func() error) error {
 	if err != nil {
 		return err
 	}
+	clock.lap("etcd, kube-apiserver and snaprestore webhook")
 	if err := clusterObjects(port); err != nil {
 		return err
 	}
@@ -181,6 +243,7 @@ func setup(tmp string, stops *[]func() error) error {
 		}
 		*stops = append(*stops, p.Stop)
 	}
+	clock.lap("kube-controller-manager and kube-scheduler")
 	return startNode(tmp, assets, bin, stops)
 }
 
@@ -188,6 +251,7 @@ func setup(tmp string, stops *[]func() error) error {
 // provisioner; its stop removes every trace of them.
 func startNode(tmp, assets, bin string, stops *[]func() error) error {
 	n := &node{dir: filepath.Join(tmp, "node")}
+	kubeletRoot = n.root()
 	ctx, cancel := context.WithCancel(context.Background())
 	prov = &provisioner{c: c.Client, dir: filepath.Join(n.dir, "volumes")}
 	*stops = append(*stops, func() error {
@@ -215,9 +279,11 @@ func startNode(tmp, assets, bin string, stops *[]func() error) error {
 	if err := n.startContainerd(startCtx, images); err != nil {
 		return err
 	}
+	clock.lap("images written, containerd started, images imported")
 	if err := n.startKubelet(startCtx, c.Client, filepath.Join(assets, "kubelet"), c.Kubeconfig); err != nil {
 		return err
 	}
+	clock.lap("kubelet started, node Ready")
 	go prov.run(ctx)
 	return nil
 }
@@ -235,7 +301,7 @@ func (n *node) teardown(loops []string) error {
 		}
 		errs = append(errs, n.containerd.Stop())
 	}
-	errs = append(errs, n.killShims(), unmountUnder(n.dir), detachLoops(n.dir, loops), deleteBridge(), removeCgroups(),
+	errs = append(errs, n.killShims(), unmountUnder(n.dir), detachLoops(func(f string) bool { return strings.HasPrefix(f, n.dir+"/") }, loops), deleteBridge(), removeCgroups(),
 		removeContainerLogLinks(filepath.Join(n.dir, "pod-logs")))
 	return errors.Join(errs...)
 }
@@ -260,36 +326,28 @@ func removeContainerLogLinks(podLogs string) error {
 	return nil
 }
 
-// serveS3 serves every fixture backupstore from an in-memory S3 bucket on all
-// addresses (the pods come in through the bridge's gateway) and returns its port.
+// serveS3 serves every fixture backupstore from the in-memory S3 bucket
+// bucket, and the lz4-chain fixture with every block object garbled from
+// damagedBucket, on all addresses (the pods come in through the bridge's
+// gateway), and returns its port.
 func serveS3(fixtures string, stops *[]func() error) (int, error) {
 	backend := s3mem.New()
-	if err := backend.CreateBucket(bucket); err != nil {
-		return 0, err
+	for _, b := range []string{bucket, damagedBucket} {
+		if err := backend.CreateBucket(b); err != nil {
+			return 0, err
+		}
 	}
 	dirs, err := filepath.Glob(filepath.Join(fixtures, "*", "backupstore"))
 	if err != nil || len(dirs) == 0 {
 		return 0, fmt.Errorf("no fixture backupstores under %s", fixtures)
 	}
-	// The S3 API answers with the Last-Modified its own PUT records.
-	meta := map[string]string{"Last-Modified": time.Now().UTC().Format(http.TimeFormat)}
 	for _, d := range dirs {
-		base := filepath.Dir(d)
-		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(base, p)
-			_, err = backend.PutObject(bucket, filepath.ToSlash(rel), maps.Clone(meta), bytes.NewReader(b), int64(len(b)), nil)
-			return err
-		})
-		if err != nil {
-			return 0, fmt.Errorf("upload fixture %s: %w", d, err)
+		if err := upload(backend, bucket, d, nil); err != nil {
+			return 0, err
 		}
+	}
+	if err := upload(backend, damagedBucket, filepath.Join(fixtures, "lz4-chain", "backupstore"), garble); err != nil {
+		return 0, err
 	}
 	l, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
@@ -299,6 +357,67 @@ func serveS3(fixtures string, stops *[]func() error) (int, error) {
 	go srv.Serve(l)
 	*stops = append(*stops, srv.Close)
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// upload puts every file of the backupstore directory dir into bkt under
+// backupstore/, as Longhorn writes a bucket-root target; edit, when set,
+// changes an object's bytes first.
+func upload(backend *s3mem.Backend, bkt, dir string, edit func(key string, b []byte) []byte) error {
+	// The S3 API answers with the Last-Modified its own PUT records.
+	meta := map[string]string{"Last-Modified": time.Now().UTC().Format(http.TimeFormat)}
+	base := filepath.Dir(dir)
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		key := filepath.ToSlash(rel)
+		if edit != nil {
+			b = edit(key, b)
+		}
+		_, err = backend.PutObject(bkt, key, maps.Clone(meta), bytes.NewReader(b), int64(len(b)), nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("upload fixture %s to bucket %s: %w", dir, bkt, err)
+	}
+	return nil
+}
+
+// garble overwrites 64 bytes in the middle of every block object.
+func garble(key string, b []byte) []byte {
+	if !strings.HasSuffix(key, ".blk") {
+		return b
+	}
+	b = bytes.Clone(b)
+	copy(b[len(b)/2:], bytes.Repeat([]byte{0x5a}, 64))
+	return b
+}
+
+// bigBackup writes size bytes of random data, backs them up to the suite's
+// store as vol-big/backup-big and returns their sha256: a restore long enough
+// to interrupt.
+func bigBackup(bin, img string, size int64) (string, error) {
+	f, err := os.Create(img)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(bin, "backup", "--backupstore", hostStore, "--volume", "vol-big", "--from", img, "--backup", "backup-big").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("snaprestore backup of %s: %w\n%s", img, err, out)
+	}
+	return hex.EncodeToString(h.Sum(nil)), os.Remove(img)
 }
 
 // clusterObjects: the controller's namespace, the backupstore Secret the pods
@@ -314,5 +433,10 @@ func clusterObjects(port int) error {
 	if err := c.Client.Create(ctx, secret); err != nil {
 		return err
 	}
-	return c.Client.Create(ctx, storageClass())
+	for _, sc := range storageClasses() {
+		if err := c.Client.Create(ctx, sc); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -40,6 +40,9 @@ type node struct {
 
 func (n *node) sock() string { return filepath.Join(n.dir, "containerd", "containerd.sock") }
 
+// root is the kubelet's --root-dir (pods, volumes, termination messages).
+func (n *node) root() string { return filepath.Join(n.dir, "kubelet") }
+
 // containerdConfig: state, root and socket under dir; runc with cgroupfs; CNI
 // config of the suite's bridge; oom_score_adj restricted because the machine
 // grants no CAP_SYS_RESOURCE (runc otherwise fails "can't get final child's
@@ -170,7 +173,7 @@ func (n *node) startKubelet(ctx context.Context, c client.Client, kubeletBin, ku
 		return err
 	}
 	p, err := testenv.StartProcess("kubelet", filepath.Join(n.dir, "kubelet.log"), kubeletBin,
-		"--config="+conf, "--kubeconfig="+kubeconfig, "--root-dir="+filepath.Join(n.dir, "kubelet"),
+		"--config="+conf, "--kubeconfig="+kubeconfig, "--root-dir="+n.root(),
 		"--cert-dir="+filepath.Join(n.dir, "kubelet-pki"), "--hostname-override="+nodeName,
 		"--v=2")
 	if err != nil {

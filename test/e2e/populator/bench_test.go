@@ -1,6 +1,7 @@
 package populator
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -9,6 +10,11 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/snaprestore/snaprestore/restore/fsread/fsreadtest"
 	"github.com/snaprestore/snaprestore/test/nodeagent"
@@ -36,33 +42,49 @@ func BenchmarkPopulateBlock(b *testing.B) {
 		b.Fatalf("snaprestore backup: %v\n%s", err, out)
 	}
 	os.Remove(img)
-	var cli, pop time.Duration
+	var cli, pop, popApply time.Duration
 	for i := 0; b.Loop(); i++ {
-		target := filepath.Join(dir, fmt.Sprintf("restored-%d.img", i))
-		start := time.Now()
-		if out, err := exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", store, "--to", target).CombinedOutput(); err != nil {
-			b.Fatalf("snaprestore restore: %v\n%s", err, out)
+		restore := func() {
+			target := filepath.Join(dir, fmt.Sprintf("restored-%d.img", i))
+			start := time.Now()
+			if out, err := exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", store, "--to", target).CombinedOutput(); err != nil {
+				b.Fatalf("snaprestore restore: %v\n%s", err, out)
+			}
+			cli += time.Since(start)
+			os.Remove(target)
 		}
-		cli += time.Since(start)
-		os.Remove(target)
-
-		ns := fmt.Sprintf("bench-%d", i)
-		start = time.Now()
-		benchPopulateMode(b, ns, "bak://vol-gib/backup-gib", "Block", "1Gi")
-		pop += time.Since(start)
+		populate := func() {
+			fromCreate, fromApply := benchPopulateMode(b, fmt.Sprintf("bench-%d", i), "bak://vol-gib/backup-gib", "Block", "1Gi")
+			pop, popApply = pop+fromCreate, popApply+fromApply
+		}
+		inTurn(i, restore, populate)
 	}
-	n := float64(b.N)
-	b.ReportMetric(cli.Seconds()/n, "restore-s/op")
-	b.ReportMetric(pop.Seconds()/n, "populate-s/op")
-	b.ReportMetric(cli.Seconds()/pop.Seconds(), "populate/restore-throughput")
+	reportPair(b, "restore", cli, pop, popApply)
 }
 
-// benchPopulateMode creates the BackupSource and a PVC of mode and size and
-// waits until it is Bound.
-func benchPopulateMode(b *testing.B, ns, backup, mode, size string) {
+// benchPopulateMode creates a namespace, then (timed) applies the BackupSource
+// and a PVC of mode and size with kubectl and watches the PVC until it is
+// Bound. It returns the time from the PVC's creation (its first watch event)
+// to the Bound update, and from the start of kubectl apply to it. The
+// namespace is created before and deleted after the timed part, and the phase
+// arrives by watch, so no polling interval is counted against the populator.
+func benchPopulateMode(b *testing.B, ns, backup, mode, size string) (fromCreate, fromApply time.Duration) {
 	b.Helper()
 	run := func(stdin string, args ...string) string { return c.MustKubectl(b, stdin, args...) }
 	run("", "create", "namespace", ns)
+	defer run("", "delete", "namespace", ns, "--wait=false")
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	w, err := cs.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=gib"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	start := time.Now()
 	run(fmt.Sprintf(`apiVersion: snaprestore.io/v1alpha1
 kind: BackupSource
 metadata: {name: gib, namespace: %[1]s}
@@ -78,15 +100,25 @@ spec:
   resources: {requests: {storage: %[5]s}}
   dataSourceRef: {apiGroup: snaprestore.io, kind: BackupSource, name: gib}
 `, ns, nodeagent.ImmediateClass, backup, mode, size), "apply", "-f", "-")
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		if run("", "get", "pvc", "-n", ns, "gib", "-o", "jsonpath={.status.phase}") == "Bound" {
-			run("", "delete", "namespace", ns, "--wait=false")
-			return
+	var created time.Time
+	for ev := range w.ResultChan() {
+		pvc, ok := ev.Object.(*corev1.PersistentVolumeClaim)
+		if !ok {
+			continue
 		}
-		time.Sleep(100 * time.Millisecond)
+		now := time.Now()
+		if ev.Type == watch.Added {
+			created = now
+		}
+		if pvc.Status.Phase == corev1.ClaimBound {
+			if created.IsZero() {
+				b.Fatalf("PVC %s/gib: Bound before its creation was seen", ns)
+			}
+			return now.Sub(created), now.Sub(start)
+		}
 	}
-	b.Fatalf("PVC %s/gib not Bound within 10m", ns)
+	b.Fatalf("PVC %s/gib: the watch ended before it was Bound (%v)", ns, ctx.Err())
+	return 0, 0
 }
 
 // BenchmarkPopulateFilesystem (make bench) populates a Filesystem PVC from a
@@ -100,22 +132,45 @@ func BenchmarkPopulateFilesystem(b *testing.B) {
 	if out, err := exec.Command(binary, "backup", "--backupstore", store, "--volume", "vol-fsbench", "--from", img, "--backup", "backup-fsbench").CombinedOutput(); err != nil {
 		b.Fatalf("snaprestore backup: %v\n%s", err, out)
 	}
-	var cp, pop time.Duration
+	var cp, pop, popApply time.Duration
 	for i := 0; b.Loop(); i++ {
-		dst := filepath.Join(b.TempDir(), "copy")
-		start := time.Now()
-		if out, err := exec.Command("cp", "-a", tree, dst).CombinedOutput(); err != nil {
-			b.Fatalf("cp -a: %v\n%s", err, out)
+		copyTree := func() {
+			dst := filepath.Join(b.TempDir(), "copy")
+			start := time.Now()
+			if out, err := exec.Command("cp", "-a", tree, dst).CombinedOutput(); err != nil {
+				b.Fatalf("cp -a: %v\n%s", err, out)
+			}
+			if out, err := exec.Command("sync", "-f", dst).CombinedOutput(); err != nil {
+				b.Fatalf("sync: %v\n%s", err, out)
+			}
+			cp += time.Since(start)
 		}
-		if out, err := exec.Command("sync", "-f", dst).CombinedOutput(); err != nil {
-			b.Fatalf("sync: %v\n%s", err, out)
+		populate := func() {
+			fromCreate, fromApply := benchPopulateMode(b, fmt.Sprintf("fsbench-%d", i), "bak://vol-fsbench/backup-fsbench", "Filesystem", "256Mi")
+			pop, popApply = pop+fromCreate, popApply+fromApply
 		}
-		cp += time.Since(start)
-		start = time.Now()
-		benchPopulateMode(b, fmt.Sprintf("fsbench-%d", i), "bak://vol-fsbench/backup-fsbench", "Filesystem", "256Mi")
-		pop += time.Since(start)
+		inTurn(i, copyTree, populate)
 	}
-	b.ReportMetric(cp.Seconds()/float64(b.N), "cp-a-s/op")
-	b.ReportMetric(pop.Seconds()/float64(b.N), "populate-s/op")
-	b.ReportMetric(cp.Seconds()/pop.Seconds(), "populate/cp-a-throughput")
+	reportPair(b, "cp-a", cp, pop, popApply)
+}
+
+// reportPair reports the baseline's and the populator's mean seconds and the
+// throughput ratios baseline/populate, timed from the PVC's creation (the
+// goal's figure) and from the start of kubectl apply.
+func reportPair(b *testing.B, baseline string, base, fromCreate, fromApply time.Duration) {
+	n := float64(b.N)
+	b.ReportMetric(base.Seconds()/n, baseline+"-s/op")
+	b.ReportMetric(fromCreate.Seconds()/n, "populate-s/op")
+	b.ReportMetric(base.Seconds()/fromCreate.Seconds(), "populate/"+baseline+"-throughput")
+	b.ReportMetric(base.Seconds()/fromApply.Seconds(), "populate-from-apply/"+baseline+"-throughput")
+}
+
+// inTurn runs baseline then populate on even iterations and the other way
+// round on odd ones, so neither always pays for the other's write-back.
+func inTurn(i int, baseline, populate func()) {
+	if i%2 == 1 {
+		baseline, populate = populate, baseline
+	}
+	baseline()
+	populate()
 }
