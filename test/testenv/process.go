@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -93,7 +95,9 @@ func (p *Process) Kill() {
 
 // Signal sends sig to a running process: SIGSTOP freezes it (the kernel still
 // accepts connections on its listening sockets, nothing answers: a hung peer),
-// SIGCONT lets it go on.
+// SIGCONT lets it go on. After SIGSTOP it returns once every thread of the process
+// has stopped: kill(2) returns before a thread running on another CPU takes the
+// signal, and in that moment it could still answer a request sent right after.
 func (p *Process) Signal(sig syscall.Signal) error {
 	if p.Exited() {
 		return fmt.Errorf("%w: %s: %v", ErrProcessExited, p.Name, p.err)
@@ -101,5 +105,41 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("signal %s to %s: %w", sig, p.Name, err)
 	}
-	return nil
+	if sig != syscall.SIGSTOP {
+		return nil
+	}
+	for deadline := time.Now().Add(PollTimeout); ; time.Sleep(time.Millisecond) {
+		stopped, err := p.stopped()
+		if err != nil || stopped {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s (pid %d): not every thread stopped %s after SIGSTOP", p.Name, p.cmd.Process.Pid, PollTimeout)
+		}
+	}
+}
+
+// stopped reports whether every thread of the process is in state T (stopped), from
+// /proc/<pid>/task/<tid>/stat.
+func (p *Process) stopped() (bool, error) {
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, fmt.Errorf("threads of %s: %w", p.Name, err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			return false, nil // a thread that just ended; look again
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return false, fmt.Errorf("%s: unexpected %q", filepath.Join(dir, task.Name(), "stat"), b)
+		}
+		if b[i+2] != 'T' {
+			return false, nil
+		}
+	}
+	return true, nil
 }
