@@ -19,12 +19,24 @@ type ExtractOptions struct {
 	// Owner restores uid/gid; default (nil) restores them when running as
 	// root. Without it files belong to the caller and one warning says so.
 	Owner *bool
+	// Resume continues an interrupted Extract of a directory into the same
+	// dest directory: an entry that already exists there is checked instead
+	// of refused. A directory stays (its metadata is applied again at the
+	// end); a regular file whose size, mode, owner (when restored) and mtime
+	// to the nanosecond equal the source inode's is kept and counted in
+	// Skipped (Extract sets the times last, after the data is written and
+	// closed, so a partial file never looks complete); anything else (a
+	// partial file, a symlink, a hard link, a device, another type) is
+	// removed, never followed, and written again. Resume trusts that what
+	// it finds is Extract's own work on the same tree: it does not reread
+	// file data.
+	Resume bool
 }
 
 // ExtractProgress is the running state of an extraction.
 type ExtractProgress struct {
 	Files     int   // entries written so far (files, directories, links)
-	Bytes     int64 // file data bytes written so far
+	Bytes     int64 // file data bytes written so far, and (Resume) the space of files found complete
 	UsedBytes int64 // the filesystem's used bytes (FS.UsedBytes): an upper bound for Bytes
 }
 
@@ -36,6 +48,7 @@ type ExtractSummary struct {
 	HardLinks int      // extra names of files already written
 	Special   int      // fifos and device nodes created
 	Bytes     int64    // file data written (holes of sparse files are not written)
+	Skipped   int      // Resume: regular files already complete in dest, not written again
 	Warnings  []string // at most one per kind (ownership, xattrs, skipped specials)
 	Duration  time.Duration
 }
@@ -53,7 +66,8 @@ const maxExtractDepth = 4096
 // image that is not one path component fails with ErrUnsafePath, and files
 // are created with O_EXCL|O_NOFOLLOW so no symlink, from the image or
 // planted, is followed. Extraction stops at the first error (context
-// cancellation included) and reports it with the path it concerns.
+// cancellation included) and reports it with the path it concerns; with
+// o.Resume a later Extract into the same dest continues from there.
 func Extract(ctx context.Context, fsys *FS, src, dest string, o ExtractOptions) (sum ExtractSummary, err error) {
 	start := time.Now()
 	defer recoverInto(&err, "extract "+src)
@@ -103,6 +117,8 @@ type extractor struct {
 	warned   map[string]bool
 	sum      *ExtractSummary
 	buf      []byte // the copy buffer, one per extraction
+	// skippedBytes is the space of the files Resume found complete, for Progress.
+	skippedBytes int64
 }
 
 type dirMeta struct {
@@ -140,11 +156,8 @@ func (x *extractor) extractDir(e Entry, rel string, depth int) error {
 		return fmt.Errorf("extract %s: %w: directory inode %d appears twice in the tree (a directory cycle)", e.Path, ErrCorrupt, e.Ino)
 	}
 	x.seenDirs[e.Ino] = true
-	if err := x.root.Mkdir(rel, 0o700); err != nil {
-		st, serr := x.root.Lstat(rel)
-		if !errors.Is(err, fs.ErrExist) || serr != nil || !st.IsDir() {
-			return fmt.Errorf("extract %s: create directory %s: %w", e.Path, x.show(rel), err)
-		}
+	if err := x.mkdir(e, rel); err != nil {
+		return err
 	}
 	x.sum.Dirs++
 	ents, err := x.fs.ReadDir(e.Path)
@@ -161,6 +174,50 @@ func (x *extractor) extractDir(e Entry, rel string, depth int) error {
 	}
 	x.dirMeta = append(x.dirMeta, dirMeta{e: e, rel: rel})
 	x.progress()
+	return nil
+}
+
+// mkdir creates the directory rel, or merges into an existing one. With
+// Resume, an existing entry that is not a directory (a symlink included) is
+// removed first, and an existing directory the previous run already gave its
+// final mode is made writable again until applyDirMeta.
+func (x *extractor) mkdir(e Entry, rel string) error {
+	err := x.root.Mkdir(rel, 0o700)
+	if err == nil {
+		return nil
+	}
+	if st, serr := x.root.Lstat(rel); errors.Is(err, fs.ErrExist) && serr == nil {
+		switch {
+		case st.IsDir() && x.o.Resume && st.Mode().Perm()&0o700 != 0o700:
+			if err := x.root.Chmod(rel, st.Mode().Perm()|0o700); err != nil {
+				return fmt.Errorf("extract %s: resume into directory %s: %w", e.Path, x.show(rel), err)
+			}
+			return nil
+		case st.IsDir():
+			return nil
+		case x.o.Resume:
+			if err := x.clear(e, rel); err != nil {
+				return err
+			}
+			err = x.root.Mkdir(rel, 0o700)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("extract %s: create directory %s: %w", e.Path, x.show(rel), err)
+	}
+	return nil
+}
+
+// clear removes what a previous run left at rel (Resume only; without it
+// the O_EXCL creation refuses the entry): the name itself, never what a
+// symlink points to, and a directory with its contents, inside the root.
+func (x *extractor) clear(e Entry, rel string) error {
+	if !x.o.Resume {
+		return nil
+	}
+	if err := x.root.RemoveAll(rel); err != nil { // nil when nothing is there
+		return fmt.Errorf("extract %s: remove %s left by the interrupted extraction: %w", e.Path, x.show(rel), err)
+	}
 	return nil
 }
 
@@ -184,8 +241,8 @@ func (x *extractor) warn(kind, msg string) {
 
 func (x *extractor) progress() {
 	if x.o.Progress != nil {
-		x.o.Progress(ExtractProgress{Files: x.sum.Files + x.sum.Dirs + x.sum.Symlinks + x.sum.HardLinks + x.sum.Special,
-			Bytes: x.sum.Bytes, UsedBytes: x.fs.UsedBytes()})
+		x.o.Progress(ExtractProgress{Files: x.sum.Files + x.sum.Skipped + x.sum.Dirs + x.sum.Symlinks + x.sum.HardLinks + x.sum.Special,
+			Bytes: x.sum.Bytes + x.skippedBytes, UsedBytes: x.fs.UsedBytes()})
 	}
 }
 
@@ -195,6 +252,12 @@ func (x *extractor) progress() {
 func (x *extractor) applyDirMeta() error {
 	for i := len(x.dirMeta) - 1; i >= 0; i-- {
 		d := x.dirMeta[i]
+		// Only a corrupt image names one entry twice; with Resume the second
+		// may have replaced the directory, and its metadata must not go
+		// through a symlink.
+		if st, err := x.root.Lstat(d.rel); err != nil || !st.IsDir() {
+			return fmt.Errorf("extract %s: %w: %s is no longer the directory written (another entry of the same name replaced it)", d.e.Path, ErrCorrupt, x.show(d.rel))
+		}
 		if err := x.applyMeta(d.e, d.rel); err != nil {
 			return err
 		}

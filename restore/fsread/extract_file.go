@@ -19,6 +19,9 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	// whatever its link count says (a hostile image could otherwise make one
 	// large file be copied once per name).
 	if first, ok := x.links[e.Ino]; ok {
+		if err := x.clear(e, rel); err != nil {
+			return err
+		}
 		if err := x.root.Link(first, rel); err != nil {
 			return fmt.Errorf("extract %s: hard link %s to %s: %w", e.Path, x.show(rel), x.show(first), err)
 		}
@@ -26,6 +29,18 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 		return nil
 	}
 	x.links[e.Ino] = rel
+	if x.o.Resume {
+		done, err := x.complete(e, rel)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		if err := x.clear(e, rel); err != nil {
+			return err
+		}
+	}
 	in, err := x.fs.readInode(e.Ino)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", e.Path, err)
@@ -56,6 +71,29 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	return x.applyMeta(e, rel)
 }
 
+// complete reports whether rel already holds the regular file e as Extract
+// leaves it (Resume): size, permission bits, owner when restored, and the
+// mtime to the nanosecond, which applyMeta sets last, after the data. A
+// complete file is counted in Skipped.
+func (x *extractor) complete(e Entry, rel string) (bool, error) {
+	fi, err := x.root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("extract %s: resume: %w", e.Path, err)
+	}
+	const bits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.Mode().IsRegular() || fi.Size() != e.Size || fi.Mode()&bits != e.Mode&bits ||
+		fi.ModTime().UnixNano() != e.Mtime.UnixNano() || (x.owner && (st.Uid != e.UID || st.Gid != e.GID)) {
+		return false, nil
+	}
+	x.sum.Skipped++
+	x.skippedBytes += min(e.Size, st.Blocks*512)
+	return true, nil
+}
+
 // copyData copies the data ranges of src into dst through buf, leaving
 // holes unwritten.
 func copyData(dst *os.File, src *File, buf []byte) (int64, error) {
@@ -78,6 +116,9 @@ func copyData(dst *os.File, src *File, buf []byte) (int64, error) {
 }
 
 func (x *extractor) extractSymlink(e Entry, rel string) error {
+	if err := x.clear(e, rel); err != nil {
+		return err
+	}
 	if err := x.root.Symlink(e.Target, rel); err != nil {
 		return fmt.Errorf("extract %s: symlink %s -> %q: %w", e.Path, x.show(rel), e.Target, err)
 	}
@@ -101,6 +142,9 @@ func (x *extractor) extractSpecial(e Entry, rel string) error {
 	if mode != unix.S_IFIFO && !x.owner {
 		x.warn("device", fmt.Sprintf("skipped device node %s and any others: creating device nodes needs root", e.Path))
 		return nil
+	}
+	if err := x.clear(e, rel); err != nil {
+		return err
 	}
 	if err := unix.Mknod(x.show(rel), mode|0o600, int(e.Rdev)); err != nil {
 		return fmt.Errorf("extract %s: mknod %s: %w", e.Path, x.show(rel), err)

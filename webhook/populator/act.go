@@ -49,7 +49,13 @@ func (r *reconciler) act(ctx context.Context, f facts, d decision) (reconcile.Re
 			return reconcile.Result{}, err
 		}
 		populationsTotal.WithLabelValues(resultAborted).Inc()
-		return reconcile.Result{}, r.release(ctx, pvc, "")
+		if err := r.release(ctx, pvc, ""); err != nil {
+			return reconcile.Result{}, err
+		}
+		// A population stopped by the PVC's deletion leaves the source as it
+		// found it, not "Populating" for ever (a source being deleted is skipped).
+		return reconcile.Result{}, r.status(ctx, f.Source, v1alpha1.PhasePending, d.Message, &metav1.Condition{
+			Type: v1alpha1.ConditionPopulated, Status: metav1.ConditionFalse, Reason: d.Reason, Message: d.Message})
 	case actCreatePrime:
 		return reconcile.Result{}, r.start(ctx, f, d)
 	case actCreatePod:

@@ -390,6 +390,12 @@ func testDeleted(t *testing.T, e *env) {
 		err := e.c.Get(ctx, client.ObjectKeyFromObject(src), src)
 		return err == nil && !hasFinalizer(src.Finalizers), err
 	})
+	want := "PVC team-a/deleted is being deleted"
+	waitFor(t, "BackupSource back to Pending", func() (bool, error) {
+		err := e.c.Get(ctx, client.ObjectKeyFromObject(src), src)
+		return err == nil && src.Status.Phase == v1alpha1.PhasePending && src.Status.Message == want,
+			fmt.Errorf("status %s %q (%v); expected Pending %q", src.Status.Phase, src.Status.Message, err, want)
+	})
 }
 
 func testMissingSource(t *testing.T, e *env) {

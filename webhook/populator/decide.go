@@ -183,7 +183,7 @@ func nextRecord(pvc, prime *corev1.PersistentVolumeClaim, fromPod string) string
 // resumeNote says where the next pod starts.
 func resumeNote(pvc *corev1.PersistentVolumeClaim, record string) string {
 	if !isBlock(pvc) {
-		return "restarting from the beginning (a Filesystem copy starts over)"
+		return "the next pod keeps the files already copied"
 	}
 	c, err := restore.DecodeRecord(record)
 	if err != nil {

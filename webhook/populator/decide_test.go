@@ -128,7 +128,7 @@ func TestDecide(t *testing.T) {
 		{name: "backoff over, record kept", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12, AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
 			want: actCreatePod, reason: "PopulatorPodCreated", record: rec12, message: "populator pod for PVC team-a/data created (attempt 2 of 6), resuming from 12 of 40 block objects"},
 		{name: "backoff over, Filesystem", f: facts{PVC: fsClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1", AnnResumeRecord: rec12, AnnLastFailure: now.Add(-time.Minute).Format(time.RFC3339)}, "")},
-			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6), restarting from the beginning (a Filesystem copy starts over)"},
+			want: actCreatePod, reason: "PopulatorPodCreated", message: "populator pod for PVC team-a/data created (attempt 2 of 6), the next pod keeps the files already copied"},
 		{name: "attempts used up", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "6"}, "")},
 			want: actFail, reason: "PopulateFailed", message: "population of PVC team-a/data gave up after 6 failed attempts"},
 		{name: "pod running", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, ""), Pod: pod(corev1.PodRunning, "", 0)},
@@ -157,9 +157,9 @@ func TestDecide(t *testing.T) {
 		{name: "transient failure keeps its record", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, `{"message":"dial tcp: connection refused","resumeRecord":"`+rec30+`"}`, 1)},
 			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second, record: rec30,
 			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): dial tcp: connection refused; retrying in 10s, resuming from 30 of 40 block objects"},
-		{name: "Filesystem pod killed: starts over", f: facts{PVC: fsClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
+		{name: "Filesystem pod killed: resumes the copy", f: facts{PVC: fsClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, "", 137)},
 			want: actRetry, reason: "PopulateRetry", requeue: 10 * time.Second,
-			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): the populator pod failed (Error, exit code 137) without a result; retrying in 10s, restarting from the beginning (a Filesystem copy starts over)"},
+			message: "populator pod of PVC team-a/data failed (attempt 1 of 6): the populator pod failed (Error, exit code 137) without a result; retrying in 10s, the next pod keeps the files already copied"},
 		{name: "evicted pod: retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(map[string]string{AnnAttempts: "1"}, "pv-1"), Pod: func() *corev1.Pod {
 			p := pod(corev1.PodFailed, "", 0)
 			p.Status.Reason, p.Status.ContainerStatuses = "Evicted", nil

@@ -108,7 +108,9 @@ type Result struct {
 	Backup     string `json:"backup,omitempty"`
 	VolumeSize int64  `json:"volumeSize,omitempty"`
 	Bytes      int64  `json:"bytes,omitempty"`
-	Resumed    int    `json:"resumed,omitempty"`
+	// Resumed counts what an earlier, interrupted pod had already written
+	// and this one kept: block objects (Block) or files (Filesystem).
+	Resumed int `json:"resumed,omitempty"`
 	// InProgress marks a progress document: the pod is still restoring, or
 	// was killed while it did. A final Result never has it.
 	InProgress bool `json:"inProgress,omitempty"`
@@ -129,7 +131,8 @@ const ExitPermanent = 2
 // runs, each durable flush of the progress rewrites o.ResultFile with a
 // progress document carrying the record, so a killed pod leaves it in its
 // termination message. Nothing is written beside the device. Filesystem
-// targets (populate_fs.go) start over after an interruption.
+// targets (populate_fs.go) resume the partial copy an earlier pod marked,
+// keeping the files it completed.
 func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 	o.SetDefaults()
 	fail := func(err error) (Result, error) {

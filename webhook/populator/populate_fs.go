@@ -18,7 +18,8 @@ import (
 
 // markerName is created in a Filesystem volume while files are copied into it:
 // a retried pod finding it knows the content is its own partial copy and
-// starts over; a volume with other content and no marker is refused.
+// resumes it (fsread.ExtractOptions.Resume); a volume with other content and
+// no marker is refused.
 const markerName = ".snaprestore-populating"
 
 // ErrVolumeTooSmall: the files of the backup do not fit the volume.
@@ -29,7 +30,8 @@ var ErrTargetNotEmpty = errors.New("target volume is not empty")
 
 // populateFiles copies the ext2/3/4 filesystem inside the backup into dir,
 // reading only the blocks its files use (restore.OpenReader). An unsupported
-// filesystem (xfs, LUKS, ...) fails before anything is written.
+// filesystem (xfs, LUKS, ...) fails before anything is written. A copy an
+// earlier pod left (the marker) is resumed: the files it completed are kept.
 func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference, o PopulateOptions) (Result, error) {
 	r, err := restore.OpenReader(ctx, st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{Concurrency: o.Concurrency})
 	if err != nil {
@@ -39,10 +41,14 @@ func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w; volumeMode: Filesystem needs an ext2/3/4 volume (restore others with volumeMode: Block)", ref.Handle(), err)
 	}
-	if err := prepareDir(o.Dir); err != nil {
+	resume, err := prepareDir(o.Dir)
+	if err != nil {
 		return Result{}, err
 	}
-	if free, err := freeBytes(o.Dir); err == nil && fsys.UsedBytes() > free {
+	// The marker is written only after this check passed on the empty
+	// volume; with a partial copy present the free space no longer says
+	// whether the rest fits, and the copy itself fails if it does not.
+	if free, err := freeBytes(o.Dir); err == nil && !resume && fsys.UsedBytes() > free {
 		return Result{}, fmt.Errorf("%w: the files of %s use %d bytes, %s has %d bytes free; expected a PVC request of at least %d bytes more",
 			ErrVolumeTooSmall, ref.Handle(), fsys.UsedBytes(), o.Dir, free, fsys.UsedBytes()-free)
 	}
@@ -50,8 +56,11 @@ func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference
 	if err := os.WriteFile(marker, nil, 0o600); err != nil {
 		return Result{}, fmt.Errorf("mark %s: %w", o.Dir, err)
 	}
+	if resume {
+		o.Logf("resuming the partial copy an interrupted populate left in %s (%s): files already complete are kept", o.Dir, markerName)
+	}
 	start := time.Now()
-	sum, err := fsread.Extract(ctx, fsys, "/", o.Dir, fsread.ExtractOptions{Progress: func(p fsread.ExtractProgress) {
+	sum, err := fsread.Extract(ctx, fsys, "/", o.Dir, fsread.ExtractOptions{Resume: resume, Progress: func(p fsread.ExtractProgress) {
 		if o.Progress != nil {
 			o.Progress(restore.Progress{Blocks: p.Files, Bytes: p.Bytes, TotalBytes: max(p.UsedBytes, p.Bytes)})
 		}
@@ -60,7 +69,7 @@ func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference
 		return Result{}, fmt.Errorf("copy the files of %s to %s: %w", ref.Handle(), o.Dir, err)
 	}
 	// The files must be on the volume before the marker goes: a crash in
-	// between then leaves either the marker (the next pod starts over) or a
+	// between then leaves either the marker (the next pod resumes) or a
 	// complete copy, never a partial copy that looks finished.
 	if err := syncFS(o.Dir); err != nil {
 		return Result{}, err
@@ -73,18 +82,23 @@ func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference
 	}
 	msg := fmt.Sprintf("copied and verified the files of %s: %d files, %d directories, %d symlinks, %d hard links, %d bytes in %s",
 		r.Handle(), sum.Files, sum.Dirs, sum.Symlinks, sum.HardLinks, sum.Bytes, time.Since(start).Round(time.Millisecond))
+	if sum.Skipped > 0 {
+		o.Logf("resumed: %d of %d files were copied by an earlier pod", sum.Skipped, sum.Skipped+sum.Files)
+		msg += fmt.Sprintf(", resumed: %d files were already copied", sum.Skipped)
+	}
 	for _, w := range sum.Warnings {
 		msg += "; warning: " + w
 	}
-	return Result{Succeeded: true, Backup: r.Handle(), VolumeSize: r.Size(), Bytes: sum.Bytes, Message: msg}, nil
+	return Result{Succeeded: true, Backup: r.Handle(), VolumeSize: r.Size(), Bytes: sum.Bytes, Resumed: sum.Skipped, Message: msg}, nil
 }
 
-// prepareDir empties dir when it holds the populator's own partial copy (the
-// marker), accepts an empty one (lost+found aside) and refuses anything else.
-func prepareDir(dir string) error {
+// prepareDir reports whether dir holds the populator's own partial copy (the
+// marker: resume it), accepts an empty one (lost+found aside) and refuses
+// anything else.
+func prepareDir(dir string) (resume bool, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("target directory: %w", err)
+		return false, fmt.Errorf("target directory: %w", err)
 	}
 	ours := false
 	var others []string
@@ -97,15 +111,10 @@ func prepareDir(dir string) error {
 			others = append(others, e.Name())
 		}
 	}
-	if len(others) == 0 || ours {
-		for _, name := range others {
-			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-				return fmt.Errorf("clear the partial copy of an interrupted populate in %s: %w", dir, err)
-			}
-		}
-		return nil
+	if ours || len(others) == 0 {
+		return ours, nil
 	}
-	return fmt.Errorf("%w: %s holds %q and %d more entries and no %s marker; expected the new, empty volume of a prime PVC",
+	return false, fmt.Errorf("%w: %s holds %q and %d more entries and no %s marker; expected the new, empty volume of a prime PVC",
 		ErrTargetNotEmpty, dir, others[0], len(others)-1, markerName)
 }
 

@@ -6,7 +6,8 @@
 // and an S3 backupstore reached from the pods through the bridge's gateway.
 // Every populator scenario runs here through kubectl: Block from fixtures,
 // WaitForFirstConsumer, Filesystem, the annotated PVC, a missing backup, a
-// damaged block, deletion mid-population and a killed populator. TestMain
+// damaged block, deletion mid-population and a killed populator (Block and
+// Filesystem: both resume). TestMain
 // starts it all once, as root, and removes every mount, loop device, link,
 // cgroup and process it made, also on failure.
 package kubelet

@@ -258,12 +258,20 @@ func waitSucceeded(t *testing.T, ns, name, uid string) {
 	if out := kubectl(t, "", "get", "backupsources", "-n", ns, name); !strings.Contains(out, "Succeeded") || !strings.Contains(out, "100%") {
 		t.Errorf("kubectl get backupsources shows no Succeeded at 100%%:\n%s", out)
 	}
+	eventsContain(t, ns, name, "Normal PopulateStarted", "Normal PopulateVerified", "Normal Bound")
+}
+
+// eventsContain checks that the PVC's events contain each of wants and
+// returns them.
+func eventsContain(t *testing.T, ns, name string, wants ...string) string {
+	t.Helper()
 	ev := events(t, ns, name)
-	for _, want := range []string{"Normal PopulateStarted", "Normal PopulateVerified", "Normal Bound"} {
+	for _, want := range wants {
 		if !strings.Contains(ev, want) {
 			t.Errorf("PVC events lack %q:\n%s", want, ev)
 		}
 	}
+	return ev
 }
 
 // consumerSHA runs a pod with claim as a raw block device and returns the

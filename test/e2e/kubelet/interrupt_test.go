@@ -3,7 +3,9 @@ package kubelet
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/snaprestore/snaprestore/restore"
+	"github.com/snaprestore/snaprestore/restore/fsread/fsreadtest"
 	"github.com/snaprestore/snaprestore/webhook/populator"
 )
 
@@ -196,12 +199,51 @@ func TestKilledPodResumes(t *testing.T) {
 	}
 	pv := waitBound(t, ns, "restored")
 	checkDevice(t, pv, bigSHA)
-	ev := events(t, ns, "restored")
+	ev := eventsContain(t, ns, "restored", "Warning PopulateRetry", "resuming from ", "block objects were restored before the interruption")
 	t.Logf("PVC events:\n%s", ev)
-	for _, want := range []string{"Warning PopulateRetry", "resuming from ", "block objects were restored before the interruption"} {
-		if !strings.Contains(ev, want) {
-			t.Errorf("PVC events lack %q:\n%s", want, ev)
+	waitSucceeded(t, ns, "restored", uid)
+}
+
+// filesTree writes size bytes of random data (seeded: the same tree every
+// run) into files of 128 KiB under 16 directories of dir.
+func filesTree(t *testing.T, dir string, size int64) {
+	t.Helper()
+	const fileSize = 128 << 10
+	rng := rand.NewChaCha8([32]byte{'f', 's', 'r', 'e', 's', 'u', 'm', 'e'})
+	buf := make([]byte, fileSize)
+	for i := range size / fileSize {
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", i%16), fmt.Sprintf("f%04d.bin", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = rng.Read(buf)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// TestKilledFilesystemPodResumes kills the populate process of a Filesystem
+// population (SIGKILL on the host) a quarter into the copy: the retried pod
+// finds its marked partial copy, keeps the files already complete and
+// copies the rest, and every path of the volume equals the tree's.
+func TestKilledFilesystemPodResumes(t *testing.T) {
+	t.Parallel()
+	const dataSize = 128 << 20
+	tree := filepath.Join(t.TempDir(), "tree")
+	filesTree(t, tree, dataSize)
+	img := fsreadtest.MakeExt4(t, tree, "256M")
+	if out, err := exec.Command(binary, "backup", "--backupstore", hostStore, "--volume", "vol-ext4-big", "--from", img, "--backup", "backup-files").CombinedOutput(); err != nil {
+		t.Fatalf("snaprestore backup: %v\n%s", err, out)
+	}
+	ns := namespace(t, "fsresume")
+	uid := apply(t, ns, "restored", "bak://vol-ext4-big/backup-files", className, "Filesystem", "256Mi", "")
+	pid := waitMidRestore(t, uid, dataSize/4)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %d (the populate process): %v", pid, err)
+	}
+	checkFiles(t, tree, waitBound(t, ns, "restored"))
+	ev := eventsContain(t, ns, "restored", "Warning PopulateRetry", "the next pod keeps the files already copied", "files were already copied")
+	t.Logf("PVC events:\n%s", ev)
 	waitSucceeded(t, ns, "restored", uid)
 }

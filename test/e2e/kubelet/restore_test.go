@@ -115,7 +115,15 @@ func TestFilesystem(t *testing.T) {
 	ns := namespace(t, "filesystem")
 	// The files use far less than the 256 MiB volume: Filesystem mode needs room for them only.
 	uid := apply(t, ns, "restored", "bak://vol-ext4/backup-files", className, "Filesystem", "128Mi", "")
-	pv := waitBound(t, ns, "restored")
+	checkFiles(t, tree, waitBound(t, ns, "restored"))
+	waitSucceeded(t, ns, "restored", uid)
+}
+
+// checkFiles compares every path of the Filesystem PV with tree's
+// (fsreadtest.Snapshot: content, mode, owner, mtime, link target, hard
+// links, user xattrs).
+func checkFiles(t *testing.T, tree string, pv *corev1.PersistentVolume) {
+	t.Helper()
 	want, got := fsreadtest.Snapshot(t, tree), fsreadtest.Snapshot(t, pv.Spec.Local.Path)
 	// The volume's root directory is the PV's own (made by mkfs).
 	delete(want, ".")
@@ -123,7 +131,6 @@ func TestFilesystem(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("files in the populated volume %s (-tree +volume):\n%s", pv.Spec.Local.Path, diff)
 	}
-	waitSucceeded(t, ns, "restored", uid)
 }
 
 // TestAnnotatedPVC: a PVC that only names the backup, in a class that is not
