@@ -129,7 +129,7 @@ func decidePodless(f facts, name string) decision {
 // decidePod: a populator pod exists.
 func decidePod(f facts, name string) decision {
 	res, ok := podResult(f.Pod)
-	switch f.Pod.Status.Phase {
+	switch phaseOf(f.Pod, res, ok) {
 	case corev1.PodSucceeded:
 		if !ok || !res.Succeeded {
 			res = Result{Succeeded: true, Message: "the populator pod succeeded"}
@@ -232,6 +232,23 @@ func podResult(p *corev1.Pod) (Result, bool) {
 		}
 	}
 	return Result{}, false
+}
+
+// phaseOf is the pod's phase, except that a pod whose containers have all
+// exited 0, with a Result that says it succeeded, counts as Succeeded at
+// once: the kubelet sets the phase only after tearing the sandbox down (a
+// second on a real node), and the pod synced the volume before it wrote the
+// Result, so the rebind need not wait for that.
+func phaseOf(p *corev1.Pod, res Result, ok bool) corev1.PodPhase {
+	if p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending || !ok || !res.Succeeded || len(p.Status.ContainerStatuses) == 0 {
+		return p.Status.Phase
+	}
+	for _, s := range p.Status.ContainerStatuses {
+		if t := s.State.Terminated; t == nil || t.ExitCode != 0 {
+			return p.Status.Phase
+		}
+	}
+	return corev1.PodSucceeded
 }
 
 func exitCode(p *corev1.Pod) int32 {

@@ -57,6 +57,14 @@ func pod(phase corev1.PodPhase, msg string, code int32) *corev1.Pod {
 	return p
 }
 
+// exited is a pod in phase whose container has already terminated with code
+// and msg, as the kubelet reports it before it sets the terminal phase.
+func exited(phase corev1.PodPhase, msg string, code int32) *corev1.Pod {
+	p := pod(corev1.PodSucceeded, msg, code)
+	p.Status.Phase = phase
+	return p
+}
+
 func pv(claim *corev1.ObjectReference) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-1"}, Spec: corev1.PersistentVolumeSpec{ClaimRef: claim}}
 }
@@ -135,6 +143,12 @@ func TestDecide(t *testing.T) {
 			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
 		{name: "pod succeeded: rebind", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
 			want: actRebind, reason: "PopulateVerified", message: "PVC team-a/data: restored and verified bak://vol/backup-1"},
+		{name: "container exited 0 with its result, phase not yet set: rebind", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: exited(corev1.PodRunning, ok, 0)},
+			want: actRebind, reason: "PopulateVerified", message: "PVC team-a/data: restored and verified bak://vol/backup-1"},
+		{name: "container exited 0 without a succeeded result: wait for the phase", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: exited(corev1.PodRunning, progress(rec12), 0)},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
+		{name: "container exited 1 with a succeeded result: wait for the phase", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: exited(corev1.PodRunning, ok, 1)},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
 		{name: "pod succeeded, PV handed over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "team-a", Name: "data", UID: "u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
 			want: actWait, reason: "Rebinding", message: "volume pv-1 is handed to PVC team-a/data"},
 		{name: "damaged block: no retry", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: pod(corev1.PodFailed, damaged, 2)},

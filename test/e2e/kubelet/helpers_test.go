@@ -24,14 +24,14 @@ import (
 // waiting at once do not start dozens of kubectl processes a second.
 const waitLimit = 5 * time.Minute
 
-func kubectl(t *testing.T, stdin string, args ...string) string {
+func kubectl(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
 	return c.MustKubectl(t, stdin, args...)
 }
 
 // waitUntil polls cond every 250ms up to waitLimit, failing with what and the
 // last state; a provisioner failure ends it at once.
-func waitUntil(t *testing.T, what string, cond func() (bool, string)) {
+func waitUntil(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	last := ""
@@ -50,7 +50,7 @@ func waitUntil(t *testing.T, what string, cond func() (bool, string)) {
 }
 
 // object reads ns/name into obj; false when it does not exist.
-func object(t *testing.T, ns, name string, obj client.Object) bool {
+func object(t testing.TB, ns, name string, obj client.Object) bool {
 	t.Helper()
 	err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
 	if apierrors.IsNotFound(err) {
@@ -66,7 +66,7 @@ func object(t *testing.T, ns, name string, obj client.Object) bool {
 func lookup[T any, P interface {
 	*T
 	client.Object
-}](t *testing.T, ns, name string) P {
+}](t testing.TB, ns, name string) P {
 	t.Helper()
 	obj := P(new(T))
 	if !object(t, ns, name, obj) {
@@ -75,23 +75,23 @@ func lookup[T any, P interface {
 	return obj
 }
 
-func pvcOf(t *testing.T, ns, name string) *corev1.PersistentVolumeClaim {
+func pvcOf(t testing.TB, ns, name string) *corev1.PersistentVolumeClaim {
 	t.Helper()
 	return lookup[corev1.PersistentVolumeClaim](t, ns, name)
 }
 
-func podOf(t *testing.T, ns, name string) *corev1.Pod {
+func podOf(t testing.TB, ns, name string) *corev1.Pod {
 	t.Helper()
 	return lookup[corev1.Pod](t, ns, name)
 }
 
-func pvOf(t *testing.T, name string) *corev1.PersistentVolume {
+func pvOf(t testing.TB, name string) *corev1.PersistentVolume {
 	t.Helper()
 	return lookup[corev1.PersistentVolume](t, "", name)
 }
 
 // phase is the PVC's phase, "" when it does not exist.
-func phase(t *testing.T, ns, name string) corev1.PersistentVolumeClaimPhase {
+func phase(t testing.TB, ns, name string) corev1.PersistentVolumeClaimPhase {
 	t.Helper()
 	if pvc := pvcOf(t, ns, name); pvc != nil {
 		return pvc.Status.Phase
@@ -100,7 +100,7 @@ func phase(t *testing.T, ns, name string) corev1.PersistentVolumeClaimPhase {
 }
 
 // backupSource is the BackupSource ns/name (nil when it does not exist).
-func backupSource(t *testing.T, ns, name string) *unstructured.Unstructured {
+func backupSource(t testing.TB, ns, name string) *unstructured.Unstructured {
 	t.Helper()
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion("snaprestore.io/v1alpha1")
@@ -112,7 +112,7 @@ func backupSource(t *testing.T, ns, name string) *unstructured.Unstructured {
 }
 
 // sourceStatus is status.phase and status.message of a BackupSource.
-func sourceStatus(t *testing.T, ns, name string) (phase, message string) {
+func sourceStatus(t testing.TB, ns, name string) (phase, message string) {
 	t.Helper()
 	u := backupSource(t, ns, name)
 	if u == nil {
@@ -125,7 +125,7 @@ func sourceStatus(t *testing.T, ns, name string) (phase, message string) {
 
 // events lists the events of the object name in ns, "type reason: message"
 // a line, oldest first.
-func events(t *testing.T, ns, name string) string {
+func events(t testing.TB, ns, name string) string {
 	t.Helper()
 	var list corev1.EventList
 	if err := c.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
@@ -144,7 +144,7 @@ func events(t *testing.T, ns, name string) string {
 }
 
 // namespace creates ns with kubectl.
-func namespace(t *testing.T, ns string) string {
+func namespace(t testing.TB, ns string) string {
 	t.Helper()
 	kubectl(t, "", "create", "namespace", ns)
 	return ns
@@ -153,7 +153,7 @@ func namespace(t *testing.T, ns string) string {
 // apply creates a BackupSource and a PVC of mode, class and size populated
 // from it; secret, when set, is the BackupSource's backupstoreSecretRef.
 // It returns the PVC's UID, which names the prime PVC and the pod.
-func apply(t *testing.T, ns, name, backup, class, mode, size, secret string) string {
+func apply(t testing.TB, ns, name, backup, class, mode, size, secret string) string {
 	t.Helper()
 	ref := ""
 	if secret != "" {
@@ -184,7 +184,7 @@ spec:
 
 // waitBound waits for the PVC to be Bound, failing at once on a
 // PopulateFailed event, and returns its PV.
-func waitBound(t *testing.T, ns, name string) *corev1.PersistentVolume {
+func waitBound(t testing.TB, ns, name string) *corev1.PersistentVolume {
 	t.Helper()
 	waitUntil(t, "PVC "+ns+"/"+name+" Bound", func() (bool, string) {
 		ev := events(t, ns, name)
@@ -202,7 +202,7 @@ func waitBound(t *testing.T, ns, name string) *corev1.PersistentVolume {
 }
 
 // checkDevice compares the sha256 of the Block PV's loop device with want.
-func checkDevice(t *testing.T, pv *corev1.PersistentVolume, want string) {
+func checkDevice(t testing.TB, pv *corev1.PersistentVolume, want string) {
 	t.Helper()
 	if got := testenv.FileSHA256(t, pv.Spec.Local.Path); got != want {
 		t.Errorf("sha256 of the populated device %s (PV %s) = %s; want %s", pv.Spec.Local.Path, pv.Name, got, want)
@@ -211,7 +211,7 @@ func checkDevice(t *testing.T, pv *corev1.PersistentVolume, want string) {
 
 // leftovers lists what the populator made for the PVC of uid that still
 // exists: its pod, prime PVC and copied Secret, and a PV claimed by the prime.
-func leftovers(t *testing.T, uid string) string {
+func leftovers(t testing.TB, uid string) string {
 	t.Helper()
 	ctx := context.Background()
 	var out []string
@@ -248,7 +248,7 @@ func leftovers(t *testing.T, uid string) string {
 // waitSucceeded waits for kubectl get backupsources to show the BackupSource
 // Succeeded at 100% and for the populator's objects of uid to be gone, then
 // checks the PVC's events of a population.
-func waitSucceeded(t *testing.T, ns, name, uid string) {
+func waitSucceeded(t testing.TB, ns, name, uid string) {
 	t.Helper()
 	waitUntil(t, "BackupSource Succeeded, populator pod and prime PVC gone", func() (bool, string) {
 		p, msg := sourceStatus(t, ns, name)
@@ -263,7 +263,7 @@ func waitSucceeded(t *testing.T, ns, name, uid string) {
 
 // eventsContain checks that the PVC's events contain each of wants and
 // returns them.
-func eventsContain(t *testing.T, ns, name string, wants ...string) string {
+func eventsContain(t testing.TB, ns, name string, wants ...string) string {
 	t.Helper()
 	ev := events(t, ns, name)
 	for _, want := range wants {
@@ -276,7 +276,7 @@ func eventsContain(t *testing.T, ns, name string, wants ...string) string {
 
 // consumerSHA runs a pod with claim as a raw block device and returns the
 // sha256 it computed, passed back as its termination message.
-func consumerSHA(t *testing.T, ns, claim string) string {
+func consumerSHA(t testing.TB, ns, claim string) string {
 	t.Helper()
 	startConsumer(t, ns, claim)
 	return consumerResult(t, ns)
@@ -284,7 +284,7 @@ func consumerSHA(t *testing.T, ns, claim string) string {
 
 // startConsumer creates the pod "reader" that maps claim and writes the
 // sha256 of the device as its termination message.
-func startConsumer(t *testing.T, ns, claim string) {
+func startConsumer(t testing.TB, ns, claim string) {
 	t.Helper()
 	kubectl(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -303,7 +303,7 @@ spec:
 
 // consumerResult waits for the pod "reader" to succeed and returns its
 // termination message.
-func consumerResult(t *testing.T, ns string) string {
+func consumerResult(t testing.TB, ns string) string {
 	t.Helper()
 	var pod *corev1.Pod
 	waitUntil(t, "consumer pod Succeeded", func() (bool, string) {

@@ -208,7 +208,7 @@ func setup(tmp string, stops *[]func() error) error {
 		os.Setenv(k, v)
 	}
 	binary = bin
-	if bigSHA, err = bigBackup(bin, filepath.Join(tmp, "big.img"), bigSize); err != nil {
+	if bigSHA, err = randomBackup(bin, filepath.Join(tmp, "big.img"), bigSize, "vol-big", "backup-big"); err != nil {
 		return err
 	}
 	clock.lap(fmt.Sprintf("snaprestore backup of %d MiB of random data (vol-big)", bigSize>>20))
@@ -220,7 +220,7 @@ func setup(tmp string, stops *[]func() error) error {
 		Assets: assets, Binary: bin, ModuleDir: root, WorkDir: work,
 		CRDDirs: []string{filepath.Join(root, "charts", "snaprestore", "crds")},
 		WebhookArgs: []string{"--backupstore", hostStore, "--populator", "--populator-namespace", controllerNS,
-			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1"},
+			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1", "--populator-memory-limit", "0"},
 	})
 	if c != nil {
 		*stops = append(*stops, c.Stop)
@@ -398,10 +398,10 @@ func garble(key string, b []byte) []byte {
 	return b
 }
 
-// bigBackup writes size bytes of random data, backs them up to the suite's
-// store as vol-big/backup-big and returns their sha256: a restore long enough
-// to interrupt.
-func bigBackup(bin, img string, size int64) (string, error) {
+// randomBackup writes size bytes of random data to img, backs them up to the
+// suite's store as volume/backup, removes img and returns the data's sha256
+// (vol-big/backup-big: a restore long enough to interrupt).
+func randomBackup(bin, img string, size int64, volume, backup string) (string, error) {
 	f, err := os.Create(img)
 	if err != nil {
 		return "", err
@@ -414,7 +414,7 @@ func bigBackup(bin, img string, size int64) (string, error) {
 	if err := f.Close(); err != nil {
 		return "", err
 	}
-	if out, err := exec.Command(bin, "backup", "--backupstore", hostStore, "--volume", "vol-big", "--from", img, "--backup", "backup-big").CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "backup", "--backupstore", hostStore, "--volume", volume, "--from", img, "--backup", backup).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("snaprestore backup of %s: %w\n%s", img, err, out)
 	}
 	return hex.EncodeToString(h.Sum(nil)), os.Remove(img)

@@ -126,17 +126,10 @@ func (p *provisioner) provision(ctx context.Context, pvc *corev1.PersistentVolum
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		return err
-	}
-	if err := os.Truncate(img, size.Value()); err != nil {
-		return err
-	}
-	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	dev, err := attachLoop(img, size.Value())
 	if err != nil {
-		return fmt.Errorf("losetup -f --show %s: %w: %s", img, err, out)
+		return err
 	}
-	dev := strings.TrimSpace(string(out))
 	p.mu.Lock()
 	p.loops = append(p.loops, dev)
 	p.mu.Unlock()
@@ -171,6 +164,22 @@ func (p *provisioner) provision(ctx context.Context, pvc *corev1.PersistentVolum
 }
 
 // mountPoint is where the Filesystem PV name is mounted.
+// attachLoop creates img, a sparse file of size bytes (as a thin-provisioned
+// disk starts), and attaches a loop device to it.
+func attachLoop(img string, size int64) (string, error) {
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Truncate(img, size); err != nil {
+		return "", err
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("losetup -f --show %s: %w: %s", img, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 func (p *provisioner) mountPoint(name string) string { return filepath.Join(p.dir, "mnt", name) }
 
 // mountExt4 formats dev ext4 and mounts it at the PV's mount point.

@@ -1,0 +1,70 @@
+package measure
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// Rounds collect, round by round, the time of a baseline and of each named
+// way of doing the same work, for a Go benchmark that compares them in the
+// same run. Per-round ratios cancel the slow drifts of a shared machine's
+// load that a ratio of two sums keeps.
+type Rounds struct {
+	// Baseline names the series the others are compared with ("restore").
+	Baseline string
+	times    map[string][]time.Duration
+	order    []string
+}
+
+// Add records one round's time of series name.
+func (r *Rounds) Add(name string, d time.Duration) {
+	if r.times == nil {
+		r.times = map[string][]time.Duration{}
+	}
+	if _, ok := r.times[name]; !ok {
+		r.order = append(r.order, name)
+	}
+	r.times[name] = append(r.times[name], d)
+}
+
+// Report reports each series' mean seconds per round ("<name>-s/op") and, for
+// every series but the baseline, the median of the per-round throughput
+// ratios baseline/series ("<name>/<baseline>-throughput"; above 1 the series
+// is faster); it logs each ratio's spread and the load average.
+func (r *Rounds) Report(b *testing.B) {
+	b.Helper()
+	base := r.times[r.Baseline]
+	if len(base) == 0 {
+		b.Fatalf("measure.Rounds: no round of the baseline %q", r.Baseline)
+	}
+	for _, name := range r.order {
+		ts := r.times[name]
+		var sum time.Duration
+		for _, t := range ts {
+			sum += t
+		}
+		b.ReportMetric(sum.Seconds()/float64(len(ts)), name+"-s/op")
+		if name == r.Baseline {
+			continue
+		}
+		if len(ts) != len(base) {
+			b.Fatalf("measure.Rounds: %d rounds of %q, %d of the baseline %q", len(ts), name, len(base), r.Baseline)
+		}
+		ratios := make([]float64, len(ts))
+		for i := range ts {
+			ratios[i] = base[i].Seconds() / ts[i].Seconds()
+		}
+		s := NewSpread(ratios)
+		b.ReportMetric(s.Median, name+"/"+r.Baseline+"-throughput")
+		b.Logf("%s/%s throughput: %s; load average %s", name, r.Baseline, s, LoadAverage())
+	}
+}
+
+// Alternate runs fns in round i's turn: rotated by i, so that no step always
+// runs first and none always pays for another's write-back.
+func Alternate(i int, fns ...func()) {
+	for _, f := range slices.Concat(fns[i%len(fns):], fns[:i%len(fns)]) {
+		f()
+	}
+}

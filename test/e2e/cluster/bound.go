@@ -1,0 +1,56 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+)
+
+// BoundTimes are the two ways a benchmark times a PVC to Bound: from its
+// creation (the first watch event that shows it) and from the start of the
+// apply that created it (kubectl's own start-up included).
+type BoundTimes struct {
+	FromCreate, FromApply time.Duration
+}
+
+// TimeToBound watches PVC ns/name, runs apply (which must create it) and
+// returns when the PVC is Bound. The phase arrives by watch, so no polling
+// interval is counted; the watch starts before apply, so the creation is seen.
+func (c *Cluster) TimeToBound(ctx context.Context, ns, name string, apply func() error) (BoundTimes, error) {
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return BoundTimes{}, err
+	}
+	w, err := cs.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return BoundTimes{}, fmt.Errorf("watch PVC %s/%s: %w", ns, name, err)
+	}
+	defer w.Stop()
+	start := time.Now()
+	if err := apply(); err != nil {
+		return BoundTimes{}, err
+	}
+	var created time.Time
+	for ev := range w.ResultChan() {
+		pvc, ok := ev.Object.(*corev1.PersistentVolumeClaim)
+		if !ok {
+			continue
+		}
+		now := time.Now()
+		if ev.Type == watch.Added {
+			created = now
+		}
+		if pvc.Status.Phase == corev1.ClaimBound {
+			if created.IsZero() {
+				return BoundTimes{}, fmt.Errorf("PVC %s/%s: Bound before its creation was seen", ns, name)
+			}
+			return BoundTimes{FromCreate: now.Sub(created), FromApply: now.Sub(start)}, nil
+		}
+	}
+	return BoundTimes{}, fmt.Errorf("PVC %s/%s: the watch ended before it was Bound (%v)", ns, name, ctx.Err())
+}

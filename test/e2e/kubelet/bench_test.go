@@ -1,0 +1,73 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/snaprestore/snaprestore/test/bench/measure"
+)
+
+// BenchmarkPopulateBlockOnKubelet (make bench, as root) is BenchmarkPopulateBlock
+// of test/e2e/populator on real pods: a backup of 1 GiB of random data
+// restored by `snaprestore restore` on the host to a fresh loop device over a
+// sparse file, and by the populator into a Block PVC on the same kind of
+// device, the pod started by the kubelet through
+// containerd and runc and reading the store through the CNI bridge. Rounds
+// alternate the order; it reports the median per-round throughput ratio from
+// the PVC's creation and from kubectl apply. The first round's device is
+// checked against the data's sha256 after its time is taken.
+func BenchmarkPopulateBlockOnKubelet(b *testing.B) {
+	dir := b.TempDir()
+	sha, err := randomBackup(binary, filepath.Join(dir, "gib.img"), 1<<30, "vol-gib", "backup-gib")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := measure.Rounds{Baseline: "restore"}
+	for i := 0; b.Loop(); i++ {
+		measure.Alternate(i, func() {
+			// The same kind of device the provisioner gives the claim: a
+			// fresh loop device over a sparse file (its first writes allocate).
+			img := filepath.Join(dir, fmt.Sprintf("restored-%d.img", i))
+			dev, err := attachLoop(img, 1<<30)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				if err := detachLoops(func(f string) bool { return f == img }, []string{dev}); err != nil {
+					b.Error(err)
+				}
+				os.Remove(img)
+			}()
+			start := time.Now()
+			if out, err := exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", hostStore, "--to", dev, "--force").CombinedOutput(); err != nil {
+				b.Fatalf("snaprestore restore to %s: %v\n%s", dev, err, out)
+			}
+			r.Add("restore", time.Since(start))
+		}, func() {
+			ns := fmt.Sprintf("bench-%d", i)
+			c.MustKubectl(b, "", "create", "namespace", ns)
+			defer c.MustKubectl(b, "", "delete", "namespace", ns, "--wait=false")
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			t, err := c.TimeToBound(ctx, ns, "gib", func() error {
+				apply(b, ns, "gib", "bak://vol-gib/backup-gib", className, "Block", "1Gi", "")
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.Add("populate", t.FromCreate)
+			r.Add("populate-from-apply", t.FromApply)
+			if i == 0 {
+				checkDevice(b, pvOf(b, pvcOf(b, ns, "gib").Spec.VolumeName), sha)
+				b.Logf("round 0, the PVC's events:\n%s", events(b, ns, "gib"))
+			}
+		})
+	}
+	r.Report(b)
+}
