@@ -220,7 +220,7 @@ func setup(tmp string, stops *[]func() error) error {
 		Assets: assets, Binary: bin, ModuleDir: root, WorkDir: work,
 		CRDDirs: []string{filepath.Join(root, "charts", "snaprestore", "crds")},
 		WebhookArgs: []string{"--backupstore", hostStore, "--populator", "--populator-namespace", controllerNS,
-			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1", "--populator-memory-limit", "0"},
+			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1"},
 	})
 	if c != nil {
 		*stops = append(*stops, c.Stop)
