@@ -24,6 +24,19 @@ type backupOptions struct {
 	Concurrency int    // --concurrency; default 4
 }
 
+// checkNames refuses a --volume or --backup that no handle could name later:
+// the backup would be written and then be impossible to restore or list.
+func (o *backupOptions) checkNames() error {
+	b := o.Backup
+	if b == "" {
+		b = "backup-0123456789abcdef" // the form of the generated name
+	}
+	if _, err := restore.ParseHandle(restore.Reference{Volume: o.Volume, Backup: b}.Handle()); err != nil {
+		return fmt.Errorf("--volume %q, --backup %q: %w", o.Volume, o.Backup, err)
+	}
+	return nil
+}
+
 func (o *backupOptions) Validate() error {
 	var errs []error
 	if o.Backupstore == "" {
@@ -31,6 +44,8 @@ func (o *backupOptions) Validate() error {
 	}
 	if o.Volume == "" {
 		errs = append(errs, errors.New("--volume is required"))
+	} else if err := o.checkNames(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.From == "" {
 		errs = append(errs, errors.New("--from is required: the raw image to back up"))

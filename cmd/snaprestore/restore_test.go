@@ -196,6 +196,17 @@ func TestBackupCLIRoundTrip(t *testing.T) {
 		err.Error() != `--block-size "4Mi"; expected 2Mi or 16Mi` {
 		t.Errorf("bad block size error = %v", err)
 	}
+	// A name no handle can carry is refused before anything is written.
+	if _, err := runCLI(t, "backup", "--backupstore", store, "--volume", "v", "--from", img); err == nil ||
+		!strings.HasPrefix(err.Error(), `--volume "v", --backup "": "bak://v/backup-0123456789abcdef": volume name "v" must be 2 to 40 characters long (is 1)`) {
+		t.Errorf("short volume name error = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "store", "backupstore", "volumes")); err != nil {
+		t.Fatal(err) // vol-cli's backup is there
+	}
+	if out, err := runCLI(t, "backups", "--backupstore", store); err != nil || strings.Contains(out, "bak://v/") {
+		t.Errorf("backups after a refused backup: %v\n%s", err, out)
+	}
 }
 
 // TestRestoreBackingImageCLI: a backup of a volume on a backing image is refused
