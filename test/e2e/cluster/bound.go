@@ -3,9 +3,11 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -53,4 +55,40 @@ func (c *Cluster) TimeToBound(ctx context.Context, ns, name string, apply func()
 		}
 	}
 	return BoundTimes{}, fmt.Errorf("PVC %s/%s: the watch ended before it was Bound (%v)", ns, name, ctx.Err())
+}
+
+// DeleteNamespace deletes namespace ns and waits until it is gone and no
+// PersistentVolume is claimed from it (the provisioner has deleted their
+// storage), then syncs the host's filesystems: a benchmark's next round then
+// starts without another round's clean-up still being written.
+func (c *Cluster) DeleteNamespace(ctx context.Context, ns string) error {
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	for {
+		_, nerr := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		pvs, err := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("list PVs: %w", err)
+		}
+		left := 0
+		for _, pv := range pvs.Items {
+			if pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.Namespace == ns {
+				left++
+			}
+		}
+		if apierrors.IsNotFound(nerr) && left == 0 {
+			syscall.Sync()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s: still there or %d PVs claimed from it: %w", ns, left, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -51,9 +51,13 @@ func BenchmarkPopulateBlockOnKubelet(b *testing.B) {
 		}, func() {
 			ns := fmt.Sprintf("bench-%d", i)
 			c.MustKubectl(b, "", "create", "namespace", ns)
-			defer c.MustKubectl(b, "", "delete", "namespace", ns, "--wait=false")
 			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 			defer cancel()
+			defer func() {
+				if err := c.DeleteNamespace(ctx, ns); err != nil {
+					b.Error(err)
+				}
+			}()
 			t, err := c.TimeToBound(ctx, ns, "gib", func() error {
 				apply(b, ns, "gib", "bak://vol-gib/backup-gib", className, "Block", "1Gi", "")
 				return nil

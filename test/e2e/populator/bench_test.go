@@ -64,9 +64,13 @@ func benchPopulateMode(b *testing.B, ns, backup, mode, size string) cluster.Boun
 	b.Helper()
 	run := func(stdin string, args ...string) string { return c.MustKubectl(b, stdin, args...) }
 	run("", "create", "namespace", ns)
-	defer run("", "delete", "namespace", ns, "--wait=false")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	defer func() {
+		if err := c.DeleteNamespace(ctx, ns); err != nil {
+			b.Error(err)
+		}
+	}()
 	times, err := c.TimeToBound(ctx, ns, "gib", func() error {
 		run(fmt.Sprintf(`apiVersion: snaprestore.io/v1alpha1
 kind: BackupSource
