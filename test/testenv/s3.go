@@ -224,10 +224,11 @@ func RunS3(dir string, o S3Options) (*S3, error) {
 	if err := os.MkdirAll(s.Root, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	ports, err := FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
+	port := ports[0]
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s.args = []string{"--access", S3AccessKey, "--secret", S3SecretKey, "--port", s.Addr,
 		"--virtual-domain", S3Domain, "--quiet"}
@@ -328,15 +329,6 @@ func s3Certificate(dir string, s *S3) (certFile, keyFile string, err error) {
 		return "", "", err
 	}
 	return certFile, keyFile, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func readTail(path string) string {

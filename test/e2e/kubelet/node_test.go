@@ -3,11 +3,9 @@ package kubelet
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -160,14 +158,11 @@ func (n *node) startKubelet(ctx context.Context, c client.Client, kubeletBin, ku
 	if err := makeCgroupRoot(); err != nil {
 		return err
 	}
-	port, err := freePort()
+	ports, err := testenv.FreePorts(2)
 	if err != nil {
 		return err
 	}
-	healthz, err := freePort()
-	if err != nil {
-		return err
-	}
+	port, healthz := ports[0], ports[1]
 	conf := filepath.Join(n.dir, "kubelet.yaml")
 	if err := os.WriteFile(conf, []byte(n.kubeletConfig(port, healthz)), 0o644); err != nil {
 		return err
@@ -207,16 +202,6 @@ func waitFor(ctx context.Context, what string, p *testenv.Process, cond func() b
 		}
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return strconv.Atoi(p)
 }
 
 // cgroupControllers are the v1 hierarchies mounted under /sys/fs/cgroup.
