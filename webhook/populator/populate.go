@@ -218,8 +218,12 @@ func WriteResult(path string, r Result) error {
 	if err != nil {
 		return err
 	}
-	for over := len(b) - 4000; over > 0 && r.Message != ""; over = len(b) - 4000 {
-		r.Message = string([]rune(r.Message)[:max(0, len([]rune(r.Message))-over-8)]) + "…"
+	// Dropping over+8 runes drops at least over+8 bytes of JSON and "…" adds
+	// 3, so one cut fits; a message too short to absorb it becomes "…" (still
+	// a message, so the document parses) and the loop ends either way.
+	for over := len(b) - 4000; over > 0 && r.Message != "…"; over = len(b) - 4000 {
+		rs := []rune(r.Message)
+		r.Message = string(rs[:max(0, len(rs)-over-8)]) + "…"
 		b, _ = json.Marshal(r)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)

@@ -135,6 +135,22 @@ func TestWriteResultInPlace(t *testing.T) {
 	}
 }
 
+// TestWriteResultOversized: a document too long even without its message
+// (never written by populate, whose record has a budget) is still written,
+// its message cut to "…" so that it parses; the shortening ends.
+func TestWriteResultOversized(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "termination-log")
+	huge := Result{InProgress: true, Message: "restoring", ResumeRecord: "sr1." + strings.Repeat("A", 4500)}
+	if err := WriteResult(path, huge); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if got, ok := ParseResult(string(b)); !ok || got.Message != "…" || got.ResumeRecord != huge.ResumeRecord {
+		t.Errorf("parsed %v, message %q; want the document with the message \"…\" and the record whole", ok, got.Message)
+	}
+}
+
 // TestPopulateUnwritableResultFile: a termination file that cannot be written
 // costs the resume record (logged once), not the restore.
 func TestPopulateUnwritableResultFile(t *testing.T) {
