@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/snaprestore/snaprestore/test/bench/measure"
 )
 
 // BoundTimes are the two ways a benchmark times a PVC to Bound: from its
@@ -91,4 +94,36 @@ func (c *Cluster) DeleteNamespace(ctx context.Context, ns string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// PopulationRound is one timed population of a benchmark: it creates
+// namespace ns, times PVC ns/name to Bound around apply (TimeToBound), runs
+// check (nil for none) on the bound PVC, then deletes the namespace and waits
+// for its volumes (DeleteNamespace); only apply to Bound is timed. Any error
+// fails tb. within bounds the whole round.
+func (c *Cluster) PopulationRound(tb testing.TB, ns, name string, within time.Duration, apply, check func()) BoundTimes {
+	tb.Helper()
+	c.MustKubectl(tb, "", "create", "namespace", ns)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	defer func() { // also when apply or check fail the test
+		if err := c.DeleteNamespace(ctx, ns); err != nil {
+			tb.Error(err)
+		}
+	}()
+	times, err := c.TimeToBound(ctx, ns, name, func() error { apply(); return nil })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if check != nil {
+		check()
+	}
+	return times
+}
+
+// AddTo records the round's times in r: "populate" from the PVC's creation
+// (the figure the populator's goals speak of) and "populate-from-apply".
+func (t BoundTimes) AddTo(r *measure.Rounds) {
+	r.Add("populate", t.FromCreate)
+	r.Add("populate-from-apply", t.FromApply)
 }

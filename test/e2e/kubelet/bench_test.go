@@ -1,7 +1,6 @@
 package kubelet
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,27 +49,14 @@ func BenchmarkPopulateBlockOnKubelet(b *testing.B) {
 			r.Add("restore", time.Since(start))
 		}, func() {
 			ns := fmt.Sprintf("bench-%d", i)
-			c.MustKubectl(b, "", "create", "namespace", ns)
-			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-			defer cancel()
-			defer func() {
-				if err := c.DeleteNamespace(ctx, ns); err != nil {
-					b.Error(err)
-				}
-			}()
-			t, err := c.TimeToBound(ctx, ns, "gib", func() error {
+			c.PopulationRound(b, ns, "gib", waitLimit, func() {
 				apply(b, ns, "gib", "bak://vol-gib/backup-gib", className, "Block", "1Gi", "")
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			r.Add("populate", t.FromCreate)
-			r.Add("populate-from-apply", t.FromApply)
-			if i == 0 {
-				checkDevice(b, pvOf(b, pvcOf(b, ns, "gib").Spec.VolumeName), sha)
-				b.Logf("round 0, the PVC's events:\n%s", events(b, ns, "gib"))
-			}
+			}, func() {
+				if i == 0 {
+					checkDevice(b, pvOf(b, pvcOf(b, ns, "gib").Spec.VolumeName), sha)
+					b.Logf("round 0, the PVC's events:\n%s", events(b, ns, "gib"))
+				}
+			}).AddTo(&r)
 		})
 	}
 	r.Report(b)

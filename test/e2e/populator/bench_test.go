@@ -1,7 +1,6 @@
 package populator
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -50,29 +49,18 @@ func BenchmarkPopulateBlock(b *testing.B) {
 			r.Add("restore", time.Since(start))
 			os.Remove(target)
 		}, func() {
-			addBound(&r, benchPopulateMode(b, fmt.Sprintf("bench-%d", i), "bak://vol-gib/backup-gib", "Block", "1Gi"))
+			benchPopulateMode(b, fmt.Sprintf("bench-%d", i), "bak://vol-gib/backup-gib", "Block", "1Gi").AddTo(&r)
 		})
 	}
 	r.Report(b)
 }
 
-// benchPopulateMode creates a namespace, then applies the BackupSource and a
-// PVC of mode and size with kubectl and times the PVC to Bound
-// (cluster.TimeToBound). The namespace is created before and deleted after
-// the timed part.
+// benchPopulateMode times one population (cluster.PopulationRound): the
+// BackupSource and a PVC of mode and size applied with kubectl.
 func benchPopulateMode(b *testing.B, ns, backup, mode, size string) cluster.BoundTimes {
 	b.Helper()
-	run := func(stdin string, args ...string) string { return c.MustKubectl(b, stdin, args...) }
-	run("", "create", "namespace", ns)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	defer func() {
-		if err := c.DeleteNamespace(ctx, ns); err != nil {
-			b.Error(err)
-		}
-	}()
-	times, err := c.TimeToBound(ctx, ns, "gib", func() error {
-		run(fmt.Sprintf(`apiVersion: snaprestore.io/v1alpha1
+	return c.PopulationRound(b, ns, "gib", 10*time.Minute, func() {
+		c.MustKubectl(b, fmt.Sprintf(`apiVersion: snaprestore.io/v1alpha1
 kind: BackupSource
 metadata: {name: gib, namespace: %[1]s}
 spec: {backup: %[3]s}
@@ -87,12 +75,7 @@ spec:
   resources: {requests: {storage: %[5]s}}
   dataSourceRef: {apiGroup: snaprestore.io, kind: BackupSource, name: gib}
 `, ns, nodeagent.ImmediateClass, backup, mode, size), "apply", "-f", "-")
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return times
+	}, nil)
 }
 
 // BenchmarkPopulateFilesystem (make bench) populates a Filesystem PVC from a
@@ -119,15 +102,8 @@ func BenchmarkPopulateFilesystem(b *testing.B) {
 			}
 			r.Add("cp-a", time.Since(start))
 		}, func() {
-			addBound(&r, benchPopulateMode(b, fmt.Sprintf("fsbench-%d", i), "bak://vol-fsbench/backup-fsbench", "Filesystem", "256Mi"))
+			benchPopulateMode(b, fmt.Sprintf("fsbench-%d", i), "bak://vol-fsbench/backup-fsbench", "Filesystem", "256Mi").AddTo(&r)
 		})
 	}
 	r.Report(b)
-}
-
-// addBound adds a population's times: "populate" from the PVC's creation
-// (the goal's figure) and "populate-from-apply" from the start of kubectl apply.
-func addBound(r *measure.Rounds, t cluster.BoundTimes) {
-	r.Add("populate", t.FromCreate)
-	r.Add("populate-from-apply", t.FromApply)
 }
