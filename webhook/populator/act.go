@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -57,9 +58,24 @@ func (r *reconciler) act(ctx context.Context, f facts, d decision) (reconcile.Re
 		return reconcile.Result{}, r.status(ctx, f.Source, v1alpha1.PhasePending, d.Message, &metav1.Condition{
 			Type: v1alpha1.ConditionPopulated, Status: metav1.ConditionFalse, Reason: d.Reason, Message: d.Message})
 	case actCreatePrime:
-		return reconcile.Result{}, r.start(ctx, f, d)
+		prime, err := r.start(ctx, f, d)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		// The pod follows in the same pass (the scheduler holds it until the
+		// prime binds): waiting for the prime's watch event cost a round trip
+		// per population. decide says whether and with which attempt.
+		next := f
+		next.Prime = prime
+		if pd := decide(next); pd.Action == actCreatePod {
+			if made, err := r.createPod(ctx, next, pd); err != nil || !made {
+				return reconcile.Result{}, err
+			}
+		}
+		return reconcile.Result{}, r.status(ctx, f.Source, v1alpha1.PhasePopulating, d.Message, nil)
 	case actCreatePod:
-		return reconcile.Result{}, r.createPod(ctx, f, d)
+		_, err := r.createPod(ctx, f, d)
+		return reconcile.Result{}, err
 	case actProgress:
 		return reconcile.Result{}, r.progress(ctx, f)
 	case actRetry:
@@ -82,47 +98,56 @@ func (r *reconciler) act(ctx context.Context, f facts, d decision) (reconcile.Re
 }
 
 // start puts the finalizers on the PVC and the BackupSource, then creates the
-// prime PVC (in that order: nothing exists that a deletion could leak).
-func (r *reconciler) start(ctx context.Context, f facts, d decision) error {
+// prime PVC (in that order: nothing exists that a deletion could leak) and
+// returns it.
+func (r *reconciler) start(ctx context.Context, f facts, d decision) (*corev1.PersistentVolumeClaim, error) {
 	for _, obj := range []client.Object{f.PVC, f.Source} {
-		orig := obj.DeepCopyObject().(client.Object)
-		if controllerutil.AddFinalizer(obj, Finalizer) {
-			// Optimistic lock: a merge patch of the list would drop a finalizer
-			// another controller added meanwhile.
-			if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-				return fmt.Errorf("add finalizer to %s: %w", obj.GetName(), err)
-			}
+		if err := r.patchLocked(ctx, obj, func() bool { return controllerutil.AddFinalizer(obj, Finalizer) }); err != nil {
+			return nil, fmt.Errorf("add finalizer to %s: %w", obj.GetName(), err)
 		}
 	}
-	if err := r.client.Create(ctx, newPrime(f.PVC, r.o.Namespace)); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create prime PVC %s/%s: %w", r.o.Namespace, primeName(f.PVC), err)
+	prime := newPrime(f.PVC, r.o.Namespace)
+	switch err := r.client.Create(ctx, prime); {
+	case apierrors.IsAlreadyExists(err):
+		// The cache lagged behind an earlier pass: read the one that exists
+		// (its attempt count decides the pod), and the event was sent then.
+		if err := r.live.Get(ctx, client.ObjectKeyFromObject(prime), prime); err != nil {
+			return nil, fmt.Errorf("get prime PVC %s/%s: %w", prime.Namespace, prime.Name, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("create prime PVC %s/%s: %w", prime.Namespace, prime.Name, err)
+	default:
+		r.recorder.Event(f.PVC, corev1.EventTypeNormal, d.Reason, d.Message)
 	}
-	r.recorder.Event(f.PVC, corev1.EventTypeNormal, d.Reason, d.Message)
-	return r.status(ctx, f.Source, v1alpha1.PhasePopulating, d.Message, nil)
+	return prime, nil
 }
 
 // createPod copies the BackupSource's backupstore Secret next to the pod when
-// it names one, then creates the pod.
-func (r *reconciler) createPod(ctx context.Context, f facts, d decision) error {
+// it names one, then creates the pod. made is false when the Secret is
+// missing: the status says so, and the Secret's creation is waited for.
+func (r *reconciler) createPod(ctx context.Context, f facts, d decision) (made bool, err error) {
 	secret := ""
 	if ref := f.Source.Spec.BackupstoreSecretRef; ref != nil {
 		var src corev1.Secret
 		if err := r.live.Get(ctx, client.ObjectKey{Namespace: f.PVC.Namespace, Name: ref.Name}, &src); err != nil {
 			msg := fmt.Sprintf("spec.backupstoreSecretRef.name: Secret %s/%s: %v; expected a Secret with the BACKUPSTORE and AWS_* keys", f.PVC.Namespace, ref.Name, err)
 			r.recorder.Event(f.PVC, corev1.EventTypeWarning, "BackupstoreSecretMissing", msg)
-			return r.status(ctx, f.Source, v1alpha1.PhasePending, msg, nil)
+			return false, r.status(ctx, f.Source, v1alpha1.PhasePending, msg, nil)
 		}
 		cp := &corev1.Secret{ObjectMeta: ownedMeta(secretName(f.PVC), r.o.Namespace, f.PVC), Data: src.Data}
 		if err := r.client.Create(ctx, cp); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("copy backupstore Secret to %s/%s: %w", r.o.Namespace, cp.Name, err)
+			return false, fmt.Errorf("copy backupstore Secret to %s/%s: %w", r.o.Namespace, cp.Name, err)
 		}
 		secret = cp.Name
 	}
-	if err := r.client.Create(ctx, newPod(f.PVC, f.Source, &r.o, secret, d.Record)); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create populator pod %s/%s: %w", r.o.Namespace, podName(f.PVC), err)
+	switch err := r.client.Create(ctx, newPod(f.PVC, f.Source, &r.o, secret, d.Record)); {
+	case apierrors.IsAlreadyExists(err): // created by a pass the pod cache had not caught up with
+	case err != nil:
+		return false, fmt.Errorf("create populator pod %s/%s: %w", r.o.Namespace, podName(f.PVC), err)
+	default:
+		r.recorder.Event(f.PVC, corev1.EventTypeNormal, d.Reason, d.Message)
 	}
-	r.recorder.Event(f.PVC, corev1.EventTypeNormal, d.Reason, d.Message)
-	return nil
+	return true, nil
 }
 
 // progress copies the pod's progress annotation to the BackupSource status,
@@ -212,18 +237,18 @@ func (r *reconciler) deleteObj(ctx context.Context, obj client.Object) error {
 // release removes the finalizer from the PVC (marking it failed when failure
 // is set) and from the BackupSource when no other PVC still holds it.
 func (r *reconciler) release(ctx context.Context, pvc *corev1.PersistentVolumeClaim, failure string) error {
-	orig := pvc.DeepCopy()
-	changed := controllerutil.RemoveFinalizer(pvc, Finalizer)
-	if failure != "" {
-		if pvc.Annotations == nil {
-			pvc.Annotations = map[string]string{}
+	err := r.patchLocked(ctx, pvc, func() bool {
+		changed := controllerutil.RemoveFinalizer(pvc, Finalizer)
+		if failure != "" && pvc.Annotations[AnnFailed] != failure {
+			if pvc.Annotations == nil {
+				pvc.Annotations = map[string]string{}
+			}
+			pvc.Annotations[AnnFailed], changed = failure, true
 		}
-		pvc.Annotations[AnnFailed], changed = failure, true
-	}
-	if changed {
-		if err := r.client.Patch(ctx, pvc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("release PVC %s/%s: %w", pvc.Namespace, pvc.Name, err)
-		}
+		return changed
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("release PVC %s/%s: %w", pvc.Namespace, pvc.Name, err)
 	}
 	var src v1alpha1.BackupSource
 	if found, err := r.get(ctx, pvc.Namespace, pvc.Spec.DataSourceRef.Name, &src); err != nil || !found {
@@ -239,13 +264,33 @@ func (r *reconciler) release(ctx context.Context, pvc *corev1.PersistentVolumeCl
 			return nil // still populating another PVC
 		}
 	}
-	before := src.DeepCopy()
-	if controllerutil.RemoveFinalizer(&src, Finalizer) {
-		if err := r.client.Patch(ctx, &src, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("release BackupSource %s/%s: %w", src.Namespace, src.Name, err)
-		}
+	err = r.patchLocked(ctx, &src, func() bool { return controllerutil.RemoveFinalizer(&src, Finalizer) })
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("release BackupSource %s/%s: %w", src.Namespace, src.Name, err)
 	}
 	return nil
+}
+
+// patchLocked applies edit to obj (it reports whether it changed anything)
+// and merge-patches the change under an optimistic lock: a plain merge patch
+// of a list such as the finalizers would drop what another writer added
+// meanwhile. A conflict rereads obj from the API server and edits again, in
+// the same pass: the PV controller writes a new PVC at the very moment the
+// population starts and ends, and a requeue would cost a round trip.
+func (r *reconciler) patchLocked(ctx context.Context, obj client.Object, edit func() bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		orig := obj.DeepCopyObject().(client.Object)
+		if !edit() {
+			return nil
+		}
+		err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			if gerr := r.live.Get(ctx, client.ObjectKeyFromObject(obj), obj); gerr != nil {
+				return gerr
+			}
+		}
+		return err
+	})
 }
 
 // status sets the BackupSource's phase and message (and a condition).

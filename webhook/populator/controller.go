@@ -146,14 +146,16 @@ func (r *reconciler) adopt(ctx context.Context, f facts) error {
 	if src == nil || src.Annotations[AnnCreatedFor] != pvc.Name || pvc.UID == "" {
 		return nil
 	}
-	for _, o := range src.OwnerReferences {
-		if o.UID == pvc.UID {
-			return nil
+	owner := metav1.OwnerReference{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: pvc.Name, UID: pvc.UID}
+	if err := r.patchLocked(ctx, src, func() bool {
+		for _, o := range src.OwnerReferences {
+			if o.UID == pvc.UID {
+				return false
+			}
 		}
-	}
-	orig := src.DeepCopy()
-	src.OwnerReferences = append(src.OwnerReferences, metav1.OwnerReference{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: pvc.Name, UID: pvc.UID})
-	if err := r.client.Patch(ctx, src, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		src.OwnerReferences = append(src.OwnerReferences, owner)
+		return true
+	}); err != nil {
 		return fmt.Errorf("make PVC %s/%s the owner of BackupSource %s: %w", pvc.Namespace, pvc.Name, src.Name, err)
 	}
 	return nil
