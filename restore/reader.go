@@ -30,6 +30,12 @@ type ReaderOptions struct {
 	// Concurrency bounds the block objects fetched at once (by one large read
 	// or by concurrent readers); default as Options.Concurrency.
 	Concurrency int
+	// Sequential is for a reader read mostly from the front to the back (a
+	// whole-filesystem extraction): after each block read, the next
+	// Concurrency listed blocks are fetched and verified in the background,
+	// so the checksums of a single-threaded reader's blocks use every core.
+	// Off, a reader fetches only what is read (files cat, nbd).
+	Sequential bool
 }
 
 // Validate reports options no reader can use.
@@ -66,6 +72,12 @@ type Reader struct {
 	pool   bufPool
 	cache  *blockCache
 	flight singleflight.Group
+	// ahead is how many listed blocks after each one read are fetched in the
+	// background (ReaderOptions.Sequential); pending holds their checksums
+	// while they are fetched, so each is asked for once.
+	ahead   int
+	mu      sync.Mutex
+	pending map[string]bool
 
 	objects, fetched, hits, shared, waiting atomic.Int64
 }
@@ -98,11 +110,18 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 	if cacheBytes == 0 {
 		cacheBytes = DefaultCacheBytes
 	}
-	return &Reader{
+	rd := &Reader{
 		ctx: ctx, st: st, handle: r.Ref.Handle(), b: r.Backup, size: r.Volume.Size,
-		pool:  newBufPool(conc),
-		cache: newBlockCache(int(max(1, cacheBytes/bs))),
-	}, nil
+		pool:    newBufPool(conc),
+		cache:   newBlockCache(int(max(1, cacheBytes/bs))),
+		pending: map[string]bool{},
+	}
+	if o.Sequential {
+		// Blocks fetched ahead must not push the one being read out of the
+		// cache: at most half of it is ahead.
+		rd.ahead = min(conc, rd.cache.max/2)
+	}
+	return rd, nil
 }
 
 // Size is the volume's logical size in bytes.
@@ -209,6 +228,7 @@ func (r *Reader) fill(pc piece) error {
 // reuse them), so readers copy from it without a lock.
 func (r *Reader) block(i int) ([]byte, error) {
 	blk := r.b.Blocks[i]
+	r.readahead(i)
 	if data, ok := r.cache.get(blk.Checksum); ok {
 		r.hits.Add(1)
 		return data, nil
@@ -232,6 +252,36 @@ func (r *Reader) block(i int) ([]byte, error) {
 		return nil, atOffset(err, blk.Offset)
 	}
 	return v.([]byte), nil
+}
+
+// readahead starts background fetches of the r.ahead listed blocks after
+// Blocks[i] that are neither cached nor being fetched. Their errors are
+// dropped: a read of such a block fetches it again and reports its own.
+func (r *Reader) readahead(i int) {
+	for j := i + 1; j <= i+r.ahead && j < len(r.b.Blocks); j++ {
+		blk := r.b.Blocks[j]
+		if r.cache.has(blk.Checksum) {
+			continue
+		}
+		r.mu.Lock()
+		busy := r.pending[blk.Checksum]
+		r.pending[blk.Checksum] = true
+		r.mu.Unlock()
+		if busy {
+			continue
+		}
+		go func() {
+			_, _, _ = r.flight.Do(blk.Checksum, func() (any, error) {
+				if data, ok := r.cache.get(blk.Checksum); ok {
+					return data, nil
+				}
+				return r.fetch(blk)
+			})
+			r.mu.Lock()
+			delete(r.pending, blk.Checksum)
+			r.mu.Unlock()
+		}()
+	}
 }
 
 // fetch reads, decompresses and verifies one block object with the engine's

@@ -35,6 +35,14 @@ func (c *blockCache) get(checksum string) ([]byte, bool) {
 	return e.Value.(*cacheEntry).data, true
 }
 
+// has reports whether checksum is cached, without making it recent.
+func (c *blockCache) has(checksum string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[checksum]
+	return ok
+}
+
 // add inserts a block and evicts the least recently used beyond max.
 func (c *blockCache) add(checksum string, data []byte) {
 	c.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -302,7 +303,14 @@ func TestReaderCorruptBlock(t *testing.T) {
 	root := copyFixture(t, "lz4-chain")
 	editFile(t, filepath.Join(root, randomPath), func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b })
 	os.Remove(filepath.Join(root, textPath))
-	r := openLZ4(t, root, ReaderOptions{})
+	// A sequential reader fetches the bad blocks ahead too: their errors must
+	// still reach the read that asks for them, with their offsets.
+	for _, seq := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sequential=%v", seq), func(t *testing.T) { checkCorruptReads(t, openLZ4(t, root, ReaderOptions{Sequential: seq}), good) })
+	}
+}
+
+func checkCorruptReads(t *testing.T, r *Reader, good []byte) {
 	cases := []struct {
 		name     string
 		off      int64
@@ -335,6 +343,44 @@ func TestReaderCorruptBlock(t *testing.T) {
 		if !bytes.Equal(p[:n], good[c.off:c.off+int64(n)]) {
 			t.Errorf("%s: the %d bytes read differ from the intact image", c.name, n)
 		}
+	}
+}
+
+// TestReaderSequentialReadsAhead: a sequential reader fetches the next
+// Concurrency listed blocks after each one read, in the background; reading
+// them then hits the cache, and the bytes are the restored image's.
+func TestReaderSequentialReadsAhead(t *testing.T) {
+	t.Parallel()
+	good := restoredImage(t, fixtureStore(t, "lz4-chain"), lz4Vol, lz4Full)
+	r := openLZ4(t, fixtureRoot(t, "lz4-chain"), ReaderOptions{Sequential: true, Concurrency: 2})
+	blocks := r.b.Blocks
+	if len(blocks) < 4 {
+		t.Fatalf("the fixture lists %d blocks; the test needs 4", len(blocks))
+	}
+	p := make([]byte, 10)
+	if _, err := r.ReadAt(p, blocks[0].Offset); err != nil {
+		t.Fatal(err)
+	}
+	// Blocks 1 and 2 arrive in the background; the test's own deadline bounds
+	// the wait.
+	for r.Stats().Objects < 3 || r.Stats().CachedBytes < 3*r.BlockSize() {
+		time.Sleep(time.Millisecond)
+	}
+	for _, b := range blocks[1:3] {
+		if _, err := r.ReadAt(p, b.Offset); err != nil || !bytes.Equal(p, good[b.Offset:b.Offset+10]) {
+			t.Errorf("read at %d: %v, %q; want the image's bytes", b.Offset, err, p)
+		}
+	}
+	s := r.Stats()
+	if s.Hits < 2 {
+		t.Errorf("stats %+v; want the blocks read ahead served from the cache (2 hits)", s)
+	}
+	whole := make([]byte, r.Size())
+	if n, err := r.ReadAt(whole, 0); n != len(whole) || (err != nil && err != io.EOF) {
+		t.Fatalf("ReadAt(whole) = %d, %v", n, err)
+	}
+	if !bytes.Equal(whole, good) {
+		t.Error("the sequential reader's image differs from the restored image")
 	}
 }
 

@@ -24,6 +24,9 @@ type volumeOptions struct {
 	Backupstore string   // --backupstore; optional when the reference carries one
 	CacheSize   byteSize // --cache-size; default 64 MiB
 	Partition   int      // --partition; 0 = the whole volume
+	// sequential: the whole filesystem is read (restore --files), so blocks
+	// are fetched ahead (restore.ReaderOptions.Sequential).
+	sequential bool
 }
 
 func (o *volumeOptions) AddFlags(f *pflag.FlagSet) {
@@ -54,7 +57,7 @@ func openVolume(cmd *cobra.Command, o *volumeOptions) (*openedVolume, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := restore.OpenReader(cmd.Context(), st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{CacheBytes: int64(o.CacheSize)})
+	r, err := restore.OpenReader(cmd.Context(), st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{CacheBytes: int64(o.CacheSize), Sequential: o.sequential})
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ const restoreFilesMemoryLimit = 100 << 20
 // filesystem into DIR (created when missing; an existing one must be empty
 // but for lost+found), after checking that the used bytes fit.
 func runRestoreFiles(cmd *cobra.Command, o *restoreOptions) error {
-	v, err := openVolume(cmd, &volumeOptions{Reference: o.Reference, Backupstore: o.Backupstore, CacheSize: o.CacheSize, Partition: o.Partition})
+	v, err := openVolume(cmd, &volumeOptions{Reference: o.Reference, Backupstore: o.Backupstore, CacheSize: o.CacheSize, Partition: o.Partition, sequential: true})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,22 @@ type Rounds struct {
 	Baseline string
 	times    map[string][]time.Duration
 	order    []string
+	// parts are series reported on their own, never as a ratio (Part).
+	parts  map[string][]time.Duration
+	porder []string
+}
+
+// Part records one round's time of series name that is a part of another
+// series' work, not a way of doing it (the overhead around an engine):
+// Report gives its mean and median seconds, no ratio.
+func (r *Rounds) Part(name string, d time.Duration) {
+	if r.parts == nil {
+		r.parts = map[string][]time.Duration{}
+	}
+	if _, ok := r.parts[name]; !ok {
+		r.porder = append(r.porder, name)
+	}
+	r.parts[name] = append(r.parts[name], d)
 }
 
 // Add records one round's time of series name.
@@ -58,6 +74,15 @@ func (r *Rounds) Report(b *testing.B) {
 		s := NewSpread(ratios)
 		b.ReportMetric(s.Median, name+"/"+r.Baseline+"-throughput")
 		b.Logf("%s/%s throughput: %s; load average %s", name, r.Baseline, s, LoadAverage())
+	}
+	for _, name := range r.porder {
+		secs := make([]float64, len(r.parts[name]))
+		for i, d := range r.parts[name] {
+			secs[i] = d.Seconds()
+		}
+		s := NewSpread(secs)
+		b.ReportMetric(s.Median, name+"-median-s")
+		b.Logf("%s seconds: %s", name, s)
 	}
 }
 

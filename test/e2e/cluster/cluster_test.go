@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSnapshotCRDsStripCEL(t *testing.T) {
@@ -57,5 +58,20 @@ snaprestore_webhook_reviews_total_other{kind="PersistentVolumeClaim"} 100
 		if err != nil || got != tc.expect {
 			t.Errorf("SumSamples(%v) = %v, %v; want %v", tc.want, got, err, tc.expect)
 		}
+	}
+}
+
+func TestEngineTime(t *testing.T) {
+	for out, want := range map[string]time.Duration{
+		"restore: 100% (512/512 blocks, 1 GiB of 1 GiB, 203.4 MB/s)\nrestored bak://v/b to r.img: 1 GiB volume, 512 blocks (1 GiB), 512 objects fetched, 1 GiB written in 3.408s (315.1 MB/s)\n": 3408 * time.Millisecond,
+		"PVC ns/gib: restored and verified bak://vol-gib/backup-gib: 512 blocks, 1073741824 bytes in 1m7.265s":                                                                                   time.Minute + 7265*time.Millisecond,
+		"restored and verified bak://v/b: 8 blocks, 16777216 bytes in 850ms, resumed: 3 block objects were restored before the interruption":                                                     850 * time.Millisecond,
+	} {
+		if got, err := EngineTime(out); err != nil || got != want {
+			t.Errorf("EngineTime(%q) = %v, %v; want %v", out, got, err, want)
+		}
+	}
+	if got, err := EngineTime("populating PVC ns/gib in the background"); err == nil {
+		t.Errorf("EngineTime without a duration = %v; want an error", got)
 	}
 }
