@@ -148,10 +148,10 @@ bench: control-plane $(BIN)/versitygw build ## Run benchmarks; each reports a ra
 	$(GO) run ./test/bench/apiserver -mix -noop=false -rounds 10 -objects 400 $(APISERVER_BENCH_FLAGS)
 	@# A Block PVC populated from a 1 GiB-written backup on the test node agent vs
 	@# snaprestore restore of the same backup to a file, same run (docs/populator.md).
-	$(GO) test -run '^$$' -bench 'PopulateBlock|PopulateFilesystem' -benchtime 4x -timeout 30m ./test/e2e/populator
+	$(GO) test -run '^$$' -bench 'PopulateBlock|PopulateFilesystem' -benchtime 8x -timeout 30m ./test/e2e/populator
 	@# The same Block population on real pods (kubelet, containerd, runc; needs root)
 	@# vs snaprestore restore to the same kind of loop device.
-	$(GO) test -run '^$$' -bench 'PopulateBlockOnKubelet' -benchtime 4x -timeout 30m ./test/e2e/kubelet
+	$(GO) test -run '^$$' -bench 'PopulateBlockOnKubelet' -benchtime 6x -timeout 30m ./test/e2e/kubelet
 
 # DEMO_FLAGS=--once exits after the walk-through, with status 0 only if every step behaved
 # as expected (CI); without it the cluster keeps running until Ctrl-C. See docs/demo.md.
