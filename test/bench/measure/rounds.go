@@ -13,36 +13,34 @@ import (
 type Rounds struct {
 	// Baseline names the series the others are compared with ("restore").
 	Baseline string
-	times    map[string][]time.Duration
-	order    []string
-	// parts are series reported on their own, never as a ratio (Part).
-	parts  map[string][]time.Duration
-	porder []string
+	// ways are the ways of doing the work (Add); parts are series reported
+	// on their own, never as a ratio (Part).
+	ways, parts series
 }
+
+// series are named lists of per-round times, in the order first added.
+type series struct {
+	times map[string][]time.Duration
+	order []string
+}
+
+func (s *series) add(name string, d time.Duration) {
+	if s.times == nil {
+		s.times = map[string][]time.Duration{}
+	}
+	if _, ok := s.times[name]; !ok {
+		s.order = append(s.order, name)
+	}
+	s.times[name] = append(s.times[name], d)
+}
+
+// Add records one round's time of series name.
+func (r *Rounds) Add(name string, d time.Duration) { r.ways.add(name, d) }
 
 // Part records one round's time of series name that is a part of another
 // series' work, not a way of doing it (the overhead around an engine):
 // Report gives its mean and median seconds, no ratio.
-func (r *Rounds) Part(name string, d time.Duration) {
-	if r.parts == nil {
-		r.parts = map[string][]time.Duration{}
-	}
-	if _, ok := r.parts[name]; !ok {
-		r.porder = append(r.porder, name)
-	}
-	r.parts[name] = append(r.parts[name], d)
-}
-
-// Add records one round's time of series name.
-func (r *Rounds) Add(name string, d time.Duration) {
-	if r.times == nil {
-		r.times = map[string][]time.Duration{}
-	}
-	if _, ok := r.times[name]; !ok {
-		r.order = append(r.order, name)
-	}
-	r.times[name] = append(r.times[name], d)
-}
+func (r *Rounds) Part(name string, d time.Duration) { r.parts.add(name, d) }
 
 // Report reports each series' mean seconds per round ("<name>-s/op") and, for
 // every series but the baseline, the median of the per-round throughput
@@ -50,12 +48,12 @@ func (r *Rounds) Add(name string, d time.Duration) {
 // is faster); it logs each ratio's spread and the load average.
 func (r *Rounds) Report(b *testing.B) {
 	b.Helper()
-	base := r.times[r.Baseline]
+	base := r.ways.times[r.Baseline]
 	if len(base) == 0 {
 		b.Fatalf("measure.Rounds: no round of the baseline %q", r.Baseline)
 	}
-	for _, name := range r.order {
-		ts := r.times[name]
+	for _, name := range r.ways.order {
+		ts := r.ways.times[name]
 		var sum time.Duration
 		for _, t := range ts {
 			sum += t
@@ -75,9 +73,9 @@ func (r *Rounds) Report(b *testing.B) {
 		b.ReportMetric(s.Median, name+"/"+r.Baseline+"-throughput")
 		b.Logf("%s/%s throughput: %s; load average %s", name, r.Baseline, s, LoadAverage())
 	}
-	for _, name := range r.porder {
-		secs := make([]float64, len(r.parts[name]))
-		for i, d := range r.parts[name] {
+	for _, name := range r.parts.order {
+		secs := make([]float64, len(r.parts.times[name]))
+		for i, d := range r.parts.times[name] {
 			secs[i] = d.Seconds()
 		}
 		s := NewSpread(secs)
