@@ -118,8 +118,12 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 	}
 	if o.Sequential {
 		// Blocks fetched ahead must not push the one being read out of the
-		// cache: at most half of it is ahead.
-		rd.ahead = min(conc, rd.cache.max/2)
+		// cache: at most half of it is ahead. Each fetch in flight holds a
+		// compressed object and a block outside the cache, so the cache gives
+		// up two blocks per fetch ahead and the whole stays within CacheBytes
+		// plus one fetch, as a reader without readahead.
+		rd.ahead = min(conc, rd.cache.max/4)
+		rd.cache.max = max(1, rd.cache.max-2*rd.ahead)
 	}
 	return rd, nil
 }
