@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"syscall"
 	"testing"
@@ -20,9 +21,9 @@ import (
 
 // BoundTimes are the two ways a benchmark times a PVC to Bound: from its
 // creation (the first watch event that shows it) and from the start of the
-// apply that created it (kubectl's own start-up included); and the part of it
-// the restore engine took inside the populator pod, as the pod reported it
-// (the PVC's PopulateVerified event), 0 when it did not say.
+// apply that created it (kubectl's own start-up included); and, from
+// PopulationRound, the part of it the restore engine took inside the
+// populator pod, as the pod reported it (the PVC's PopulateVerified event).
 type BoundTimes struct {
 	FromCreate, FromApply time.Duration
 	Engine                time.Duration
@@ -166,6 +167,24 @@ func (c *Cluster) PopulationRound(tb testing.TB, ns, name string, within time.Du
 		check()
 	}
 	return times
+}
+
+// TimeRestore runs cmd, a snaprestore restore, and records its wall time in
+// r as "restore" and the engine's own time from its summary line in engine as
+// "restore-engine", the baselines of AddTo's series. A failure fails tb.
+func TimeRestore(tb testing.TB, r, engine *measure.Rounds, cmd *exec.Cmd) {
+	tb.Helper()
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	r.Add("restore", time.Since(start))
+	d, err := EngineTime(string(out))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	engine.Add("restore-engine", d)
 }
 
 // AddTo records the round's times in r: "populate" from the PVC's creation

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/snaprestore/snaprestore/test/bench/measure"
 	"github.com/snaprestore/snaprestore/test/e2e/cluster"
@@ -45,17 +44,7 @@ func BenchmarkPopulateBlockOnKubelet(b *testing.B) {
 				}
 				os.Remove(img)
 			}()
-			start := time.Now()
-			out, err := exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", hostStore, "--to", dev, "--force").CombinedOutput()
-			if err != nil {
-				b.Fatalf("snaprestore restore to %s: %v\n%s", dev, err, out)
-			}
-			r.Add("restore", time.Since(start))
-			d, err := cluster.EngineTime(string(out))
-			if err != nil {
-				b.Fatal(err)
-			}
-			engine.Add("restore-engine", d)
+			cluster.TimeRestore(b, &r, &engine, exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", hostStore, "--to", dev, "--force"))
 		}, func() {
 			ns := fmt.Sprintf("bench-%d", i)
 			c.PopulationRound(b, ns, "gib", waitLimit, func() {

@@ -44,18 +44,8 @@ func BenchmarkPopulateBlock(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		measure.Alternate(i, func() {
 			target := filepath.Join(dir, fmt.Sprintf("restored-%d.img", i))
-			start := time.Now()
-			out, err := exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", store, "--to", target).CombinedOutput()
-			if err != nil {
-				b.Fatalf("snaprestore restore: %v\n%s", err, out)
-			}
-			r.Add("restore", time.Since(start))
+			cluster.TimeRestore(b, &r, &engine, exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", store, "--to", target))
 			os.Remove(target)
-			d, err := cluster.EngineTime(string(out))
-			if err != nil {
-				b.Fatal(err)
-			}
-			engine.Add("restore-engine", d)
 		}, func() {
 			benchPopulateMode(b, fmt.Sprintf("bench-%d", i), "bak://vol-gib/backup-gib", "Block", "1Gi").AddTo(&r, &engine)
 		})
@@ -112,8 +102,9 @@ func BenchmarkPopulateFilesystem(b *testing.B) {
 			if out, err := exec.Command("sync", "-f", dst).CombinedOutput(); err != nil {
 				b.Fatalf("sync: %v\n%s", err, out)
 			}
-			r.Add("cp-a", time.Since(start))
-			engine.Add("cp-a", time.Since(start))
+			took := time.Since(start)
+			r.Add("cp-a", took)
+			engine.Add("cp-a", took)
 		}, func() {
 			benchPopulateMode(b, fmt.Sprintf("fsbench-%d", i), "bak://vol-fsbench/backup-fsbench", "Filesystem", "1Gi").AddTo(&r, &engine)
 		})
