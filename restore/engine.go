@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/restore/internal/batchsha"
 )
 
 // Options configure Restore.
@@ -86,6 +87,11 @@ func mbps(n int64, d time.Duration) float64 {
 func defaultConcurrency(blockSize int64) int {
 	if blockSize > backupstore.BlockSize2Mi {
 		return 2
+	}
+	if batchsha.Vectorized() {
+		// Checksums are hashed eight at a time when that many blocks
+		// wait: one batch hashed while the next fills.
+		return max(4, 2*runtime.GOMAXPROCS(0), 2*batchsha.Lanes)
 	}
 	return max(4, 2*runtime.GOMAXPROCS(0))
 }

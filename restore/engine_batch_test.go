@@ -1,0 +1,71 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/restore/internal/batchsha"
+	"github.com/snaprestore/snaprestore/test/testenv"
+)
+
+// TestRestoreVerifiesEveryBlockConcurrently restores and verifies 20 distinct
+// blocks with 16 workers, so that (in a build with vector hashing) their
+// checksums are hashed together, and checks that one flipped byte still
+// fails the restore and Verify at that block's offset, and only there.
+func TestRestoreVerifiesEveryBlockConcurrently(t *testing.T) {
+	t.Parallel()
+	const mi = 1 << 20
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := OpenStore("file://"+dir, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "src.img")
+	extents := map[int64]int{}
+	for i := range 20 {
+		extents[int64(i)*2*mi] = 2 * mi
+	}
+	writeImage(t, img, 40*mi, 3, extents)
+	if _, err := WriteBackup(ctx, st, BackupOptions{Volume: "vol-batch", Image: img, Backup: "backup-one", Compression: backupstore.CompressionNone}); err != nil {
+		t.Fatal(err)
+	}
+	before := batchsha.Batches()
+	out := filepath.Join(t.TempDir(), "restored.img")
+	if _, err := Restore(ctx, st.Store, "vol-batch", "backup-one", out, Options{Concurrency: 16}); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if got, want := testenv.FileSHA256(t, out), testenv.FileSHA256(t, img); got != want {
+		t.Fatalf("restored image differs from the source image")
+	}
+	t.Logf("vector hashing: %v; buffers hashed in batches during the restore (and parallel tests): %d", batchsha.Vectorized(), batchsha.Batches()-before)
+
+	r, err := Resolve(ctx, st.Store, Reference{Volume: "vol-batch", Backup: "backup-one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bad = 26 * mi
+	var key string
+	for _, b := range r.Backup.Blocks {
+		if b.Offset == bad {
+			key = backupstore.BlockPath("vol-batch", b.Checksum)
+		}
+	}
+	if key == "" {
+		t.Fatalf("no block listed at offset %d", bad)
+	}
+	editFile(t, filepath.Join(dir, key), func(b []byte) []byte { b[12345] ^= 1; return b })
+
+	_, err = Restore(ctx, st.Store, "vol-batch", "backup-one", filepath.Join(t.TempDir(), "damaged.img"), Options{Concurrency: 16})
+	var be *backupstore.BlockError
+	if !errors.Is(err, backupstore.ErrChecksumMismatch) || !errors.As(err, &be) || be.Offsets[0] != bad {
+		t.Fatalf("Restore of a backup with one flipped byte at offset %d: %v; expected a checksum mismatch of that block", bad, err)
+	}
+	rep, err := Verify(ctx, st.Store, "vol-batch", "backup-one", VerifyOptions{Concurrency: 16})
+	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Offsets[0] != bad || !errors.Is(rep.Problems[0], backupstore.ErrChecksumMismatch) {
+		t.Fatalf("Verify = %v, %v; expected one checksum mismatch at offset %d", rep.Problems, err, bad)
+	}
+}
