@@ -22,6 +22,13 @@ type Options struct {
 	// max(4, 2×GOMAXPROCS) for 2 MiB blocks and 2 for 16 MiB blocks (memory
 	// is about 2 blocks per worker).
 	Concurrency int
+	// BatchChecksums raises the default Concurrency to 16 for 2 MiB blocks
+	// where block checksums are hashed eight at a time (AVX-512, a build
+	// with GOEXPERIMENT=simd: restore/internal/batchsha), so that batches
+	// fill: about half the CPU time for about twice the memory (16 fetches
+	// of two blocks each). The populator's pods set it; the CLI's default
+	// stays within its memory bound (--concurrency 16 does the same).
+	BatchChecksums bool
 	// Force overwrites a non-empty target (or discards a progress record).
 	Force bool
 	// Resume continues an interrupted restore from its progress record;
@@ -88,12 +95,17 @@ func defaultConcurrency(blockSize int64) int {
 	if blockSize > backupstore.BlockSize2Mi {
 		return 2
 	}
-	if batchsha.Vectorized() {
-		// Checksums are hashed eight at a time when that many blocks
-		// wait: one batch hashed while the next fills.
-		return max(4, 2*runtime.GOMAXPROCS(0), 2*batchsha.Lanes)
-	}
 	return max(4, 2*runtime.GOMAXPROCS(0))
+}
+
+// batchedConcurrency is Options.BatchChecksums' default: two batches of
+// fetches for 2 MiB blocks where checksums are hashed in batches, so one
+// batch is hashed while the next fills.
+func batchedConcurrency(blockSize int64) int {
+	if blockSize > backupstore.BlockSize2Mi || !batchsha.Vectorized() {
+		return defaultConcurrency(blockSize)
+	}
+	return max(defaultConcurrency(blockSize), 2*batchsha.Lanes)
 }
 
 // Restore writes the image of bak://volume/backup to target (a regular file,
@@ -218,7 +230,9 @@ func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *tar
 		sum.ZeroedBytes += e.len
 	}
 	conc := o.Concurrency
-	if conc <= 0 {
+	if conc <= 0 && o.BatchChecksums {
+		conc = batchedConcurrency(bs)
+	} else if conc <= 0 {
 		conc = defaultConcurrency(bs)
 	}
 	pool := newBufPool(conc)

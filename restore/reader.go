@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -123,9 +122,7 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 		// compressed object and a block outside the cache, so the cache gives
 		// up two blocks per fetch ahead and the whole stays within CacheBytes
 		// plus one fetch, as a reader without readahead.
-		// Enough fetches ahead keep every core verifying; more would shrink
-		// the cache the filesystem's metadata is read again from.
-		rd.ahead = min(conc, max(4, 2*runtime.GOMAXPROCS(0)), rd.cache.max/4)
+		rd.ahead = min(conc, rd.cache.max/4)
 		rd.cache.max = max(1, rd.cache.max-2*rd.ahead)
 	}
 	return rd, nil

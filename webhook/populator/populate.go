@@ -172,7 +172,7 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 		return nil
 	})
 	sum, err := restore.Restore(ctx, st.Store, ref.Volume, ref.Backup, o.Device, restore.Options{
-		Concurrency: o.Concurrency, Resume: true, Force: true, Progress: o.Progress, Record: store,
+		Concurrency: o.Concurrency, BatchChecksums: true, Resume: true, Force: true, Progress: o.Progress, Record: store,
 		RecordDiscarded: func(err error) { o.Logf("ignoring the resume record, restoring from the first block: %v", err) }})
 	if err != nil {
 		res, err := fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, err))

@@ -169,6 +169,12 @@ func (c *Cluster) PopulationRound(tb testing.TB, ns, name string, within time.Du
 	return times
 }
 
+// PopulateConcurrency is the CLI's --concurrency that matches a Block
+// populator pod's engine where block checksums are hashed in batches
+// (restore.Options.BatchChecksums, on AVX-512); elsewhere the pod fetches
+// fewer blocks at once and the baseline is slightly favoured.
+const PopulateConcurrency = "16"
+
 // TimeRestore runs cmd, a snaprestore restore, and records its wall time in
 // r as "restore" and the engine's own time from its summary line in engine as
 // "restore-engine", the baselines of AddTo's series. A failure fails tb.

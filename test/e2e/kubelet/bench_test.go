@@ -44,7 +44,7 @@ func BenchmarkPopulateBlockOnKubelet(b *testing.B) {
 				}
 				os.Remove(img)
 			}()
-			cluster.TimeRestore(b, &r, &engine, exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", hostStore, "--to", dev, "--force"))
+			cluster.TimeRestore(b, &r, &engine, exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", hostStore, "--to", dev, "--force", "--concurrency", cluster.PopulateConcurrency))
 		}, func() {
 			ns := fmt.Sprintf("bench-%d", i)
 			c.PopulationRound(b, ns, "gib", waitLimit, func() {

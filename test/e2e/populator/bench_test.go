@@ -44,7 +44,7 @@ func BenchmarkPopulateBlock(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		measure.Alternate(i, func() {
 			target := filepath.Join(dir, fmt.Sprintf("restored-%d.img", i))
-			cluster.TimeRestore(b, &r, &engine, exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", store, "--to", target))
+			cluster.TimeRestore(b, &r, &engine, exec.Command(binary, "restore", "bak://vol-gib/backup-gib", "--backupstore", store, "--to", target, "--concurrency", cluster.PopulateConcurrency))
 			os.Remove(target)
 		}, func() {
 			benchPopulateMode(b, fmt.Sprintf("bench-%d", i), "bak://vol-gib/backup-gib", "Block", "1Gi").AddTo(&r, &engine)
