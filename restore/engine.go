@@ -230,9 +230,11 @@ func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *tar
 		sum.ZeroedBytes += e.len
 	}
 	conc := o.Concurrency
-	if conc <= 0 && o.BatchChecksums {
+	switch {
+	case conc > 0:
+	case o.BatchChecksums:
 		conc = batchedConcurrency(bs)
-	} else if conc <= 0 {
+	default:
 		conc = defaultConcurrency(bs)
 	}
 	pool := newBufPool(conc)
