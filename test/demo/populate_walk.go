@@ -55,7 +55,10 @@ func (d *demo) waitBound(ctx context.Context, name string) bool {
 	done := func() bool {
 		pvc, err := d.kubectl(ctx, "", "get", "pvc", name, "-o", "jsonpath={.status.phase}")
 		if err == nil && pvc.output == "Bound" {
-			return true
+			// The populator's Bound event follows the binding; the next
+			// step shows it.
+			ev, err := d.kubectl(ctx, "", "get", "events", "--field-selector", "involvedObject.kind=PersistentVolumeClaim,involvedObject.name="+name+",reason=Bound", "-o", "name")
+			return err == nil && ev.output != ""
 		}
 		src, err := d.kubectl(ctx, "", "get", "backupsource", name, "-o", "jsonpath={.status.phase}")
 		return err == nil && src.output == "Failed" // the next steps show why

@@ -181,6 +181,24 @@ func (e *env) events(t *testing.T, pvc *corev1.PersistentVolumeClaim) string {
 	return b.String()
 }
 
+// waitEvents waits until the PVC's events hold every line of want (the
+// recorder writes them asynchronously, after the action that made them) and
+// returns them; a line still missing after a minute fails the test, naming it.
+func (e *env) waitEvents(t *testing.T, pvc *corev1.PersistentVolumeClaim, want ...string) string {
+	t.Helper()
+	var ev string
+	waitFor(t, "the PVC's events", func() (bool, error) {
+		ev = e.events(t, pvc)
+		for _, w := range want {
+			if !strings.Contains(ev, w) {
+				return false, fmt.Errorf("events lack %q:\n%s", w, ev)
+			}
+		}
+		return true, nil
+	})
+	return ev
+}
+
 func TestController(t *testing.T) {
 	e := startEnv(t)
 	t.Run("CRD round trip", func(t *testing.T) { testCRDRoundTrip(t, e) })
@@ -239,17 +257,12 @@ func testResumeRecord(t *testing.T, e *env) {
 		t.Errorf("prime PVC record %.30q after a pod without a message; want the kept %.30q", got, rec)
 	}
 	e.waitPodRecord(t, pvc, rec)
-	ev := e.events(t, pvc)
-	for _, want := range []string{
+	e.waitEvents(t, pvc,
 		"Warning PopulateRetry: populator pod of PVC team-a/resume failed (attempt 1 of 3): the populator pod failed (, exit code 137) while restoring bak://vol/backup-1: 12 of 40 block objects written and synced; retrying in 100ms, resuming from 12 of 40 block objects",
 		"Normal PopulatorPodCreated: populator pod for PVC team-a/resume created (attempt 2 of 3), resuming from 12 of 40 block objects",
 		"Warning PopulateRetry: populator pod of PVC team-a/resume failed (attempt 2 of 3): the populator pod failed (, exit code 137) without a result; retrying in 200ms, resuming from 12 of 40 block objects",
 		"Normal PopulatorPodCreated: populator pod for PVC team-a/resume created (attempt 3 of 3), resuming from 12 of 40 block objects",
-	} {
-		if !strings.Contains(ev, want) {
-			t.Errorf("events lack %q:\n%s", want, ev)
-		}
-	}
+	)
 }
 
 // testCRDRoundTrip: every field of the Go types survives the CRD schema
@@ -334,13 +347,8 @@ func testPopulate(t *testing.T, e *env) {
 		err2 := e.c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc)
 		return src.Status.Phase == v1alpha1.PhaseSucceeded && !hasFinalizer(src.Finalizers) && !hasFinalizer(pvc.Finalizers), errorsJoin(err1, err2)
 	})
-	ev := e.events(t, pvc)
-	for _, want := range []string{"Normal PopulateStarted", "Normal PopulatorPodCreated", "Normal PopulateProgress: backup bak://vol-lz4/backup-a94d0f6e2b1c7358: 50% restored",
-		"Normal PopulateVerified: PVC team-a/restored: restored and verified", "Normal Bound: PVC team-a/restored is bound to the populated volume pv-restored"} {
-		if !strings.Contains(ev, want) {
-			t.Errorf("events lack %q:\n%s", want, ev)
-		}
-	}
+	ev := e.waitEvents(t, pvc, "Normal PopulateStarted", "Normal PopulatorPodCreated", "Normal PopulateProgress: backup bak://vol-lz4/backup-a94d0f6e2b1c7358: 50% restored",
+		"Normal PopulateVerified: PVC team-a/restored: restored and verified", "Normal Bound: PVC team-a/restored is bound to the populated volume pv-restored")
 	for _, once := range []string{"PopulateStarted", "PopulatorPodCreated"} {
 		if n := strings.Count(ev, "Normal "+once+":"); n != 1 {
 			t.Errorf("%d %s events; want 1 (a pass that found the object already made says nothing):\n%s", n, once, ev)

@@ -261,16 +261,20 @@ func waitSucceeded(t testing.TB, ns, name, uid string) {
 	eventsContain(t, ns, name, "Normal PopulateStarted", "Normal PopulateVerified", "Normal Bound")
 }
 
-// eventsContain checks that the PVC's events contain each of wants and
-// returns them.
+// eventsContain waits until the PVC's events contain each of wants (the
+// controller's recorder writes them asynchronously) and returns them.
 func eventsContain(t testing.TB, ns, name string, wants ...string) string {
 	t.Helper()
-	ev := events(t, ns, name)
-	for _, want := range wants {
-		if !strings.Contains(ev, want) {
-			t.Errorf("PVC events lack %q:\n%s", want, ev)
+	var ev string
+	waitUntil(t, "the PVC's events", func() (bool, string) {
+		ev = events(t, ns, name)
+		for _, want := range wants {
+			if !strings.Contains(ev, want) {
+				return false, fmt.Sprintf("events lack %q:\n%s", want, ev)
+			}
 		}
-	}
+		return true, ""
+	})
 	return ev
 }
 
