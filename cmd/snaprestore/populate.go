@@ -18,8 +18,9 @@ func newPopulateCmd() *cobra.Command {
 		Short: "Write a backup into a volume: the populator pod's command (docs/populator.md)",
 		Long: `Restore a backup into the volume of a populator pod: --device for a Block
 PVC (the raw image, verified block by block), --dir for a Filesystem PVC (the
-files of the ext2/3/4 filesystem in the backup; an interrupted copy starts
-over). The backupstore is --backupstore or $BACKUPSTORE, S3 settings from AWS_*.
+files of the ext2/3/4 filesystem in the backup; a copy an interrupted populate
+left, marked by its .snaprestore-populating file, is resumed: the files it
+completed are kept). The backupstore is --backupstore or $BACKUPSTORE, S3 settings from AWS_*.
 
 The result is written as JSON to --result-file (the termination message the
 controller reads). In Block mode the file is also rewritten while the restore
@@ -54,6 +55,7 @@ other failure.`,
 
 func runPopulate(cmd *cobra.Command, o populator.PopulateOptions) error {
 	pr := newProgressPrinter(cmd.ErrOrStderr(), "populate")
+	pr.files = o.Dir != ""
 	o.Logf = func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "snaprestore: "+format+"\n", args...) }
 	var rep *populator.Reporter
 	if name, ns := os.Getenv(populator.EnvPodName), os.Getenv(populator.EnvPodNamespace); name != "" && ns != "" {

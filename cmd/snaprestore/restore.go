@@ -166,6 +166,7 @@ type progressPrinter struct {
 	mu       sync.Mutex
 	out      io.Writer
 	verb     string
+	files    bool // Progress.Blocks counts files, with no total (populate --dir)
 	tty      bool
 	start    time.Time
 	last     time.Time
@@ -198,16 +199,25 @@ func (p *progressPrinter) update(pr restore.Progress) {
 		}
 		const width = 30
 		bar := strings.Repeat("#", pct*width/100) + strings.Repeat(".", width-pct*width/100)
-		fmt.Fprintf(p.out, "\r%s [%s] %3d%% %d/%d blocks %.1f MB/s", p.verb, bar, pct, pr.Blocks, pr.TotalBlocks, rate)
+		fmt.Fprintf(p.out, "\r%s [%s] %3d%% %s %.1f MB/s", p.verb, bar, pct, p.count(pr), rate)
 		p.drawn, p.last = true, now
 		return
 	}
 	if pct/10 == p.lastPct/10 && now.Sub(p.last) < 2*time.Second {
 		return
 	}
-	fmt.Fprintf(p.out, "%s: %d%% (%d/%d blocks, %s of %s, %.1f MB/s)\n", p.verb, pct, pr.Blocks, pr.TotalBlocks,
+	fmt.Fprintf(p.out, "%s: %d%% (%s, %s of %s, %.1f MB/s)\n", p.verb, pct, p.count(pr),
 		humanBytes(pr.Bytes), humanBytes(pr.TotalBytes), rate)
 	p.lastPct, p.last = pct, now
+}
+
+// count is the progress in the printer's unit: blocks of a total, or the
+// files copied so far (a Filesystem copy knows its bytes, not its files).
+func (p *progressPrinter) count(pr restore.Progress) string {
+	if p.files {
+		return fmt.Sprintf("%d files", pr.Blocks)
+	}
+	return fmt.Sprintf("%d/%d blocks", pr.Blocks, pr.TotalBlocks)
 }
 
 func (p *progressPrinter) finish() {

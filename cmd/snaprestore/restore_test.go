@@ -312,3 +312,24 @@ func writeBackingImageCLI(t *testing.T, root, name string, data []byte, checksum
 	}
 	put(backupstore.BackingImageConfigPath(name), cfg)
 }
+
+// The plain progress lines count blocks of a total for an image, and files
+// for a Filesystem copy, which has no total of them.
+func TestProgressLines(t *testing.T) {
+	for _, c := range []struct {
+		files bool
+		pr    restore.Progress
+		want  string
+	}{
+		{false, restore.Progress{Blocks: 3, TotalBlocks: 8, Bytes: 3 << 20, TotalBytes: 8 << 20}, "restore: 37% (3/8 blocks, 3 MiB of 8 MiB, "},
+		{true, restore.Progress{Blocks: 240, Bytes: 58 << 20, TotalBytes: 578 << 20}, "restore: 10% (240 files, 58 MiB of 578 MiB, "},
+	} {
+		var out bytes.Buffer
+		p := newProgressPrinter(&out, "restore")
+		p.files = c.files
+		p.update(c.pr)
+		if !strings.HasPrefix(out.String(), c.want) {
+			t.Errorf("files=%v: progress line %q; want it to start %q", c.files, out.String(), c.want)
+		}
+	}
+}
