@@ -58,7 +58,25 @@ func (c *blockCache) add(checksum string, data []byte) {
 	}
 }
 
+// remove takes a block out of the cache.
+func (c *blockCache) remove(checksum string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[checksum]
+	if !ok {
+		return nil, false
+	}
+	c.order.Remove(e)
+	delete(c.items, checksum)
+	return e.Value.(*cacheEntry).data, true
+}
+
+// len is the number of blocks cached; 0 for a nil cache (a reader without
+// readahead has no blocks fetched ahead).
 func (c *blockCache) len() int {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()

@@ -305,8 +305,8 @@ func TestReaderCorruptBlock(t *testing.T) {
 	os.Remove(filepath.Join(root, textPath))
 	// A sequential reader fetches the bad blocks ahead too: their errors must
 	// still reach the read that asks for them, with their offsets.
-	for _, seq := range []bool{false, true} {
-		t.Run(fmt.Sprintf("sequential=%v", seq), func(t *testing.T) { checkCorruptReads(t, openLZ4(t, root, ReaderOptions{Sequential: seq}), good) })
+	for _, o := range []ReaderOptions{{}, {Sequential: true}, {Sequential: true, BatchChecksums: true}} {
+		t.Run(fmt.Sprintf("sequential=%v,batched=%v", o.Sequential, o.BatchChecksums), func(t *testing.T) { checkCorruptReads(t, openLZ4(t, root, o), good) })
 	}
 }
 
@@ -442,5 +442,60 @@ func TestReaderRetriesTransientStoreErrors(t *testing.T) {
 				t.Errorf("ReadAt = %d, %v; want the image's bytes", n, err)
 			}
 		})
+	}
+}
+
+// TestReaderReadAheadKeepsReadBlocks: a sequential reader with batched
+// checksums fetches many blocks ahead into a cache of four blocks, yet every
+// block object is fetched once while one "metadata" block is read between
+// all the others (blocks fetched ahead wait apart from the cache, and a
+// block read again does not start more fetches), and the bytes are the
+// image's. Before, the blocks fetched ahead pushed the metadata out.
+func TestReaderReadAheadKeepsReadBlocks(t *testing.T) {
+	t.Parallel()
+	const mi = 1 << 20
+	ctx := context.Background()
+	st, err := OpenStore("file://"+t.TempDir(), StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "src.img")
+	extents := map[int64]int{}
+	for i := range 24 {
+		extents[int64(i)*2*mi] = 2 * mi
+	}
+	writeImage(t, img, 48*mi, 5, extents)
+	if _, err := WriteBackup(ctx, st, BackupOptions{Volume: "vol-ahead", Image: img, Backup: "backup-one", Compression: backupstore.CompressionLZ4}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []ReaderOptions{
+		{Sequential: true, CacheBytes: 8 * mi, Concurrency: 4},
+		{Sequential: true, CacheBytes: 8 * mi, Concurrency: 4, BatchChecksums: true},
+		{Sequential: true, CacheBytes: 8 * mi, BatchChecksums: true},
+	} {
+		r, err := OpenReader(ctx, st.Store, "vol-ahead", "backup-one", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, mi)
+		read := func(off int64) {
+			if _, err := r.ReadAt(p, off); err != nil {
+				t.Fatalf("%+v: read at %d: %v", o, off, err)
+			}
+			if !bytes.Equal(p, good[off:off+mi]) {
+				t.Fatalf("%+v: the bytes at %d differ from the image's", o, off)
+			}
+		}
+		for off := int64(2 * mi); off < 48*mi; off += mi {
+			read(off)
+			read(mi / 2) // the metadata, in block 0
+		}
+		if s := r.Stats(); s.Objects != 24 {
+			t.Errorf("%+v: %d block objects fetched (%+v); want each of the 24 once", o, s.Objects, s)
+		}
 	}
 }

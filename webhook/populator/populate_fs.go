@@ -33,7 +33,7 @@ var ErrTargetNotEmpty = errors.New("target volume is not empty")
 // filesystem (xfs, LUKS, ...) fails before anything is written. A copy an
 // earlier pod left (the marker) is resumed: the files it completed are kept.
 func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference, o PopulateOptions) (Result, error) {
-	r, err := restore.OpenReader(ctx, st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{Concurrency: o.Concurrency, Sequential: true})
+	r, err := restore.OpenReader(ctx, st.Store, ref.Volume, ref.Backup, restore.ReaderOptions{Concurrency: o.Concurrency, Sequential: true, BatchChecksums: true})
 	if err != nil {
 		return Result{}, err
 	}

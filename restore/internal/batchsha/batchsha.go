@@ -7,7 +7,8 @@
 // other. Eight independent digests in one 512-bit vector can: the engine's
 // concurrent fetch workers each verify a block, so their calls are
 // combined. A lone caller, or a few, hash on their own as crypto/sha512
-// does; a batch forms only when more buffers wait than CPUs are free.
+// does; a batch forms only when more buffers wait than CPUs are free, or
+// when the callers were announced (Expect: a reader's fetches ahead).
 //
 // The vector code needs amd64, a CPU with AVX-512 and a build with
 // GOEXPERIMENT=simd (the Makefile's). Anywhere else Sum512 is
@@ -18,11 +19,18 @@ import (
 	"crypto/sha512"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // minBatchLen is the smallest buffer worth waiting for company: below it a
 // call hashes at once (names, small objects).
 const minBatchLen = 64 << 10
+
+// maxWait bounds how long a buffer waits for announced callers (Expect) to
+// arrive: about a third of one 2 MiB digest, more than reading and
+// decompressing a block takes. The bound keeps a caller whose company is
+// blocked on something it holds from waiting forever.
+const maxWait = 2 * time.Millisecond
 
 // minLanes is the fewest buffers hashed as one batch: an eight-lane pass
 // costs about 3.5 single digests of the same length, so fewer buffers are
@@ -42,10 +50,25 @@ func Sum512(p []byte) [sha512.Size]byte {
 // Vectorized reports whether Sum512 batches (AVX-512 and GOEXPERIMENT=simd).
 func Vectorized() bool { return vectorized }
 
+// Expect announces n calls of Sum512 about to be made (fetches started
+// together, each ending in a digest), so that the first to arrive wait for
+// the others to fill a batch instead of taking the free CPUs to hash alone
+// and keeping the rest from arriving. A buffer waits for them while other
+// buffers are hashed (the CPUs they need), then at most maxWait.
+// Each of the n must call the returned function once, after its Sum512 or
+// instead of it (a fetch that failed first): until then it counts as coming.
+func Expect(n int) (done func()) {
+	if !vectorized || n <= 0 {
+		return func() {}
+	}
+	return shared.expect(n)
+}
+
 var shared = newBatcher(runtime.GOMAXPROCS)
 
 type request struct {
 	p    []byte
+	at   time.Time // when it was queued
 	sum  [sha512.Size]byte
 	done bool
 }
@@ -64,19 +87,38 @@ type batcher struct {
 	queue   []*request
 	hashing int // callers hashing now
 	busy    int // buffers they hash
-	batches int // batches hashed so far
-	batched int // buffers in them
+	// expected counts the calls announced by Expect and not yet done; those
+	// not queued or hashed are still coming. wake is armed while a buffer
+	// waits for them, to end the wait at maxWait.
+	expected int
+	lastDone time.Time // when the last hash ended
+	wake     *time.Timer
+	now      func() time.Time
+	batches  int // batches hashed so far
+	batched  int // buffers in them
 }
 
 func newBatcher(procs func(int) int) *batcher {
-	b := &batcher{procs: procs}
+	b := &batcher{procs: procs, now: time.Now}
 	b.cond.L = &b.mu
 	return b
 }
 
-func (b *batcher) sum(p []byte) [sha512.Size]byte {
-	r := &request{p: p}
+func (b *batcher) expect(n int) func() {
 	b.mu.Lock()
+	b.expected += n
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		b.expected--
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	}
+}
+
+func (b *batcher) sum(p []byte) [sha512.Size]byte {
+	b.mu.Lock()
+	r := &request{p: p, at: b.now()}
 	b.queue = append(b.queue, r)
 	for !r.done {
 		batch := b.take()
@@ -95,6 +137,7 @@ func (b *batcher) sum(p []byte) [sha512.Size]byte {
 		b.mu.Lock()
 		b.hashing--
 		b.busy -= len(batch)
+		b.lastDone = b.now()
 		for _, q := range batch {
 			q.done = true
 		}
@@ -106,9 +149,10 @@ func (b *batcher) sum(p []byte) [sha512.Size]byte {
 
 // take removes the next work from the queue: nil when there is none or every
 // slot is busy, or when a batch is being hashed and the callers waiting and
-// hashing could fill the next one (waiting for it is cheaper than hashing
-// alone); else up to eight buffers of the oldest one's length when at least
-// minLanes wait, else the oldest alone.
+// hashing could fill the next one, or when announced callers still coming
+// could make a batch (waiting for them is cheaper than hashing alone); else
+// up to eight buffers of the oldest one's length when at least minLanes
+// wait, else the oldest alone.
 func (b *batcher) take() []*request {
 	if len(b.queue) == 0 || b.hashing >= b.procs(0) {
 		return nil
@@ -124,6 +168,24 @@ func (b *batcher) take() []*request {
 		// Enough callers are about to fill a batch: wait for company
 		// rather than hash alone.
 		return nil
+	}
+	// Announced calls not here yet (Expect), counted generously: one that
+	// hashed and is not done yet still counts, for a moment.
+	if coming := b.expected - len(b.queue) - b.busy; same < lanes && coming > 0 && same+coming >= minLanes {
+		// While others hash, the CPUs the coming callers need to arrive
+		// may be theirs: wait for them to finish (they wake the queue),
+		// then up to maxWait.
+		if b.hashing > 0 {
+			return nil
+		}
+		since := b.queue[0].at
+		if b.lastDone.After(since) {
+			since = b.lastDone
+		}
+		if left := maxWait - b.now().Sub(since); left > 0 {
+			b.wakeIn(left)
+			return nil
+		}
 	}
 	if same < minLanes {
 		r := b.queue[0]
@@ -142,6 +204,21 @@ func (b *batcher) take() []*request {
 	clear(b.queue[len(rest):])
 	b.queue = rest
 	return batch
+}
+
+// wakeIn makes the waiting callers look at the queue again after d, unless
+// a wake is already armed (the oldest buffer's, which comes first). Called
+// with b.mu held.
+func (b *batcher) wakeIn(d time.Duration) {
+	if b.wake != nil {
+		return
+	}
+	b.wake = time.AfterFunc(d, func() {
+		b.mu.Lock()
+		b.wake = nil
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
 }
 
 // hash fills in the digests of batch: one request alone, or up to eight

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lengths around the padding's edges (a tail of 111/112 bytes needs one or
@@ -167,5 +168,76 @@ func TestTakeWaitsForCompany(t *testing.T) {
 	b.hashing = 2
 	if got := b.take(); got != nil {
 		t.Fatalf("every slot busy: took %d, expected nil", len(got))
+	}
+}
+
+// TestTakeWaitsForAnnounced: buffers announced by Expect keep the first
+// arrivals waiting (no hash alone on a free CPU) while they could still make
+// a batch, not while others hash, and at most maxWait after the oldest
+// arrived or the last hash ended; a caller that is done no longer counts.
+func TestTakeWaitsForAnnounced(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	now := t0
+	b := newBatcher(func(int) int { return 2 })
+	b.now = func() time.Time { return now }
+	b.expected = 8
+	b.queue = []*request{{p: make([]byte, 9), at: t0}}
+	// take runs under b.mu, which the wake it arms takes too.
+	take := func() []*request {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.take()
+	}
+	if got := take(); got != nil {
+		t.Fatalf("1 waiting, 7 announced: took %d, expected to wait", len(got))
+	}
+	b.mu.Lock()
+	armed := b.wake != nil
+	b.mu.Unlock()
+	if !armed {
+		t.Fatal("waiting for announced callers armed no wake")
+	}
+	now = t0.Add(maxWait + time.Microsecond)
+	b.hashing, b.busy = 1, 1
+	if got := take(); got != nil {
+		t.Fatalf("past maxWait while another hashes: took %d, expected to wait for it", len(got))
+	}
+	b.hashing, b.busy, b.lastDone = 0, 0, now
+	if got := take(); got != nil {
+		t.Fatalf("a hash just ended: took %d, expected maxWait more", len(got))
+	}
+	now = now.Add(maxWait)
+	if got := take(); len(got) != 1 {
+		t.Fatalf("maxWait after the last hash: took %d, expected the oldest alone", len(got))
+	}
+	b.queue = []*request{{p: make([]byte, 9), at: now}}
+	b.expected = 3 // itself and two more: no batch of minLanes
+	if got := take(); len(got) != 1 {
+		t.Fatalf("too few announced for a batch: took %d, expected the oldest alone", len(got))
+	}
+}
+
+// TestExpectMakesOneBatch: eight announced callers arriving one by one on a
+// batcher with free CPUs are hashed as one batch (the clock stands still, so
+// no wait ends early), each with its own digest.
+func TestExpectMakesOneBatch(t *testing.T) {
+	b := newBatcher(func(int) int { return 2 })
+	t0 := time.Unix(1000, 0)
+	b.now = func() time.Time { return t0 }
+	done := b.expect(lanes)
+	var wg sync.WaitGroup
+	for i := range lanes {
+		p := random(minBatchLen, uint64(i))
+		wg.Go(func() {
+			defer done()
+			if got := b.sum(p); got != sha512.Sum512(p) {
+				t.Errorf("caller %d: wrong digest", i)
+			}
+		})
+		time.Sleep(time.Millisecond) // arrive one by one
+	}
+	wg.Wait()
+	if b.batches != 1 || b.batched != lanes || b.expected != 0 {
+		t.Errorf("%d batches of %d buffers, %d still expected; expected one batch of %d, none expected", b.batches, b.batched, b.expected, lanes)
 	}
 }
