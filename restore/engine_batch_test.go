@@ -11,6 +11,29 @@ import (
 	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
+// blocksBackup writes a store in a new directory with backup-one of volume:
+// an image of n distinct random 2 MiB blocks (seed), every one written, its
+// path img.
+func blocksBackup(t *testing.T, volume string, n int, seed uint64, c backupstore.Compression) (dir string, st *Store, img string) {
+	t.Helper()
+	const mi = 1 << 20
+	dir = t.TempDir()
+	st, err := OpenStore("file://"+dir, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = filepath.Join(t.TempDir(), "src.img")
+	extents := map[int64]int{}
+	for i := range n {
+		extents[int64(i)*2*mi] = 2 * mi
+	}
+	writeImage(t, img, int64(n)*2*mi, seed, extents)
+	if _, err := WriteBackup(context.Background(), st, BackupOptions{Volume: volume, Image: img, Backup: "backup-one", Compression: c}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, st, img
+}
+
 // TestRestoreVerifiesEveryBlockConcurrently restores and verifies 20 distinct
 // blocks with 16 workers, so that (in a build with vector hashing) their
 // checksums are hashed together, and checks that one flipped byte still
@@ -19,20 +42,7 @@ func TestRestoreVerifiesEveryBlockConcurrently(t *testing.T) {
 	t.Parallel()
 	const mi = 1 << 20
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := OpenStore("file://"+dir, StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(t.TempDir(), "src.img")
-	extents := map[int64]int{}
-	for i := range 20 {
-		extents[int64(i)*2*mi] = 2 * mi
-	}
-	writeImage(t, img, 40*mi, 3, extents)
-	if _, err := WriteBackup(ctx, st, BackupOptions{Volume: "vol-batch", Image: img, Backup: "backup-one", Compression: backupstore.CompressionNone}); err != nil {
-		t.Fatal(err)
-	}
+	dir, st, img := blocksBackup(t, "vol-batch", 20, 3, backupstore.CompressionNone)
 	before := batchsha.Batches()
 	out := filepath.Join(t.TempDir(), "restored.img")
 	if _, err := Restore(ctx, st.Store, "vol-batch", "backup-one", out, Options{Concurrency: 16}); err != nil {

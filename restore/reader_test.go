@@ -455,19 +455,7 @@ func TestReaderReadAheadKeepsReadBlocks(t *testing.T) {
 	t.Parallel()
 	const mi = 1 << 20
 	ctx := context.Background()
-	st, err := OpenStore("file://"+t.TempDir(), StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(t.TempDir(), "src.img")
-	extents := map[int64]int{}
-	for i := range 24 {
-		extents[int64(i)*2*mi] = 2 * mi
-	}
-	writeImage(t, img, 48*mi, 5, extents)
-	if _, err := WriteBackup(ctx, st, BackupOptions{Volume: "vol-ahead", Image: img, Backup: "backup-one", Compression: backupstore.CompressionLZ4}); err != nil {
-		t.Fatal(err)
-	}
+	_, st, img := blocksBackup(t, "vol-ahead", 24, 5, backupstore.CompressionLZ4)
 	good, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
