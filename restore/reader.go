@@ -272,28 +272,28 @@ func (r *Reader) block(i int) ([]byte, error) {
 	}
 	// Taken from the blocks fetched ahead before more are started, whose
 	// arrival could push it out.
-	data, early := r.cached(blk.Checksum)
+	data, ok := r.takeEarly(blk.Checksum)
 	r.readahead(i)
-	if !early && r.early != nil {
-		// A fetch ahead of this block, started but perhaps not yet running,
-		// brings it: wait for it rather than fetch the object twice.
-		r.mu.Lock()
-		ahead := r.pending[blk.Checksum]
-		r.mu.Unlock()
-		if ahead != nil {
-			r.waiting.Add(1)
-			select {
-			case <-ahead:
-			case <-r.ctx.Done():
-			}
-			r.waiting.Add(-1)
-			r.shared.Add(1)
-			data, early = r.cached(blk.Checksum)
-		}
-	}
-	if early {
+	if ok {
 		r.hits.Add(1)
 		return data, nil
+	}
+	r.mu.Lock()
+	ahead := r.pending[blk.Checksum]
+	r.mu.Unlock()
+	if ahead != nil {
+		// A fetch ahead of this block, started but perhaps not yet running,
+		// brings it: wait for it rather than fetch the object twice.
+		r.waiting.Add(1)
+		select {
+		case <-ahead:
+		case <-r.ctx.Done():
+		}
+		r.waiting.Add(-1)
+		if data, ok := r.takeEarly(blk.Checksum); ok {
+			r.shared.Add(1)
+			return data, nil
+		}
 	}
 	r.waiting.Add(1)
 	defer r.waiting.Add(-1)
@@ -328,6 +328,11 @@ func (r *Reader) cached(checksum string) ([]byte, bool) {
 	if data, ok := r.cache.get(checksum); ok {
 		return data, true
 	}
+	return r.takeEarly(checksum)
+}
+
+// takeEarly moves a block fetched ahead to the cache and returns it.
+func (r *Reader) takeEarly(checksum string) ([]byte, bool) {
 	if r.early == nil {
 		return nil, false
 	}

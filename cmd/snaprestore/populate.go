@@ -21,7 +21,8 @@ func newPopulateCmd() *cobra.Command {
 PVC (the raw image, verified block by block), --dir for a Filesystem PVC (the
 files of the ext2/3/4 filesystem in the backup; a copy an interrupted populate
 left, marked by its .snaprestore-populating file, is resumed: the files it
-completed are kept). The backupstore is --backupstore or $BACKUPSTORE, S3 settings from AWS_*.
+completed are kept). The backupstore is --backupstore or $BACKUPSTORE, S3
+settings from AWS_*.
 
 The result is written as JSON to --result-file (the termination message the
 controller reads). In Block mode the file is also rewritten while the restore
