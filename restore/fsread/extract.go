@@ -31,6 +31,11 @@ type ExtractOptions struct {
 	// it finds is Extract's own work on the same tree: it does not reread
 	// file data.
 	Resume bool
+	// Writeback starts writing each file of at least writebackMin bytes to
+	// the device as soon as its data is copied (sync_file_range(2), which
+	// does not wait), so a sync of the filesystem after Extract, which the
+	// populator does, finds little left to write instead of all of it.
+	Writeback bool
 }
 
 // ExtractProgress is the running state of an extraction.

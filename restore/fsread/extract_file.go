@@ -61,6 +61,9 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	if err == nil {
 		err = dst.Truncate(e.Size) // the holes of a sparse file, and its length
 	}
+	if err == nil && x.o.Writeback && n >= writebackMin {
+		startWriteback(dst)
+	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
@@ -92,6 +95,24 @@ func (x *extractor) complete(e Entry, rel string) (bool, error) {
 	x.sum.Skipped++
 	x.skippedBytes += min(e.Size, st.Blocks*512)
 	return true, nil
+}
+
+// writebackMin is the size from which Writeback starts a file's writeback:
+// smaller files are left to the kernel, which writes them together.
+const writebackMin = 256 << 10
+
+// startWriteback asks the kernel to start writing f's dirty pages to the
+// device, without waiting. It is advice: an error (a filesystem without
+// sync_file_range) is dropped, and the sync that makes the data durable
+// reports write errors.
+func startWriteback(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	})
 }
 
 // copyData copies the data ranges of src into dst through buf, leaving

@@ -60,7 +60,7 @@ func populateFiles(ctx context.Context, st *restore.Store, ref restore.Reference
 		o.Logf("resuming the partial copy an interrupted populate left in %s (%s): files already complete are kept", o.Dir, markerName)
 	}
 	start := time.Now()
-	sum, err := fsread.Extract(ctx, fsys, "/", o.Dir, fsread.ExtractOptions{Resume: resume, Progress: func(p fsread.ExtractProgress) {
+	sum, err := fsread.Extract(ctx, fsys, "/", o.Dir, fsread.ExtractOptions{Resume: resume, Writeback: true, Progress: func(p fsread.ExtractProgress) {
 		if o.Progress != nil {
 			o.Progress(restore.Progress{Blocks: p.Files, Bytes: p.Bytes, TotalBytes: max(p.UsedBytes, p.Bytes)})
 		}
