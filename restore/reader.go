@@ -200,6 +200,43 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), eof
 }
 
+// Slices calls fn with the bytes of [off, off+n) in order, as ReadAt would
+// read them but without copying: each slice is a decoded block's, or zeros
+// for an unlisted block. fn must neither modify nor keep a slice (the cache
+// may drop its block as soon as fn returns); an error of fn ends Slices and
+// is returned as it is. A range past the end of the volume fails before fn
+// is called; a block that fails to fetch or verify fails as in ReadAt, after
+// fn had the bytes before it.
+func (r *Reader) Slices(off, n int64, fn func([]byte) error) error {
+	if off < 0 || n < 0 || off > r.size-n {
+		return fmt.Errorf("%s: slices of %d bytes at offset %d: outside the volume of %d bytes", r.handle, n, off, r.size)
+	}
+	bs := r.b.BlockSize
+	for n > 0 {
+		start := off / bs * bs
+		m := min(n, start+bs-off)
+		if i, ok := slices.BinarySearchFunc(r.b.Blocks, start, func(b backupstore.Block, o int64) int {
+			return cmp.Compare(b.Offset, o)
+		}); ok {
+			data, err := r.block(i)
+			if err != nil {
+				return err
+			}
+			if err := fn(data[off-start : off-start+m]); err != nil {
+				return err
+			}
+		} else {
+			for z := m; z > 0; z -= min(z, int64(len(zeroChunk))) {
+				if err := fn(zeroChunk[:min(z, int64(len(zeroChunk)))]); err != nil {
+					return err
+				}
+			}
+		}
+		off, n = off+m, n-m
+	}
+	return nil
+}
+
 // piece is the part of a read that one listed block serves.
 type piece struct {
 	block  int    // index in Blocks

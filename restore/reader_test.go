@@ -343,6 +343,53 @@ func checkCorruptReads(t *testing.T, r *Reader, good []byte) {
 		if !bytes.Equal(p[:n], good[c.off:c.off+int64(n)]) {
 			t.Errorf("%s: the %d bytes read differ from the intact image", c.name, n)
 		}
+		// Slices lends the same bytes and fails the same way.
+		var lent []byte
+		err = r.Slices(c.off, int64(c.len), func(b []byte) error { lent = append(lent, b...); return nil })
+		if len(lent) != c.wantN || !errors.Is(err, c.sentinel) || (c.msg != "" && !strings.HasPrefix(err.Error(), c.msg)) {
+			t.Errorf("%s: Slices lent %d bytes, %v; want %d, %v", c.name, len(lent), err, c.wantN, c.sentinel)
+		} else if !bytes.Equal(lent, good[c.off:c.off+int64(len(lent))]) {
+			t.Errorf("%s: the %d bytes lent differ from the intact image", c.name, len(lent))
+		}
+	}
+}
+
+// TestReaderSlices: Slices lends what ReadAt reads (zeros for an unlisted
+// block, ranges across blocks), stops at the first error of fn and returns
+// it as it is, and refuses a range outside the volume.
+func TestReaderSlices(t *testing.T) {
+	t.Parallel()
+	r := openLZ4(t, fixtureRoot(t, "lz4-chain"), ReaderOptions{})
+	size := r.Size()
+	for _, c := range []struct{ off, n int64 }{
+		{0, size}, {holeOffset - 5, 2*mib + 10}, {3*mib + 1, 5 * mib}, {size - 7, 7}, {100, 0},
+	} {
+		want := make([]byte, c.n)
+		if _, err := r.ReadAt(want, c.off); err != nil {
+			t.Fatalf("ReadAt(%d, %d): %v", c.n, c.off, err)
+		}
+		var got []byte
+		calls := 0
+		if err := r.Slices(c.off, c.n, func(b []byte) error { got = append(got, b...); calls++; return nil }); err != nil {
+			t.Fatalf("Slices(%d, %d): %v", c.off, c.n, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("Slices(%d, %d) lent %d bytes unlike ReadAt's", c.off, c.n, len(got))
+		}
+		if c.n > 0 && calls < int((c.off+c.n-1)/(2*mib)-c.off/(2*mib)+1) {
+			t.Errorf("Slices(%d, %d): %d calls; want at least one per block", c.off, c.n, calls)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := r.Slices(0, 8*mib, func([]byte) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Errorf("Slices with fn failing: %v after %d calls; want fn's error itself after 1", err, calls)
+	}
+	for _, c := range []struct{ off, n int64 }{{-1, 10}, {size - 5, 10}, {size + 1, 0}, {0, -1}} {
+		err := r.Slices(c.off, c.n, func([]byte) error { t.Errorf("Slices(%d, %d) called fn", c.off, c.n); return nil })
+		if err == nil || !strings.Contains(err.Error(), "outside the volume of") {
+			t.Errorf("Slices(%d, %d) = %v; want an error naming the volume's size", c.off, c.n, err)
+		}
 	}
 }
 

@@ -116,8 +116,12 @@ func startWriteback(f *os.File) {
 }
 
 // copyData copies the data ranges of src into dst through buf, leaving
-// holes unwritten.
+// holes unwritten; from an image read through a Slicer it writes straight
+// from the slices, without buf.
 func copyData(dst *os.File, src *File, buf []byte) (int64, error) {
+	if s, ok := src.f.r.(Slicer); ok {
+		return src.writeData(dst, s)
+	}
 	var total int64
 	err := src.DataRanges(func(off, n int64) error {
 		for n > 0 {

@@ -115,6 +115,51 @@ func (fl *File) DataRanges(fn func(off, n int64) error) error {
 	return nil
 }
 
+// Slicer is an io.ReaderAt that can lend its bytes instead of copying them
+// (restore.Reader): Slices calls fn with the bytes of [off, off+n) in order,
+// in slices fn must neither modify nor keep, and returns fn's error as it
+// is. Extract writes file data straight from those slices when the image
+// is read through one.
+type Slicer interface {
+	io.ReaderAt
+	Slices(off, n int64, fn func([]byte) error) error
+}
+
+// writeData writes the file's data ranges to dst at their offsets, straight
+// from the slices of s, the image's reader; holes stay unwritten. A read
+// error names the file and image offsets, a write error is dst's own.
+func (fl *File) writeData(dst io.WriterAt, s Slicer) (int64, error) {
+	if fl.data != nil {
+		n, err := dst.WriteAt(fl.data, 0)
+		return int64(n), err
+	}
+	bs := fl.f.sb.blockSize
+	var total int64
+	for _, e := range fl.ext {
+		off := int64(e.lblk) * bs
+		n := min(int64(e.count)*bs, fl.in.size-off)
+		if n <= 0 {
+			continue
+		}
+		phys := int64(e.pblk) * bs
+		var werr error
+		err := s.Slices(phys, n, func(p []byte) error {
+			if _, werr = dst.WriteAt(p, off); werr != nil {
+				return werr
+			}
+			off, phys, total = off+int64(len(p)), phys+int64(len(p)), total+int64(len(p))
+			return nil
+		})
+		if werr != nil {
+			return total, werr
+		}
+		if err != nil {
+			return total, fmt.Errorf("read %s at file offset %d: read image at byte offset %d: %w", fl.Path, off, phys, err)
+		}
+	}
+	return total, nil
+}
+
 // readFile reads an inode's data (used for slow symlinks).
 func (f *FS) readFile(in *inode, p []byte, off int64) (int, error) {
 	ext, err := f.extents(in)
