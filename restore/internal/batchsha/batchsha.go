@@ -33,9 +33,9 @@ const minBatchLen = 64 << 10
 const maxWait = 2 * time.Millisecond
 
 // minLanes is the fewest buffers hashed as one batch: an eight-lane pass
-// costs about 3.5 single digests of the same length, so fewer buffers are
-// hashed one by one.
-const minLanes = 4
+// costs about 1.5 to 2 single digests of the same length (BenchmarkSum512),
+// so two are hashed one by one, in parallel where two CPUs are free.
+const minLanes = 3
 
 // Sum512 returns the SHA-512 digest of p, as crypto/sha512.Sum512. It may
 // wait for other callers' buffers and hash them on its goroutine; p is only

@@ -211,7 +211,7 @@ func TestTakeWaitsForAnnounced(t *testing.T) {
 		t.Fatalf("maxWait after the last hash: took %d, expected the oldest alone", len(got))
 	}
 	b.queue = []*request{{p: make([]byte, 9), at: now}}
-	b.expected = 3 // itself and two more: no batch of minLanes
+	b.expected = minLanes - 1 // itself and too few more for a batch of minLanes
 	if got := take(); len(got) != 1 {
 		t.Fatalf("too few announced for a batch: took %d, expected the oldest alone", len(got))
 	}
