@@ -78,6 +78,7 @@ type Reader struct {
 	b      *backupstore.Backup
 	size   int64
 	pool   bufPool
+	free   *freeBlocks // the memory of released blocks
 	cache  *blockCache
 	flight singleflight.Group
 	// ahead is how many listed blocks after each one read are fetched in the
@@ -157,6 +158,9 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 		}
 		rd.early = newBlockCache(rd.ahead + 1) // and the one being read, whose fetch may end after the next
 	}
+	// At most every cached block, every one ahead and one per fetch are
+	// alive at once: their memory is what the free list keeps.
+	rd.free = newFreeBlocks(bs, rd.cache.max+rd.ahead+1+conc)
 	return rd, nil
 }
 
@@ -218,11 +222,13 @@ func (r *Reader) Slices(off, n int64, fn func([]byte) error) error {
 		if i, ok := slices.BinarySearchFunc(r.b.Blocks, start, func(b backupstore.Block, o int64) int {
 			return cmp.Compare(b.Offset, o)
 		}); ok {
-			data, err := r.block(i)
+			b, err := r.block(i)
 			if err != nil {
 				return err
 			}
-			if err := fn(data[off-start : off-start+m]); err != nil {
+			err = fn(b.data[off-start : off-start+m])
+			b.release()
+			if err != nil {
 				return err
 			}
 		} else {
@@ -287,33 +293,47 @@ func (r *Reader) read(p []byte, off int64) (int, error) {
 }
 
 func (r *Reader) fill(pc piece) error {
-	data, err := r.block(pc.block)
+	b, err := r.block(pc.block)
 	if err != nil {
 		return err
 	}
-	copy(pc.dst, data[pc.within:])
+	copy(pc.dst, b.data[pc.within:])
+	b.release()
 	return nil
 }
 
-// block returns the decoded block Blocks[i], from the cache or fetched; one
-// fetch per object serves every reader asking for it meanwhile. The slice is
-// never written after it is returned (the cache drops blocks, it does not
-// reuse them), so readers copy from it without a lock.
-func (r *Reader) block(i int) ([]byte, error) {
+// block returns the decoded block Blocks[i], from the cache or fetched, held
+// for the caller, who releases it when done with its bytes (which nobody
+// writes while it is held); one fetch per object serves every reader asking
+// for it meanwhile.
+func (r *Reader) block(i int) (*block, error) {
 	blk := r.b.Blocks[i]
-	if data, ok := r.cache.get(blk.Checksum); ok {
+	for {
+		b, err := r.tryBlock(blk, i)
+		if b != nil || err != nil {
+			return b, err
+		}
+		// The fetch shared ended and its block was dropped before this read
+		// could hold it: look again.
+	}
+}
+
+// tryBlock is one attempt of block: nil and no error when a fetch another
+// read made was released before this one could hold its block.
+func (r *Reader) tryBlock(blk backupstore.Block, i int) (*block, error) {
+	if b, ok := r.cache.get(blk.Checksum); ok {
 		// Read before: no reason to fetch ahead again (a filesystem's
 		// metadata is read over and over while its files are copied).
 		r.hits.Add(1)
-		return data, nil
+		return b, nil
 	}
 	// Taken from the blocks fetched ahead before more are started, whose
 	// arrival could push it out.
-	data, ok := r.takeEarly(blk.Checksum)
+	b, ok := r.takeEarly(blk.Checksum)
 	r.readahead(i)
 	if ok {
 		r.hits.Add(1)
-		return data, nil
+		return b, nil
 	}
 	r.mu.Lock()
 	ahead := r.pending[blk.Checksum]
@@ -327,9 +347,9 @@ func (r *Reader) block(i int) ([]byte, error) {
 		case <-r.ctx.Done():
 		}
 		r.waiting.Add(-1)
-		if data, ok := r.takeEarly(blk.Checksum); ok {
+		if b, ok := r.takeEarly(blk.Checksum); ok {
 			r.shared.Add(1)
-			return data, nil
+			return b, nil
 		}
 	}
 	r.waiting.Add(1)
@@ -338,46 +358,51 @@ func (r *Reader) block(i int) ([]byte, error) {
 	v, err, _ := r.flight.Do(blk.Checksum, func() (any, error) {
 		ran = true
 		// A fetch that ended between the miss above and Do cached it.
-		if data, ok := r.cached(blk.Checksum); ok {
+		if b, ok := r.cached(blk.Checksum); ok {
 			r.hits.Add(1)
-			return data, nil
+			return b, nil
 		}
 		return r.fetch(blk, r.cache)
 	})
-	if !ran {
-		r.shared.Add(1)
-	}
 	if err != nil {
 		return nil, atOffset(err, blk.Offset)
 	}
-	data = v.([]byte)
-	if r.early != nil && !ran {
-		// The fetch shared may have been one ahead: the block is read now.
-		r.early.remove(blk.Checksum)
-		r.cache.add(blk.Checksum, data)
+	if ran {
+		return v.(*block), nil // the reference the function took
 	}
-	return data, nil
+	r.shared.Add(1)
+	// Another read's fetch (or fetch ahead, which returns no block when it
+	// found the object fetched already): hold its block while it lives.
+	b, _ = v.(*block)
+	if b == nil || !b.hold() {
+		return nil, nil
+	}
+	if e, ok := r.takeEarly(blk.Checksum); ok {
+		e.release() // the fetch shared was one ahead: the block is read now
+	}
+	return b, nil
 }
 
 // cached returns a block from the cache, or from the blocks fetched ahead,
-// moving it to the cache: it is read now.
-func (r *Reader) cached(checksum string) ([]byte, bool) {
-	if data, ok := r.cache.get(checksum); ok {
-		return data, true
+// moving it to the cache: it is read now. The block is held for the caller.
+func (r *Reader) cached(checksum string) (*block, bool) {
+	if b, ok := r.cache.get(checksum); ok {
+		return b, true
 	}
 	return r.takeEarly(checksum)
 }
 
-// takeEarly moves a block fetched ahead to the cache and returns it.
-func (r *Reader) takeEarly(checksum string) ([]byte, bool) {
+// takeEarly moves a block fetched ahead to the cache and returns it, held
+// for the caller.
+func (r *Reader) takeEarly(checksum string) (*block, bool) {
 	if r.early == nil {
 		return nil, false
 	}
-	data, ok := r.early.remove(checksum)
+	b, ok := r.early.remove(checksum) // its reference passes to the caller
 	if ok {
-		r.cache.add(checksum, data)
+		r.cache.add(checksum, b)
 	}
-	return data, ok
+	return b, ok
 }
 
 // readahead starts background fetches of the r.ahead listed blocks after
@@ -410,15 +435,17 @@ func (r *Reader) readahead(i int) {
 	for _, blk := range todo {
 		go func() {
 			defer arrived()
-			_, _, _ = r.flight.Do(blk.Checksum, func() (any, error) {
-				if data, ok := r.cache.get(blk.Checksum); ok {
-					return data, nil
-				}
-				if data, ok := r.early.get(blk.Checksum); ok {
-					return data, nil
+			ran := false
+			v, _, _ := r.flight.Do(blk.Checksum, func() (any, error) {
+				ran = true
+				if r.cache.has(blk.Checksum) || r.early.has(blk.Checksum) {
+					return nil, nil // fetched meanwhile
 				}
 				return r.fetch(blk, r.early)
 			})
+			if b, ok := v.(*block); ran && ok && b != nil {
+				b.release() // early keeps its own reference
+			}
 			r.mu.Lock()
 			close(r.pending[blk.Checksum])
 			delete(r.pending, blk.Checksum)
@@ -428,25 +455,24 @@ func (r *Reader) readahead(i int) {
 }
 
 // fetch reads, decompresses and verifies one block object with the engine's
-// fetchBlock (retries, size bound, SHA-512) and adds it to into: the cache,
-// or the blocks fetched ahead.
-func (r *Reader) fetch(blk backupstore.Block, into *blockCache) ([]byte, error) {
-	bs := r.b.BlockSize
-	buf := r.pool.get(bs)
+// fetchBlock (retries, size bound, SHA-512) into reused memory, adds it to
+// into (the cache, or the blocks fetched ahead) and returns it held for the
+// caller.
+func (r *Reader) fetch(blk backupstore.Block, into *blockCache) (*block, error) {
+	buf := r.pool.get(0) // decoded into b, not into a block of the work buffer
 	defer r.pool.put(buf)
-	if buf.block == nil {
-		buf.block = make([]byte, bs)
-	}
+	b := r.free.get()
+	buf.block = b.data
+	defer func() { buf.block = nil }() // the block's memory is not the work buffer's
 	g := group{checksum: blk.Checksum, offsets: []int64{blk.Offset}}
 	if err := fetchBlock(r.ctx, r.st, r.handle, r.b, g, buf); err != nil {
+		b.release()
 		return nil, err
 	}
 	r.objects.Add(1)
 	r.fetched.Add(int64(buf.src.Len()))
-	data := buf.block
-	buf.block = nil // the cache owns it now
-	into.add(blk.Checksum, data)
-	return data, nil
+	into.add(blk.Checksum, b)
+	return b, nil
 }
 
 // atOffset makes a block error shared by readers of the same object at

@@ -534,3 +534,60 @@ func TestReaderReadAheadKeepsReadBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderReusesBlockMemory: readers reading a backup of 24 blocks over and
+// over, concurrently, through ReadAt and Slices, with a cache of 4 blocks and
+// reads ahead, get the image's bytes every time while the reader allocates
+// no more block memory than can be held at once: the rest is the memory of
+// blocks released by the cache and by the reads.
+func TestReaderReusesBlockMemory(t *testing.T) {
+	t.Parallel()
+	_, st, img := blocksBackup(t, "vol-reuse", 24, 9, backupstore.CompressionLZ4)
+	want, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(context.Background(), st.Store, "vol-reuse", "backup-one", ReaderOptions{CacheBytes: 8 * mib, Sequential: true, BatchChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const readers = 4
+	var wg sync.WaitGroup
+	for g := range readers {
+		wg.Go(func() {
+			for pass := range 3 {
+				got := make([]byte, 0, len(want))
+				var err error
+				if (g+pass)%2 == 0 {
+					p := make([]byte, 768<<10) // reads across block boundaries
+					for off := int64(0); off < r.Size() && err == nil; off += int64(len(p)) {
+						var n int
+						n, err = r.ReadAt(p, off)
+						got = append(got, p[:n]...)
+					}
+				} else {
+					err = r.Slices(0, r.Size(), func(b []byte) error {
+						time.Sleep(time.Millisecond) // long enough for the other readers to push its block out
+						got = append(got, b...)
+						return nil
+					})
+				}
+				if err != nil && !errors.Is(err, io.EOF) {
+					t.Errorf("reader %d, pass %d: %v", g, pass, err)
+					return
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("reader %d, pass %d: %d bytes unlike the image", g, pass, len(got))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Cached, ahead (and the one read), being fetched, and held by the
+	// readers (a read across a boundary holds two).
+	bound := int64(r.cache.max + r.ahead + 1 + cap(r.pool) + 2*readers)
+	if s, allocated := r.Stats(), r.free.allocated.Load(); allocated > bound || s.Objects <= bound {
+		t.Errorf("%d objects fetched into %d blocks of new memory; want more objects than %d and at most that many blocks", s.Objects, allocated, bound)
+	}
+}
