@@ -54,6 +54,14 @@ type Options struct {
 	// filesystem's free space, not the claim's size. Containers run as the agent's
 	// user; securityContext, resources and probes are not applied.
 	Dir string
+	// MountFilesystems makes each Filesystem volume a fresh ext4 filesystem of
+	// the claim's size (NewFilesystem: an image in Dir on a direct-I/O loop
+	// device), as a CSI driver's new volume is, instead of a directory of
+	// Dir's filesystem; statfs then reports the claim's size. It needs root.
+	// The benchmarks use it: writing into Dir's filesystem measures that
+	// filesystem's history too (a journal-less ext4, as on the CI machine,
+	// looks at every recently deleted inode again before it reuses one).
+	MountFilesystems bool
 	// ArtifactsDir receives kubeconfig, kube-controller-manager.log,
 	// kube-scheduler.log and pods/<namespace>_<pod>/<container>.log. Default Dir.
 	ArtifactsDir string
@@ -101,6 +109,11 @@ func (o *Options) Validate() error {
 	}
 	if _, err := testenv.Assets(o.Assets, "kube-controller-manager", "kube-scheduler"); err != nil {
 		errs = append(errs, err)
+	}
+	if o.MountFilesystems {
+		if err := canMount(); err != nil {
+			errs = append(errs, fmt.Errorf("nodeagent.Options.MountFilesystems: %w", err))
+		}
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.Provisioner); len(msgs) > 0 || len(o.Provisioner) > 63 {
 		errs = append(errs, fmt.Errorf("nodeagent.Options.Provisioner %q: expected a CSI driver name, a DNS subdomain of at most 63 characters %v", o.Provisioner, msgs))
@@ -233,7 +246,7 @@ func (c *Cluster) runManager(cfg *rest.Config) error {
 	err = errors.Join(
 		builder.ControllerManagedBy(mgr).Named("nodeagent-kubelet").For(&corev1.Pod{}).WithOptions(opts).Complete(c.k),
 		builder.ControllerManagedBy(mgr).Named("nodeagent-provisioner").For(&corev1.PersistentVolumeClaim{}).
-			Complete(&claims{c: mgr.GetClient(), provisioner: o.Provisioner, node: o.NodeName, dir: o.Dir}),
+			Complete(&claims{c: mgr.GetClient(), provisioner: o.Provisioner, node: o.NodeName, dir: o.Dir, mount: o.MountFilesystems}),
 		builder.ControllerManagedBy(mgr).Named("nodeagent-deleter").For(&corev1.PersistentVolume{}).
 			Complete(&volumes{c: mgr.GetClient(), provisioner: o.Provisioner, dir: o.Dir}))
 	if err != nil {
@@ -321,5 +334,8 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, c.procs[i].Stop())
 	}
 	c.procs = nil
+	if c.o.MountFilesystems {
+		errs = append(errs, unmountAll(filepath.Join(c.o.Dir, "volumes")))
+	}
 	return errors.Join(errs...)
 }

@@ -21,6 +21,7 @@ type claims struct {
 	c                 client.Client
 	provisioner, node string
 	dir               string
+	mount             bool // Filesystem volumes are NewFilesystem's
 }
 
 func (r *claims) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -42,7 +43,7 @@ func (r *claims) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 		return reconcile.Result{}, nil
 	}
 	pv := newPV(&pvc, class, r.node, volumePath(r.dir, "pvc-"+string(pvc.UID)))
-	if err := makeBacking(pv); err != nil {
+	if err := makeBacking(pv, r.mount); err != nil {
 		return reconcile.Result{}, err
 	}
 	if err := r.c.Create(ctx, pv); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -53,11 +54,19 @@ func (r *claims) Reconcile(ctx context.Context, req reconcile.Request) (reconcil
 }
 
 // makeBacking creates the PV's data: a sparse file of the capacity (Block) or a
-// directory anyone may write (Filesystem). It is idempotent.
-func makeBacking(pv *corev1.PersistentVolume) error {
+// directory anyone may write (Filesystem), with mount a fresh filesystem of
+// the capacity mounted there. It is idempotent.
+func makeBacking(pv *corev1.PersistentVolume, mount bool) error {
 	path := pv.Spec.CSI.VolumeAttributes[pathAttribute]
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create volumes directory of PV %s: %w", pv.Name, err)
+	}
+	size := pv.Spec.Capacity[corev1.ResourceStorage]
+	if !isBlock(pv.Spec.VolumeMode) && mount {
+		if err := NewFilesystem(imagePath(path), path, size.Value()); err != nil {
+			return fmt.Errorf("filesystem of PV %s: %w", pv.Name, err)
+		}
+		return nil
 	}
 	if !isBlock(pv.Spec.VolumeMode) {
 		if err := os.MkdirAll(path, 0o777); err != nil {
@@ -65,7 +74,6 @@ func makeBacking(pv *corev1.PersistentVolume) error {
 		}
 		return os.Chmod(path, 0o777)
 	}
-	size := pv.Spec.Capacity[corev1.ResourceStorage]
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return fmt.Errorf("create block file of PV %s: %w", pv.Name, err)
@@ -98,7 +106,7 @@ func (r *volumes) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	case pvDeleteBacking:
 		// Only data the agent made is deleted, whatever the PV object says.
 		if path := volumePath(r.dir, pv.Name); pv.Spec.CSI != nil && pv.Spec.CSI.VolumeAttributes[pathAttribute] == path {
-			if err := os.RemoveAll(path); err != nil {
+			if err := RemoveFilesystem(imagePath(path), path); err != nil {
 				return reconcile.Result{}, fmt.Errorf("delete data of PV %s: %w", pv.Name, err)
 			}
 		}

@@ -3,8 +3,12 @@ package nodeagent
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -257,7 +261,7 @@ func TestMakeBacking(t *testing.T) {
 		pvc.UID = types.UID("u-" + string(mode))
 		pv := newPV(pvc, class, "n1", volumePath(dir, "pvc-"+string(pvc.UID)))
 		for range 2 { // idempotent
-			if err := makeBacking(pv); err != nil {
+			if err := makeBacking(pv, false); err != nil {
 				t.Fatalf("%s: makeBacking: %v", mode, err)
 			}
 		}
@@ -265,5 +269,56 @@ func TestMakeBacking(t *testing.T) {
 		if err != nil || fi.IsDir() == (mode == corev1.PersistentVolumeBlock) || (!fi.IsDir() && fi.Size() != 3<<20) {
 			t.Errorf("%s: backing %v, %v; want a 3 MiB file for Block, a directory for Filesystem", mode, fi, err)
 		}
+	}
+}
+
+// With MountFilesystems a Filesystem volume is a fresh ext4 of the claim's
+// size on its own mount, made once, and deleting it leaves no mount, loop
+// device, image or directory. Root only: it fails under CI=true otherwise.
+func TestMountedFilesystem(t *testing.T) {
+	if err := canMount(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount: %v", err)
+		}
+		t.Skipf("cannot mount: %v", err)
+	}
+	dir := t.TempDir()
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "imm"}, Provisioner: "p"}
+	pvc := claim("ns", "c", "imm", corev1.PersistentVolumeFilesystem, "64Mi")
+	pvc.UID = "u-mount"
+	path := volumePath(dir, "pvc-u-mount")
+	pv := newPV(pvc, class, "n1", path)
+	t.Cleanup(func() { _ = RemoveFilesystem(imagePath(path), path) })
+	for range 2 { // idempotent: the second call finds the mount
+		if err := makeBacking(pv, true); err != nil {
+			t.Fatalf("makeBacking: %v", err)
+		}
+	}
+	if mounted, err := isMountPoint(path); err != nil || !mounted {
+		t.Fatalf("%s mounted %v, %v; want a mount point", path, mounted, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if size := int64(st.Blocks) * st.Bsize; st.Type != unix.EXT4_SUPER_MAGIC || size > 64<<20 || size < 48<<20 {
+		t.Errorf("filesystem type %#x of %d bytes; want ext4 of about 64 MiB", st.Type, size)
+	}
+	if out, err := exec.Command("mount").Output(); err != nil || strings.Count(string(out), " "+path+" ") != 1 {
+		t.Errorf("%s mounted %d times (%v); want once", path, strings.Count(string(out), " "+path+" "), err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatalf("write into the volume: %v", err)
+	}
+	if err := RemoveFilesystem(imagePath(path), path); err != nil {
+		t.Fatalf("RemoveFilesystem: %v", err)
+	}
+	for _, p := range []string{path, imagePath(path)} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after RemoveFilesystem: %v; want it gone", p, err)
+		}
+	}
+	if out, err := exec.Command("losetup", "--associated", imagePath(path)).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("loop devices of the image after RemoveFilesystem: %q (%v); want none", out, err)
 	}
 }

@@ -22,8 +22,11 @@ func ModuleRoot() (string, error) {
 }
 
 // BuildSnaprestore builds ./cmd/snaprestore of the module into dir/snaprestore
-// and returns that path: the binary a test runs as users do. env is added to
-// the build's environment (CGO_ENABLED=0 for a static binary).
+// and returns that path: the binary a test runs as users do, built as the
+// Makefile and the Dockerfile build it, with Go's simd experiment (the
+// AVX-512 checksums of restore/internal/batchsha) unless GOEXPERIMENT is
+// set. env is added to the build's environment (CGO_ENABLED=0 for a static
+// binary).
 func BuildSnaprestore(dir string, env ...string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -31,7 +34,11 @@ func BuildSnaprestore(dir string, env ...string) (string, error) {
 	}
 	bin := filepath.Join(dir, "snaprestore")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/snaprestore")
-	build.Dir, build.Env = root, append(os.Environ(), env...)
+	build.Dir, build.Env = root, os.Environ()
+	if os.Getenv("GOEXPERIMENT") == "" {
+		build.Env = append(build.Env, "GOEXPERIMENT=simd")
+	}
+	build.Env = append(build.Env, env...)
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/snaprestore: %w\n%s", err, out)
 	}

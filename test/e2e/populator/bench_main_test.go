@@ -26,6 +26,8 @@ var (
 	c             *cluster.Cluster
 	agent         *nodeagent.Cluster
 	binary, store string
+	// mountFilesystems: Filesystem volumes are fresh filesystems (root).
+	mountFilesystems bool
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -112,8 +114,14 @@ func setup(tmp string) (stop func(), err error) {
 		return stop, err
 	}
 	stops = append(stops, agentLog.Close)
+	// As root, each Filesystem PVC, and each cp -a of the baseline, gets a
+	// fresh filesystem, as from a CSI driver (nodeagent.NewFilesystem).
+	mountFilesystems = os.Geteuid() == 0
+	if !mountFilesystems {
+		fmt.Fprintln(os.Stderr, "populator bench: not root: the Filesystem benchmark writes into directories of", tmp, "instead of fresh filesystems, and measures that filesystem's state too")
+	}
 	agent, err = nodeagent.Start(context.Background(), c.Config, nodeagent.Options{
-		Dir: filepath.Join(tmp, "agent"), Assets: assets,
+		Dir: filepath.Join(tmp, "agent"), Assets: assets, MountFilesystems: mountFilesystems,
 		Logger: funcr.New(func(prefix, args string) { fmt.Fprintln(agentLog, prefix, args) }, funcr.Options{Verbosity: 1}),
 		Images: map[string]string{"snaprestore:e2e": bin, "busybox": "/bin/sh"},
 		// The populator pod reports progress on itself through the API.

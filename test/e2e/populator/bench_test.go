@@ -82,6 +82,9 @@ spec:
 // 512 MiB of data in 2,000 files (a volume's worth of work, not only the
 // population's fixed cost), and in the same run copies that tree with cp -a;
 // it reports both wall times and their ratio (goal: populate ≥ 0.7× cp -a).
+// As root, both write into a fresh 1 GiB ext4 of their own (the PVC's from
+// the node agent, cp's from the same nodeagent.NewFilesystem, made before
+// its timing starts), as a restore into a new volume does.
 func BenchmarkPopulateFilesystem(b *testing.B) {
 	tree := filepath.Join(b.TempDir(), "tree")
 	fsreadtest.BuildTree(b, tree)
@@ -95,8 +98,21 @@ func BenchmarkPopulateFilesystem(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		measure.Alternate(i, func() {
 			dst := filepath.Join(b.TempDir(), "copy")
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if mountFilesystems {
+				if err := nodeagent.NewFilesystem(dst+".img", dst, 1<<30); err != nil {
+					b.Fatal(err)
+				}
+				defer func() {
+					if err := nodeagent.RemoveFilesystem(dst+".img", dst); err != nil {
+						b.Error(err)
+					}
+				}()
+			}
 			start := time.Now()
-			if out, err := exec.Command("cp", "-a", tree, dst).CombinedOutput(); err != nil {
+			if out, err := exec.Command("cp", "-a", tree, filepath.Join(dst, "tree")).CombinedOutput(); err != nil {
 				b.Fatalf("cp -a: %v\n%s", err, out)
 			}
 			if out, err := exec.Command("sync", "-f", dst).CombinedOutput(); err != nil {
