@@ -219,9 +219,7 @@ func (r *Reader) Slices(off, n int64, fn func([]byte) error) error {
 	for n > 0 {
 		start := off / bs * bs
 		m := min(n, start+bs-off)
-		if i, ok := slices.BinarySearchFunc(r.b.Blocks, start, func(b backupstore.Block, o int64) int {
-			return cmp.Compare(b.Offset, o)
-		}); ok {
+		if i, ok := r.listed(start); ok {
 			b, err := r.block(i)
 			if err != nil {
 				return err
@@ -241,6 +239,14 @@ func (r *Reader) Slices(off, n int64, fn func([]byte) error) error {
 		off, n = off+m, n-m
 	}
 	return nil
+}
+
+// listed returns the index in Blocks of the block at offset start (a
+// multiple of the block size), if the backup lists one there.
+func (r *Reader) listed(start int64) (int, bool) {
+	return slices.BinarySearchFunc(r.b.Blocks, start, func(b backupstore.Block, o int64) int {
+		return cmp.Compare(b.Offset, o)
+	})
 }
 
 // piece is the part of a read that one listed block serves.
@@ -263,9 +269,7 @@ func (r *Reader) read(p []byte, off int64) (int, error) {
 		within := pos - start
 		n := int(min(int64(len(p)-at), bs-within))
 		dst := p[at : at+n]
-		if i, ok := slices.BinarySearchFunc(r.b.Blocks, start, func(b backupstore.Block, o int64) int {
-			return cmp.Compare(b.Offset, o)
-		}); ok {
+		if i, ok := r.listed(start); ok {
 			pieces = append(pieces, piece{block: i, within: within, dst: dst, at: at})
 		} else {
 			clear(dst)

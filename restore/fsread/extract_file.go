@@ -53,10 +53,7 @@ func (x *extractor) extractFile(e Entry, rel string) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: create %s: %w", e.Path, x.show(rel), err)
 	}
-	if x.buf == nil {
-		x.buf = make([]byte, copyBuffer)
-	}
-	n, err := copyData(dst, src, x.buf)
+	n, err := copyData(dst, src, &x.buf)
 	x.sum.Bytes += n
 	if err == nil {
 		err = dst.Truncate(e.Size) // the holes of a sparse file, and its length
@@ -115,13 +112,17 @@ func startWriteback(f *os.File) {
 	})
 }
 
-// copyData copies the data ranges of src into dst through buf, leaving
-// holes unwritten; from an image read through a Slicer it writes straight
-// from the slices, without buf.
-func copyData(dst *os.File, src *File, buf []byte) (int64, error) {
+// copyData copies the data ranges of src into dst through the buffer *bufp
+// (made on first use), leaving holes unwritten; from an image read through
+// a Slicer it writes straight from the slices, without the buffer.
+func copyData(dst *os.File, src *File, bufp *[]byte) (int64, error) {
 	if s, ok := src.f.r.(Slicer); ok {
 		return src.writeData(dst, s)
 	}
+	if *bufp == nil {
+		*bufp = make([]byte, copyBuffer)
+	}
+	buf := *bufp
 	var total int64
 	err := src.DataRanges(func(off, n int64) error {
 		for n > 0 {

@@ -101,6 +101,12 @@ func (fl *File) DataRanges(fn func(off, n int64) error) error {
 	if fl.data != nil {
 		return fn(0, int64(len(fl.data)))
 	}
+	return fl.extentRanges(func(off, _, n int64) error { return fn(off, n) })
+}
+
+// extentRanges calls fn for each extent's range inside the file, in order:
+// its file offset, its byte offset in the image and its length.
+func (fl *File) extentRanges(fn func(off, phys, n int64) error) error {
 	bs := fl.f.sb.blockSize
 	for _, e := range fl.ext {
 		off := int64(e.lblk) * bs
@@ -108,7 +114,7 @@ func (fl *File) DataRanges(fn func(off, n int64) error) error {
 		if n <= 0 {
 			continue
 		}
-		if err := fn(off, n); err != nil {
+		if err := fn(off, int64(e.pblk)*bs, n); err != nil {
 			return err
 		}
 	}
@@ -133,16 +139,9 @@ func (fl *File) writeData(dst io.WriterAt, s Slicer) (int64, error) {
 		n, err := dst.WriteAt(fl.data, 0)
 		return int64(n), err
 	}
-	bs := fl.f.sb.blockSize
 	var total int64
-	for _, e := range fl.ext {
-		off := int64(e.lblk) * bs
-		n := min(int64(e.count)*bs, fl.in.size-off)
-		if n <= 0 {
-			continue
-		}
-		phys := int64(e.pblk) * bs
-		var werr error
+	var werr error
+	err := fl.extentRanges(func(off, phys, n int64) error {
 		err := s.Slices(phys, n, func(p []byte) error {
 			if _, werr = dst.WriteAt(p, off); werr != nil {
 				return werr
@@ -150,14 +149,12 @@ func (fl *File) writeData(dst io.WriterAt, s Slicer) (int64, error) {
 			off, phys, total = off+int64(len(p)), phys+int64(len(p)), total+int64(len(p))
 			return nil
 		})
-		if werr != nil {
-			return total, werr
+		if err != nil && werr == nil {
+			return fmt.Errorf("read %s at file offset %d: read image at byte offset %d: %w", fl.Path, off, phys, err)
 		}
-		if err != nil {
-			return total, fmt.Errorf("read %s at file offset %d: read image at byte offset %d: %w", fl.Path, off, phys, err)
-		}
-	}
-	return total, nil
+		return err
+	})
+	return total, err
 }
 
 // readFile reads an inode's data (used for slow symlinks).

@@ -2,6 +2,7 @@ package fsread
 
 import (
 	"context"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -51,6 +52,12 @@ func TestMain(m *testing.M) {
 
 func openImage(t *testing.T, img string) *FS {
 	t.Helper()
+	return openImageVia(t, img, func(f *os.File) io.ReaderAt { return f })
+}
+
+// openImageVia opens the filesystem in img read through via(the image file).
+func openImageVia(t *testing.T, img string, via func(*os.File) io.ReaderAt) *FS {
+	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +67,7 @@ func openImage(t *testing.T, img string) *FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := Open(f, st.Size())
+	fsys, err := Open(via(f), st.Size())
 	if err != nil {
 		t.Fatalf("Open(%s): %v", img, err)
 	}
@@ -90,24 +97,6 @@ func (l lender) Slices(off, n int64, fn func([]byte) error) error {
 		off, n = off+int64(len(p)), n-int64(len(p))
 	}
 	return nil
-}
-
-func openLent(t *testing.T, img string) *FS {
-	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := Open(lender{f}, st.Size())
-	if err != nil {
-		t.Fatalf("Open(%s) through a Slicer: %v", img, err)
-	}
-	return fsys
 }
 
 var mkfsVariants = []struct {
@@ -154,7 +143,7 @@ func TestGolden(t *testing.T) {
 			// The same through a Slicer (as restore.Reader is): the data is
 			// written from lent slices, not through a copy buffer.
 			lent := t.TempDir()
-			if _, err := Extract(context.Background(), openLent(t, img), "/", lent, ExtractOptions{}); err != nil {
+			if _, err := Extract(context.Background(), openImageVia(t, img, func(f *os.File) io.ReaderAt { return lender{f} }), "/", lent, ExtractOptions{}); err != nil {
 				t.Fatalf("Extract through a Slicer: %v", err)
 			}
 			if diff := cmp.Diff(withoutRootTime(want), withoutRootTime(withoutLostFound(fsreadtest.Snapshot(t, lent)))); diff != "" {
