@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -140,7 +139,7 @@ func output(name string, args ...string) (string, error) {
 // canMount says why NewFilesystem cannot work here, or nil.
 func canMount() error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("uid %s is not root; expected root, which mounting needs", strconv.Itoa(os.Geteuid()))
+		return fmt.Errorf("uid %d is not root; expected root, which mounting needs", os.Geteuid())
 	}
 	for _, tool := range []string{"mkfs.ext4", "losetup", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -62,13 +62,13 @@ func makeBacking(pv *corev1.PersistentVolume, mount bool) error {
 		return fmt.Errorf("create volumes directory of PV %s: %w", pv.Name, err)
 	}
 	size := pv.Spec.Capacity[corev1.ResourceStorage]
-	if !isBlock(pv.Spec.VolumeMode) && mount {
-		if err := NewFilesystem(imagePath(path), path, size.Value()); err != nil {
-			return fmt.Errorf("filesystem of PV %s: %w", pv.Name, err)
-		}
-		return nil
-	}
 	if !isBlock(pv.Spec.VolumeMode) {
+		if mount {
+			if err := NewFilesystem(imagePath(path), path, size.Value()); err != nil {
+				return fmt.Errorf("filesystem of PV %s: %w", pv.Name, err)
+			}
+			return nil
+		}
 		if err := os.MkdirAll(path, 0o777); err != nil {
 			return fmt.Errorf("create directory of PV %s: %w", pv.Name, err)
 		}
