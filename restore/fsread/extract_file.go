@@ -130,7 +130,7 @@ func copyData(dst *os.File, src *File, bufp *[]byte) (int64, error) {
 			if _, err := src.ReadAt(chunk, off); err != nil {
 				return err
 			}
-			if _, err := dst.WriteAt(chunk, off); err != nil {
+			if err := writeChunks(dst, chunk, off); err != nil {
 				return err
 			}
 			total += int64(len(chunk))

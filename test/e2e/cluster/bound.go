@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"syscall"
@@ -151,7 +152,17 @@ func (c *Cluster) PopulationRound(tb testing.TB, ns, name string, within time.Du
 			tb.Error(err)
 		}
 	}()
+	var tl *timeline
+	if os.Getenv(EnvTimeline) != "" {
+		var err error
+		if tl, err = c.startTimeline(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	times, err := c.TimeToBound(ctx, ns, name, func() error { apply(); return nil })
+	if tl != nil {
+		tb.Logf("timeline of PVC %s/%s (%s):\n%s", ns, name, EnvTimeline, tl.stop("pvc "+ns+"/"+name))
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
