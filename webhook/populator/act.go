@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -97,14 +98,21 @@ func (r *reconciler) act(ctx context.Context, f facts, d decision) (reconcile.Re
 	return reconcile.Result{}, fmt.Errorf("populator: unknown action %d", d.Action)
 }
 
-// start puts the finalizers on the PVC and the BackupSource, then creates the
-// prime PVC (in that order: nothing exists that a deletion could leak) and
-// returns it.
+// start puts the finalizers on the PVC and the BackupSource (both at once:
+// they are independent writes), then creates the prime PVC (in that order:
+// nothing exists that a deletion could leak) and returns it.
 func (r *reconciler) start(ctx context.Context, f facts, d decision) (*corev1.PersistentVolumeClaim, error) {
+	var g errgroup.Group
 	for _, obj := range []client.Object{f.PVC, f.Source} {
-		if err := r.patchLocked(ctx, obj, func() bool { return controllerutil.AddFinalizer(obj, Finalizer) }); err != nil {
-			return nil, fmt.Errorf("add finalizer to %s: %w", obj.GetName(), err)
-		}
+		g.Go(func() error {
+			if err := r.patchLocked(ctx, obj, func() bool { return controllerutil.AddFinalizer(obj, Finalizer) }); err != nil {
+				return fmt.Errorf("add finalizer to %s: %w", obj.GetName(), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	prime := newPrime(f.PVC, r.o.Namespace)
 	switch err := r.client.Create(ctx, prime); {
