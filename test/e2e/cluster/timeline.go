@@ -15,13 +15,12 @@ import (
 )
 
 // EnvTimeline, when set, makes PopulationRound log each round's timeline:
-// every change of a PVC, PV or pod in the cluster and every new event, in ms
-// after the user PVC's creation, with what changed (phase, node, claimRef,
-// container state). It
+// every change of a PVC, PV or pod in the cluster, in ms after the user PVC's
+// creation, with what changed (phase, node, claimRef, container state). It
 // says where a population's overhead goes (docs/bench.md quotes one).
 const EnvTimeline = "SNAPRESTORE_BENCH_TIMELINE"
 
-// timeline records the watch events of PVCs, PVs, pods and events while it runs.
+// timeline records the watch events of PVCs, PVs and pods while it runs.
 type timeline struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -36,7 +35,7 @@ type timelineEvent struct {
 	what string
 }
 
-// startTimeline watches PVCs, PVs, pods and events cluster-wide until stop.
+// startTimeline watches PVCs, PVs and pods cluster-wide until stop.
 func (c *Cluster) startTimeline(ctx context.Context) (*timeline, error) {
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
@@ -106,16 +105,6 @@ func (t *timeline) record(ev watch.Event) {
 			}
 		}
 		summary = fmt.Sprintf("%s node=%s containers=[%s]", o.Status.Phase, o.Spec.NodeName, strings.Join(states, ","))
-	case *corev1.Event:
-		if ev.Type != watch.Added {
-			return
-		}
-		msg := o.Message
-		if len(msg) > 100 {
-			msg = msg[:100] + "…"
-		}
-		key = "event " + string(o.UID)
-		summary = fmt.Sprintf("%s %s/%s %s: %s", o.InvolvedObject.Kind, o.InvolvedObject.Namespace, o.InvolvedObject.Name, o.Reason, msg)
 	default:
 		return
 	}
