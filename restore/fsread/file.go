@@ -161,10 +161,10 @@ func (fl *File) writeData(dst io.WriterAt, s Slicer) (int64, error) {
 // Since Linux 6.16 ext4 caches a write in page-cache folios as large as the
 // write (up to 2 MiB), and on a freshly booted VM those come from memory the
 // guest has never used, each 4 KiB page of which the host maps on first
-// touch (15 µs a page on the test VM). Writing a block's 2 MiB at once made
-// the kernel's copy of 512 MiB into the page cache take 1.0–2.5 s there,
-// 128 KiB writes 0.7–0.9 s; once the memory is in use both take the same
-// (docs/bench.md, stop 19).
+// touch (15 µs a page on the test VM). There, writing a block's 2 MiB at
+// once made populate --dir copy the benchmark's 512 MiB in 1.02–2.21 s,
+// 128 KiB writes in 0.88–1.08 s; once the memory is in use both take the
+// same (docs/bench.md, stop 19).
 const writeChunk = 128 << 10
 
 // writeChunks writes p to dst at off in writes of at most writeChunk bytes.

@@ -43,17 +43,12 @@ func (c *Cluster) startTimeline(ctx context.Context) (*timeline, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	t := &timeline{cancel: cancel, last: map[string]string{}}
-	watches := []func() (watch.Interface, error){
-		func() (watch.Interface, error) {
-			return cs.CoreV1().PersistentVolumeClaims("").Watch(ctx, metav1.ListOptions{})
-		},
-		func() (watch.Interface, error) {
-			return cs.CoreV1().PersistentVolumes().Watch(ctx, metav1.ListOptions{})
-		},
-		func() (watch.Interface, error) { return cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{}) },
-	}
-	for _, start := range watches {
-		w, err := start()
+	for _, watchAll := range []func(context.Context, metav1.ListOptions) (watch.Interface, error){
+		cs.CoreV1().PersistentVolumeClaims("").Watch,
+		cs.CoreV1().PersistentVolumes().Watch,
+		cs.CoreV1().Pods("").Watch,
+	} {
+		w, err := watchAll(ctx, metav1.ListOptions{})
 		if err != nil {
 			cancel()
 			t.wg.Wait()

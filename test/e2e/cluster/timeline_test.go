@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -13,8 +12,7 @@ import (
 // TestTimeline: changes are listed in order after the origin's first event,
 // an update that changes nothing shown is left out, and a deletion shows.
 func TestTimeline(t *testing.T) {
-	_, cancel := context.WithCancel(context.Background())
-	tl := &timeline{cancel: cancel, last: map[string]string{}}
+	tl := &timeline{cancel: func() {}, last: map[string]string{}}
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data"}}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "sys", Name: "populate-1"}}
 	tl.record(watch.Event{Type: watch.Added, Object: pod}) // before the origin
