@@ -33,8 +33,8 @@ a failed population in $SNAPRESTORE_RESUME_RECORD (or --resume-record), which
 skips those objects; a record that does not decode or names another backup or
 size is ignored with a log line, and the restore starts from the first block.
 
-Exit status 2: the backup is damaged or missing, retrying cannot help; 1: any
-other failure.`,
+Exit status 2: the backup is damaged or missing, or the process's user may not
+write the device, retrying cannot help; 1: any other failure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.SetDefaults()

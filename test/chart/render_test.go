@@ -44,7 +44,7 @@ var renderCases = []renderCase{
 		"certs.certManager.issuerRef.name=cluster-ca", "certs.certManager.issuerRef.kind=ClusterIssuer",
 		"backupstore.url=s3://backups@us-east-1/", "backupstore.credentialSecret=longhorn-backup-target",
 		"longhorn.drivers={driver.longhorn.io,io.rancher.longhorn}", "protectBackups=true", "gcGracePeriod=5m",
-		"webhook.failurePolicy=Ignore", "replicas=1",
+		"webhook.failurePolicy=Ignore", "replicas=1", "populator.block.runAsUser=65532",
 	}},
 	{name: "file-backupstore", set: []string{
 		"certs.mode=builtin", "backupstore.url=file:///backups", "webhook.matchAllSnapshots=true",
@@ -119,6 +119,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"replicas=0", "/replicas"},
 		{"webhook.timeoutSeconds=31", "/webhook/timeoutSeconds"},
 		{"typo=1", "additional properties 'typo' not allowed"},
+		{"populator.block.runAsUser=-1", "/populator/block/runAsUser"},
 	} {
 		cmd := exec.Command(tool(t, "helm"), "template", release, chartDir(t), "--set", tc.set)
 		out, err := cmd.CombinedOutput()

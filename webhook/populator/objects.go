@@ -59,15 +59,22 @@ func newPrime(pvc *corev1.PersistentVolumeClaim, ns string) *corev1.PersistentVo
 }
 
 // securityContext: no privilege escalation, read-only root, only the added
-// capabilities. Raw block devices are root-owned on most kubelets (fsGroup does
-// not apply to them), so the writer stays root but holds no other capability.
-func securityContext(add []corev1.Capability) *corev1.SecurityContext {
-	return &corev1.SecurityContext{
+// capabilities, and the user uid unless it is 0. Raw block devices are
+// root-owned unless the node's runtime sets device ownership from the
+// security context (fsGroup does not apply to them), so a Block writer is
+// root with no capability unless Options.BlockRunAsUser says the nodes allow
+// a non-root one.
+func securityContext(uid int64, add []corev1.Capability) *corev1.SecurityContext {
+	sc := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
 		ReadOnlyRootFilesystem:   ptr.To(true),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: add},
 		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
+	if uid != 0 {
+		sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot = ptr.To(uid), ptr.To(uid), ptr.To(true)
+	}
+	return sc
 }
 
 // newPod is the populator pod: `snaprestore populate` onto the prime PVC's
@@ -101,7 +108,7 @@ func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Op
 		EnvFrom:         envFrom,
 		Resources:       o.resources(),
 		VolumeDevices:   []corev1.VolumeDevice{{Name: "target", DevicePath: DevicePath}},
-		SecurityContext: securityContext(nil),
+		SecurityContext: securityContext(o.BlockRunAsUser, nil),
 		// The result is the termination message; a pod killed before writing it
 		// falls back to the log tail.
 		TerminationMessagePath:   DefaultResultFile,
@@ -113,7 +120,7 @@ func newPod(pvc *corev1.PersistentVolumeClaim, src *v1alpha1.BackupSource, o *Op
 		c.VolumeMounts = []corev1.VolumeMount{{Name: "target", MountPath: MountPath}}
 		// Files keep their owners, set-id bits and device nodes: those need
 		// these capabilities, and nothing more.
-		c.SecurityContext = securityContext([]corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE", "FSETID", "MKNOD"})
+		c.SecurityContext = securityContext(0, []corev1.Capability{"CHOWN", "FOWNER", "DAC_OVERRIDE", "FSETID", "MKNOD"})
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: ownedMeta(podName(pvc), o.Namespace, pvc),

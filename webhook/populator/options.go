@@ -3,6 +3,7 @@ package populator
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -86,6 +87,15 @@ type Options struct {
 	// Backoff is the wait after the first failed pod, doubled per attempt up
 	// to 5m (--populator-backoff). Default 10s.
 	Backoff time.Duration
+	// BlockRunAsUser, when not 0, runs Block pods as that user and group, with
+	// runAsNonRoot (--populator-block-run-as-user). The raw device the kubelet
+	// maps is root's unless the node's runtime gives it the pod's user
+	// (containerd and CRI-O: device_ownership_from_security_context = true);
+	// without that a non-root pod cannot open it and fails at once, saying so.
+	// Default 0: root, with no capabilities. Filesystem pods stay root: they
+	// restore each file's owner, which needs CAP_CHOWN, and Kubernetes grants
+	// a non-root process no capabilities.
+	BlockRunAsUser int64
 }
 
 // AddFlags binds the options to fs with their defaults.
@@ -101,6 +111,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.BackupstoreSecret, "populator-backupstore-secret", "", "Secret with the backupstore's S3 settings for populator pods.")
 	fs.IntVar(&o.MaxAttempts, "populator-max-attempts", DefaultMaxAttempts, "Failed populator pods before a population is given up.")
 	fs.DurationVar(&o.Backoff, "populator-backoff", DefaultBackoff, "Wait after the first failed populator pod (doubled per attempt, at most 5m).")
+	fs.Int64Var(&o.BlockRunAsUser, "populator-block-run-as-user", 0, "User and group of Block populator pods, non-root when not 0 (the nodes' runtime must set device ownership from the security context).")
 }
 
 // Defaults of the pod resources.
@@ -165,6 +176,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Backoff < 0 {
 		errs = append(errs, fmt.Errorf("--populator-backoff %s: expected a positive duration", o.Backoff))
+	}
+	if o.BlockRunAsUser < 0 || o.BlockRunAsUser > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("--populator-block-run-as-user %d: expected 0 (root) or a user ID up to %d", o.BlockRunAsUser, math.MaxInt32))
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -175,7 +176,7 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 		Concurrency: o.Concurrency, BatchChecksums: true, Resume: true, Force: true, Progress: o.Progress, Record: store,
 		RecordDiscarded: func(err error) { o.Logf("ignoring the resume record, restoring from the first block: %v", err) }})
 	if err != nil {
-		res, err := fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, err))
+		res, err := fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, deviceAccess(err, os.Geteuid())))
 		res.ResumeRecord = store.Last()
 		return res, err
 	}
@@ -189,10 +190,27 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 	return Result{Succeeded: true, Backup: sum.Backup, VolumeSize: sum.VolumeSize, Bytes: sum.Bytes, Resumed: sum.Resumed, Message: msg}, nil
 }
 
+// ErrDeviceAccess: the pod's user may not open the block device. Retrying
+// runs the same user against the same device, so it is permanent.
+var ErrDeviceAccess = errors.New("the populator pod's user cannot write the block device")
+
+// deviceAccess explains a permission error of the restore as ErrDeviceAccess,
+// for the process's effective user euid; any other error is returned as it is.
+func deviceAccess(err error, euid int) error {
+	if !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	if euid == 0 {
+		return fmt.Errorf("%w: %w (as root: the node or its security policy denies the device)", ErrDeviceAccess, err)
+	}
+	return fmt.Errorf("%w: %w (as user %d: a non-root Block pod, --populator-block-run-as-user or the chart's populator.block.runAsUser, needs nodes whose runtime gives the device to the pod's user, containerd or CRI-O with device_ownership_from_security_context = true; expected that, or 0 to run the pod as root)",
+		ErrDeviceAccess, err, euid)
+}
+
 // Permanent reports whether a populate error is one retrying cannot fix.
 func Permanent(err error) bool {
 	var he *restore.HandleError
-	for _, s := range []error{backupstore.ErrChecksumMismatch, backupstore.ErrCorruptBlock, backupstore.ErrBlockMissing,
+	for _, s := range []error{ErrDeviceAccess, backupstore.ErrChecksumMismatch, backupstore.ErrCorruptBlock, backupstore.ErrBlockMissing,
 		backupstore.ErrInvalidConfig, backupstore.ErrUnsupportedCompression, backupstore.ErrInvalidName,
 		backupstore.ErrVolumeNotFound, backupstore.ErrBackupNotFound} {
 		if errors.Is(err, s) {

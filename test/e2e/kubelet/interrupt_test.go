@@ -50,6 +50,25 @@ func populateProcess(id string) int {
 	return 0
 }
 
+// processUser is the real and effective user of pid (/proc/pid/status).
+func processUser(t *testing.T, pid int) (real, effective int) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if _, err := fmt.Sscan(v, &real, &effective); err != nil {
+				t.Fatalf("/proc/%d/status %q: %v", pid, line, err)
+			}
+			return real, effective
+		}
+	}
+	t.Fatalf("/proc/%d/status has no Uid line:\n%s", pid, b)
+	return 0, 0
+}
+
 // written is the wchar count of /proc/pid/io: what the process has written.
 func written(pid int) (int64, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
@@ -193,6 +212,11 @@ func TestKilledPodResumes(t *testing.T) {
 	ns := namespace(t, "resume")
 	uid := apply(t, ns, "restored", "bak://vol-big/backup-big", className, "Block", "256Mi", "")
 	pid := waitMidRestore(t, uid, bigSize/4)
+	// The Block pod writes the device as blockUser, which the runtime made
+	// the device's owner (device_ownership_from_security_context).
+	if r, e := processUser(t, pid); r != blockUser || e != blockUser {
+		t.Errorf("the populate process runs as user %d (effective %d); want %d (--populator-block-run-as-user)", r, e, blockUser)
+	}
 	waitRecord(t, uid)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d (the populate process): %v", pid, err)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ const (
 	damagedBucket = "damaged"
 	storeSecret   = "backupstore"
 	bigSize       = 256 << 20
+	// blockUser runs the Block populator pods (--populator-block-run-as-user):
+	// the node's containerd gives the mapped device to the pod's user.
+	blockUser = 65532
 )
 
 // The suite's cluster and the facts the tests check against: cases maps
@@ -220,7 +224,8 @@ func setup(tmp string, stops *[]func() error) error {
 		Assets: assets, Binary: bin, ModuleDir: root, WorkDir: work,
 		CRDDirs: []string{filepath.Join(root, "charts", "snaprestore", "crds")},
 		WebhookArgs: []string{"--backupstore", hostStore, "--populator", "--populator-namespace", controllerNS,
-			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s", "-v", "1"},
+			"--populator-image", "snaprestore:e2e", "--populator-backupstore-secret", storeSecret, "--populator-backoff", "1s",
+			"--populator-block-run-as-user", strconv.Itoa(blockUser), "-v", "1"},
 	})
 	if c != nil {
 		*stops = append(*stops, c.Stop)

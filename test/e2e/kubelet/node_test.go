@@ -45,7 +45,8 @@ func (n *node) root() string { return filepath.Join(n.dir, "kubelet") }
 // config of the suite's bridge; oom_score_adj restricted because the machine
 // grants no CAP_SYS_RESOURCE (runc otherwise fails "can't get final child's
 // PID from pipe: EOF"); the native snapshotter, as the host's /tmp may itself
-// be an overlay.
+// be an overlay; device ownership from the security context, so that the
+// Block populator pods run as blockUser (--populator-block-run-as-user).
 func (n *node) containerdConfig() string {
 	d := filepath.Join(n.dir, "containerd")
 	return fmt.Sprintf(`version = 2
@@ -66,6 +67,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri"]
     sandbox_image = %[6]q
     restrict_oom_score_adj = true
+    device_ownership_from_security_context = true
     netns_mounts_under_state_dir = true
     stream_server_address = "127.0.0.1"
     stream_server_port = "0"
