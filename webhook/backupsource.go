@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -28,15 +30,59 @@ const (
 
 var backupSourceGK = schema.GroupKind{Group: v1alpha1.Group, Kind: v1alpha1.Kind}
 
+// secretVerdict is the API server's answer to whether the user creating a
+// BackupSource may get the Secret its spec.backupstoreSecretRef names.
+type secretVerdict struct {
+	User    string // as the admission request names the creator
+	Allowed bool
+	Reason  string // the authorizer's, often empty on a denial
+}
+
 // validateBackupSource: spec.backup follows the reference grammar of
-// docs/handles.md, with the messages of the snaprestore.io/backup annotation's check.
+// docs/handles.md, with the messages of the snaprestore.io/backup annotation's
+// check; a Secret named by spec.backupstoreSecretRef is one the creator may
+// get (secret: the authorizer's verdict; nil when no Secret is named). The
+// populator reads the backupstore with that Secret's credentials, so naming a
+// Secret its creator cannot read would lend them its credentials.
 // CREATE only: the CRD keeps spec immutable.
-func validateBackupSource(s *v1alpha1.BackupSource) field.ErrorList {
+func validateBackupSource(s *v1alpha1.BackupSource, secret *secretVerdict) field.ErrorList {
+	var errs field.ErrorList
 	if _, err := parseBackupAnnotation(s.Spec.Backup); err != nil {
 		err.Field = field.NewPath("spec", "backup").String()
-		return field.ErrorList{err}
+		errs = append(errs, err)
 	}
-	return nil
+	if ref := s.Spec.BackupstoreSecretRef; ref != nil && secret != nil && !secret.Allowed {
+		why := ""
+		if secret.Reason != "" {
+			why = " (" + secret.Reason + ")"
+		}
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "backupstoreSecretRef", "name"), fmt.Sprintf(
+			"user %q may not get Secret %s/%s%s, and the populator would restore with its credentials; expected a Secret you may get, or no backupstoreSecretRef for the release's backupstore",
+			secret.User, s.Namespace, ref.Name, why)))
+	}
+	return errs
+}
+
+// secretAccess asks the API server's authorizer whether user may get Secret
+// namespace/name (a SubjectAccessReview).
+type secretAccess func(ctx context.Context, user authenticationv1.UserInfo, namespace, name string) (*secretVerdict, error)
+
+// reviewSecretAccess is secretAccess through c.
+func reviewSecretAccess(c client.Client) secretAccess {
+	return func(ctx context.Context, user authenticationv1.UserInfo, namespace, name string) (*secretVerdict, error) {
+		extra := make(map[string]authorizationv1.ExtraValue, len(user.Extra))
+		for k, v := range user.Extra {
+			extra[k] = authorizationv1.ExtraValue(v)
+		}
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user.Username, UID: user.UID, Groups: user.Groups, Extra: extra,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: "get", Resource: "secrets", Name: name},
+		}}
+		if err := c.Create(ctx, sar); err != nil {
+			return nil, err
+		}
+		return &secretVerdict{User: user.Username, Allowed: sar.Status.Allowed, Reason: sar.Status.Reason}, nil
+	}
 }
 
 // validatePopulatedPVC: a Block claim populated from a BackupSource must hold the
@@ -53,11 +99,23 @@ func validatePopulatedPVC(pvc *corev1.PersistentVolumeClaim, backup string, size
 		size, backup, pvc.Namespace, pvc.Spec.DataSourceRef.Name, size))}
 }
 
-// backupSourceValidator adapts validateBackupSource.
-type backupSourceValidator struct{}
+// backupSourceValidator adapts validateBackupSource: it asks the authorizer
+// about the creator and the Secret a BackupSource names, failing closed.
+type backupSourceValidator struct{ access secretAccess }
 
-func (backupSourceValidator) ValidateCreate(_ context.Context, s *v1alpha1.BackupSource) (admission.Warnings, error) {
-	return nil, invalid(backupSourceGK, s.Name, validateBackupSource(s))
+func (v backupSourceValidator) ValidateCreate(ctx context.Context, s *v1alpha1.BackupSource) (admission.Warnings, error) {
+	var verdict *secretVerdict
+	if ref := s.Spec.BackupstoreSecretRef; ref != nil {
+		req, err := admission.RequestFromContext(ctx)
+		if err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("BackupSource %s/%s: no admission request to read its creator from: %w", s.Namespace, s.Name, err))
+		}
+		if verdict, err = v.access(ctx, req.UserInfo, s.Namespace, ref.Name); err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("BackupSource %s/%s: cannot ask whether %q may get Secret %s/%s (spec.backupstoreSecretRef): %w",
+				s.Namespace, s.Name, req.UserInfo.Username, s.Namespace, ref.Name, err))
+		}
+	}
+	return nil, invalid(backupSourceGK, s.Name, validateBackupSource(s, verdict))
 }
 func (backupSourceValidator) ValidateUpdate(context.Context, *v1alpha1.BackupSource, *v1alpha1.BackupSource) (admission.Warnings, error) {
 	return nil, nil
@@ -107,9 +165,9 @@ func invalid(gk schema.GroupKind, name string, errs field.ErrorList) error {
 }
 
 // backupSourceWebhooks are the two handlers, for Setup to register.
-func backupSourceWebhooks(scheme *runtime.Scheme, live client.Reader, backups Backups) map[string]*admission.Webhook {
+func backupSourceWebhooks(scheme *runtime.Scheme, live client.Reader, access secretAccess, backups Backups) map[string]*admission.Webhook {
 	return map[string]*admission.Webhook{
-		PathValidateBackupSources: admission.WithValidator[*v1alpha1.BackupSource](scheme, backupSourceValidator{}),
+		PathValidateBackupSources: admission.WithValidator[*v1alpha1.BackupSource](scheme, backupSourceValidator{access: access}),
 		PathValidatePopulatedPVCs: admission.WithValidator[*corev1.PersistentVolumeClaim](scheme, populatedPVCValidator{live: live, backups: backups}),
 	}
 }

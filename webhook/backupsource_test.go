@@ -1,11 +1,13 @@
 package webhook
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/snaprestore/snaprestore/webhook/populator/api/v1alpha1"
@@ -21,13 +23,42 @@ func TestValidateBackupSource(t *testing.T) {
 		{"", `spec.backup: Invalid value: "": `},
 	} {
 		s := &v1alpha1.BackupSource{Spec: v1alpha1.BackupSourceSpec{Backup: tc.backup}}
-		got := validateBackupSource(s).ToAggregate()
+		got := validateBackupSource(s, nil).ToAggregate()
 		switch {
 		case tc.want == "" && got != nil:
 			t.Errorf("%q: %v; want allowed", tc.backup, got)
 		case tc.want != "" && (got == nil || len(got.Error()) < len(tc.want) || got.Error()[:len(tc.want)] != tc.want):
 			t.Errorf("%q: %v; want %q…", tc.backup, got, tc.want)
 		}
+	}
+}
+
+// TestValidateBackupSourceSecret: a BackupSource naming a Secret its creator
+// may not get is denied on spec.backupstoreSecretRef.name, in words naming
+// the user, the Secret and the authorizer's reason; one the creator may get,
+// or none, is allowed.
+func TestValidateBackupSourceSecret(t *testing.T) {
+	t.Parallel()
+	src := &v1alpha1.BackupSource{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "src"}, Spec: v1alpha1.BackupSourceSpec{
+		Backup: "bak://vol-a/backup-1", BackupstoreSecretRef: &v1alpha1.LocalObjectReference{Name: "other-store"}}}
+	for _, tc := range []struct {
+		name    string
+		verdict *secretVerdict
+		want    string
+	}{
+		{"allowed", &secretVerdict{User: "alice", Allowed: true}, ""},
+		{"denied", &secretVerdict{User: "alice"}, `spec.backupstoreSecretRef.name: Forbidden: user "alice" may not get Secret team-a/other-store, and the populator would restore with its credentials; expected a Secret you may get, or no backupstoreSecretRef for the release's backupstore`},
+		{"denied with a reason", &secretVerdict{User: "alice", Reason: "no RBAC policy matched"}, `spec.backupstoreSecretRef.name: Forbidden: user "alice" may not get Secret team-a/other-store (no RBAC policy matched), and`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := validateBackupSource(src, tc.verdict).ToAggregate()
+			switch {
+			case tc.want == "" && got != nil:
+				t.Errorf("%v; want allowed", got)
+			case tc.want != "" && (got == nil || !strings.HasPrefix(got.Error(), tc.want)):
+				t.Errorf("%v; want %q…", got, tc.want)
+			}
+		})
 	}
 }
 

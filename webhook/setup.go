@@ -98,7 +98,7 @@ func Setup(mgr manager.Manager, o Options, leaderWork ...func(manager.Manager) e
 	} {
 		srv.Register(path, &webhook.Admission{Handler: h})
 	}
-	for path, wh := range backupSourceWebhooks(mgr.GetScheme(), mgr.GetAPIReader(), ho.Backups) {
+	for path, wh := range backupSourceWebhooks(mgr.GetScheme(), mgr.GetAPIReader(), reviewSecretAccess(mgr.GetClient()), ho.Backups) {
 		srv.Register(path, wh)
 	}
 	if err := addScopeLog(mgr); err != nil {

@@ -404,15 +404,17 @@ func TestRBAC(t *testing.T) {
 
 // TestMetricsSecurity: metrics are HTTPS with token review by default (no
 // --metrics-insecure, the review RBAC granted); metrics.secure=false is plain HTTP
-// (--metrics-insecure) without the review RBAC.
+// (--metrics-insecure) without the review RBAC, except subjectaccessreviews while
+// the populator's webhook asks whether a BackupSource's creator may read its Secret.
 func TestMetricsSecurity(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		c      renderCase
-		secure bool
+		c                 renderCase
+		secure, populator bool
 	}{
-		{renderCases[0], true},
-		{renderCase{name: "insecure-metrics", set: []string{"metrics.secure=false"}}, false},
+		{renderCases[0], true, true},
+		{renderCase{name: "insecure-metrics", set: []string{"metrics.secure=false"}}, false, true},
+		{renderCase{name: "insecure-metrics-no-populator", set: []string{"metrics.secure=false", "populator.enabled=false"}}, false, false},
 	} {
 		r := renderObjects(t, tc.c)
 		args := r.deployment.Spec.Template.Spec.Containers[0].Args
@@ -422,6 +424,10 @@ func TestMetricsSecurity(t *testing.T) {
 		reviews := slices.ContainsFunc(r.clusterRole.Rules, func(p rbacv1.PolicyRule) bool { return slices.Contains(p.Resources, "tokenreviews") })
 		if reviews != tc.secure {
 			t.Errorf("%s: ClusterRole grants tokenreviews: %v, want %v", tc.c.name, reviews, tc.secure)
+		}
+		access := slices.ContainsFunc(r.clusterRole.Rules, func(p rbacv1.PolicyRule) bool { return slices.Contains(p.Resources, "subjectaccessreviews") })
+		if want := tc.secure || tc.populator; access != want {
+			t.Errorf("%s: ClusterRole grants subjectaccessreviews: %v, want %v", tc.c.name, access, want)
 		}
 	}
 }

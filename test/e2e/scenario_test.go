@@ -23,7 +23,9 @@ import (
 //   - NN-<what>.yaml is applied with `kubectl apply -f NN-<what>.yaml`, first with
 //     --dry-run=server (same verdict and warnings, nothing stored) and then for real;
 //   - NN-<what>.kubectl holds the arguments of any other kubectl command (one line,
-//     split at spaces), e.g. `get volumesnapshotcontents -o name`;
+//     split at spaces), e.g. `get volumesnapshotcontents -o name`, or
+//     `apply --as=alice -f manifests/x.yaml` for a manifest applied as another user
+//     (manifests/ holds such files; they are not steps);
 //
 // and each step's expected result is NN-<what>.want, or NN-<what>.cel.want and
 // NN-<what>.nocel.want where the API server's CEL rules answer before the webhook.
@@ -55,6 +57,7 @@ func loadScenarios(t *testing.T) []scenario {
 		}
 		for _, f := range files {
 			switch {
+			case f.IsDir() && f.Name() == "manifests": // files the .kubectl steps name
 			case stepName.MatchString(f.Name()):
 				sc.steps = append(sc.steps, f.Name())
 			case strings.HasSuffix(f.Name(), ".dryrun.want"):

@@ -57,7 +57,8 @@ type BackupSourceSpec struct {
 	Backup string `json:"backup"`
 	// BackupstoreSecretRef names a Secret in the BackupSource's namespace with
 	// the backupstore URL (key BACKUPSTORE) and its S3 settings (AWS_* keys),
-	// overriding the release's backupstore. Default: the release's.
+	// overriding the release's backupstore. Default: the release's. The
+	// webhook admits a BackupSource naming one only if its creator may get it.
 	BackupstoreSecretRef *LocalObjectReference `json:"backupstoreSecretRef,omitempty"`
 }
 
