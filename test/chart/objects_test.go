@@ -139,14 +139,15 @@ func TestWebhookConfigurations(t *testing.T) {
 				if w.resource == "volumesnapshots" || w.resource == "persistentvolumeclaims" || w.resource == "backupsources" {
 					scope = admissionregv1.NamespacedScope
 				}
-				version := "v1"
+				version, fp := "v1", wantFP
 				if w.group == "snaprestore.io" {
-					version = "v1alpha1"
+					// The BackupSource check guards a Secret: it fails closed.
+					version, fp = "v1alpha1", admissionregv1.Fail
 				}
 				return common{Name: w.name, Path: w.path, Service: r.service.Name, Namespace: namespace, Port: 443,
 					Rules: []admissionregv1.RuleWithOperations{{Operations: w.ops, Rule: admissionregv1.Rule{
 						APIGroups: []string{w.group}, APIVersions: []string{version}, Resources: []string{w.resource}, Scope: &scope}}},
-					Versions: []string{"v1"}, MatchPolicy: admissionregv1.Equivalent, Timeout: 5, FailurePolicy: wantFP,
+					Versions: []string{"v1"}, MatchPolicy: admissionregv1.Equivalent, Timeout: 5, FailurePolicy: fp,
 					SideEffects: side, Reinvocation: reinv,
 					NamespaceSelector: `kubernetes.io/metadata.name notin (snaprestore),snaprestore.io/ignore notin (true)`}
 			}

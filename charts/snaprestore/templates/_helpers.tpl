@@ -38,13 +38,24 @@ names, so switching modes never has both writing one Secret. */}}
 webhookCommon: the fields every webhook shares. The namespaceSelector keeps the webhook
 away from its own namespace (so a broken webhook cannot block its own recovery) and from
 namespaces labelled snaprestore.io/ignore: "true". It does not apply to cluster-scoped
-VolumeSnapshotContents and VolumeSnapshotClasses.
+VolumeSnapshotContents and VolumeSnapshotClasses. The failure policy is webhook.failurePolicy;
+webhookFailClosed is the same with Fail, for the BackupSource check a creator must not
+slip past while the webhook is down (its Secret, webhook/backupsource.go).
 */}}
 {{- define "snaprestore.webhookCommon" -}}
+failurePolicy: {{ .Values.webhook.failurePolicy }}
+{{ include "snaprestore.webhookShared" . }}
+{{- end -}}
+
+{{- define "snaprestore.webhookFailClosed" -}}
+failurePolicy: Fail
+{{ include "snaprestore.webhookShared" . }}
+{{- end -}}
+
+{{- define "snaprestore.webhookShared" -}}
 admissionReviewVersions: ["v1"]
 matchPolicy: Equivalent
 timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
-failurePolicy: {{ .Values.webhook.failurePolicy }}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name
