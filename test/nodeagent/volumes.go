@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -64,15 +65,28 @@ func (k *kubelet) podVolumes(ctx context.Context, pod *corev1.Pod, podDir string
 
 // claimVolume is the backing of a bound claim whose PV this agent provisioned.
 func (k *kubelet) claimVolume(ctx context.Context, ns, name string, fp *field.Path) (hostVolume, error) {
+	// The scheduler places a pod once it sees the claim bound, which the
+	// agent's cache may not show yet: a claim or volume the cache does not
+	// show ready is read again from the API server before the pod waits.
 	var pvc corev1.PersistentVolumeClaim
-	if err := k.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &pvc); err != nil {
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	err := k.c.Get(ctx, key, &pvc)
+	if err != nil || pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
+		err = k.api.Get(ctx, key, &pvc)
+	}
+	if err != nil {
 		return hostVolume{}, fmt.Errorf("%s: claim %s/%s: %w", fp, ns, name, err)
 	}
 	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
 		return hostVolume{}, fmt.Errorf("%s: claim %s/%s is %s, expected Bound", fp, ns, name, pvc.Status.Phase)
 	}
 	var pv corev1.PersistentVolume
-	if err := k.c.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, &pv); err != nil {
+	pvKey := client.ObjectKey{Name: pvc.Spec.VolumeName}
+	err = k.c.Get(ctx, pvKey, &pv)
+	if apierrors.IsNotFound(err) {
+		err = k.api.Get(ctx, pvKey, &pv)
+	}
+	if err != nil {
 		return hostVolume{}, fmt.Errorf("%s: volume %s of claim %s/%s: %w", fp, pvc.Spec.VolumeName, ns, name, err)
 	}
 	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != k.provisioner {
