@@ -92,6 +92,12 @@ type Reader struct {
 	// together is the fewest blocks ahead started at once: a batch of
 	// checksums with BatchChecksums, else one.
 	together int
+	// batch is the most blocks one readahead starts: with BatchChecksums
+	// firstBatch at first, doubled by each readahead up to ahead, so that a
+	// reader's first reads (a filesystem's superblock, group descriptors and
+	// first inodes) wait for a few blocks to be fetched and hashed, not for
+	// a whole batch of them; else ahead.
+	batch int
 
 	objects, fetched, hits, shared, waiting atomic.Int64
 }
@@ -152,9 +158,11 @@ func OpenReader(ctx context.Context, st *backupstore.Store, volume, backup strin
 			rd.ahead = 2 * conc
 			rd.cache.max = max(1, cacheBlocks/2, cacheBlocks-2*rd.ahead)
 			rd.together = conc
+			rd.batch = min(firstBatch, rd.ahead)
 		} else {
 			rd.ahead = min(conc, cacheBlocks/4)
 			rd.cache.max = max(1, cacheBlocks-2*rd.ahead)
+			rd.batch = rd.ahead
 		}
 		rd.early = newBlockCache(rd.ahead + 1) // and the one being read, whose fetch may end after the next
 	}
@@ -409,24 +417,33 @@ func (r *Reader) takeEarly(checksum string) (*block, bool) {
 	return b, ok
 }
 
-// readahead starts background fetches of the r.ahead listed blocks after
-// Blocks[i] that are neither cached nor being fetched, once there are at
-// least r.together of them (or the list ends sooner): fetches started
-// together are announced to the checksum batcher, which waits for them to
-// hash their blocks in one batch. Their errors are dropped: a
-// read of such a block fetches it again and reports its own.
+// firstBatch is the first readahead's batch with BatchChecksums (see
+// Reader.batch): enough lanes to be worth a batch (batchsha's minLanes), a
+// quarter of the 16 of a full one.
+const firstBatch = 4
+
+// readahead starts background fetches of the listed blocks after Blocks[i],
+// within r.ahead, that are neither cached nor being fetched: the first
+// r.batch of them, once there are at least r.together (or r.batch while it
+// grows; or the list ends sooner). Fetches started together are announced
+// to the checksum batcher, which waits for them to hash their blocks in one
+// batch. Their errors are dropped: a read of such a block fetches it again
+// and reports its own.
 func (r *Reader) readahead(i int) {
 	last := min(i+r.ahead, len(r.b.Blocks)-1)
 	var todo []backupstore.Block
 	r.mu.Lock()
-	for j := i + 1; j <= last; j++ {
+	for j := i + 1; j <= last && len(todo) < r.batch; j++ {
 		blk := r.b.Blocks[j]
 		if r.pending[blk.Checksum] == nil && !r.cache.has(blk.Checksum) && !r.early.has(blk.Checksum) {
 			todo = append(todo, blk)
 		}
 	}
-	if len(todo) < r.together && last < len(r.b.Blocks)-1 {
+	if len(todo) < min(r.together, r.batch) && last < len(r.b.Blocks)-1 {
 		todo = nil
+	}
+	if len(todo) > 0 && r.batch < r.ahead {
+		r.batch = min(2*r.batch, r.ahead)
 	}
 	for _, blk := range todo {
 		r.pending[blk.Checksum] = make(chan struct{})

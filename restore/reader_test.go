@@ -591,3 +591,61 @@ func TestReaderReusesBlockMemory(t *testing.T) {
 		t.Errorf("%d objects fetched into %d blocks of new memory; want more objects than %d and at most that many blocks", s.Objects, allocated, bound)
 	}
 }
+
+// TestReaderFirstBatchesGrow: with batched checksums the first read starts
+// firstBatch fetches ahead, not a whole batch, and each later readahead
+// starts twice as many up to the window, so a filesystem's first reads wait
+// for a few blocks; the whole image still reads right, each object once.
+func TestReaderFirstBatchesGrow(t *testing.T) {
+	t.Parallel()
+	const mi = 1 << 20
+	ctx := context.Background()
+	_, st, img := blocksBackup(t, "vol-ramp", 40, 11, backupstore.CompressionLZ4)
+	good, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(ctx, st.Store, "vol-ramp", "backup-one", ReaderOptions{Sequential: true, Concurrency: 8, BatchChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ahead != 16 || r.together != 8 || r.batch != firstBatch {
+		t.Fatalf("ahead %d, together %d, first batch %d; want 16, 8, %d", r.ahead, r.together, r.batch, firstBatch)
+	}
+	// settled waits until no fetch ahead is in flight; the test's own
+	// deadline bounds the wait.
+	settled := func() int64 {
+		for {
+			r.mu.Lock()
+			n := len(r.pending)
+			r.mu.Unlock()
+			if n == 0 {
+				return r.Stats().Objects
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	p := make([]byte, 10)
+	for i, want := range []int64{1 + firstBatch, 1 + firstBatch + 2*firstBatch} {
+		off := r.b.Blocks[i].Offset
+		if _, err := r.ReadAt(p, off); err != nil || !bytes.Equal(p, good[off:off+10]) {
+			t.Fatalf("read of block %d: %v", i, err)
+		}
+		if got := settled(); got != want {
+			t.Errorf("after reading block %d: %d objects fetched; want %d (block 0, then batches of %d and %d ahead)", i, got, want, firstBatch, 2*firstBatch)
+		}
+	}
+	// The rest front to back, as a filesystem copy reads.
+	chunk := make([]byte, mi)
+	for off := int64(0); off < r.Size(); off += mi {
+		if _, err := r.ReadAt(chunk, off); err != nil || !bytes.Equal(chunk, good[off:off+mi]) {
+			t.Fatalf("read at %d: %v, or bytes that differ from the image's", off, err)
+		}
+	}
+	if s := r.Stats(); s.Objects != 40 {
+		t.Errorf("%d objects fetched (%+v); want each of the 40 once", s.Objects, s)
+	}
+	if r.batch != r.ahead {
+		t.Errorf("batch %d after the whole image; want the window, %d", r.batch, r.ahead)
+	}
+}
