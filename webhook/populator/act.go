@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -103,14 +104,18 @@ func (r *reconciler) act(ctx context.Context, f facts, d decision) (reconcile.Re
 // nothing exists that a deletion could leak) and returns it.
 func (r *reconciler) start(ctx context.Context, f facts, d decision) (*corev1.PersistentVolumeClaim, error) {
 	var g errgroup.Group
-	for _, obj := range []client.Object{f.PVC, f.Source} {
-		g.Go(func() error {
-			if err := r.patchLocked(ctx, obj, func() bool { return controllerutil.AddFinalizer(obj, Finalizer) }); err != nil {
-				return fmt.Errorf("add finalizer to %s: %w", obj.GetName(), err)
-			}
-			return nil
-		})
-	}
+	g.Go(func() error {
+		if err := addFinalizerMerged(ctx, r.client, f.PVC); err != nil {
+			return fmt.Errorf("add finalizer to PVC %s/%s: %w", f.PVC.Namespace, f.PVC.Name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := r.patchLocked(ctx, f.Source, func() bool { return controllerutil.AddFinalizer(f.Source, Finalizer) }); err != nil {
+			return fmt.Errorf("add finalizer to BackupSource %s/%s: %w", f.Source.Namespace, f.Source.Name, err)
+		}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -277,6 +282,22 @@ func (r *reconciler) release(ctx context.Context, pvc *corev1.PersistentVolumeCl
 		return fmt.Errorf("release BackupSource %s/%s: %w", src.Namespace, src.Name, err)
 	}
 	return nil
+}
+
+// finalizerPatch adds Finalizer to a built-in object's finalizers by a
+// strategic merge patch: metadata.finalizers merges as a set there, so the
+// patch keeps every other finalizer and needs no lock, and another writer's
+// change to the object meanwhile (the PV controller annotating a new PVC at
+// the moment the population starts) is no conflict to reread and retry.
+var finalizerPatch = client.RawPatch(types.StrategicMergePatchType, []byte(`{"metadata":{"finalizers":["`+Finalizer+`"]}}`))
+
+// addFinalizerMerged puts Finalizer on a built-in object with finalizerPatch
+// unless it carries it; obj becomes the object as stored.
+func addFinalizerMerged(ctx context.Context, c client.Client, obj client.Object) error {
+	if controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return nil
+	}
+	return c.Patch(ctx, obj, finalizerPatch)
 }
 
 // patchLocked applies edit to obj (it reports whether it changed anything)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,52 @@ func TestController(t *testing.T) {
 	t.Run("PVC deleted mid-population", func(t *testing.T) { t.Parallel(); testDeleted(t, e) })
 	t.Run("missing BackupSource", func(t *testing.T) { t.Parallel(); testMissingSource(t, e) })
 	t.Run("killed pod resumes from its record", func(t *testing.T) { t.Parallel(); testResumeRecord(t, e) })
+	t.Run("finalizer merged past another writer", func(t *testing.T) { t.Parallel(); testFinalizerMerged(t, e) })
+}
+
+// testFinalizerMerged: the PVC's finalizer goes on from a stale copy of the
+// claim (another writer annotated it and added a finalizer of its own since)
+// without a conflict, keeping both of the other writer's changes; the stale
+// copy becomes the claim as stored, and a second call writes nothing.
+func testFinalizerMerged(t *testing.T, e *env) {
+	ctx := context.Background()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "merge-finalizer"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}}},
+	}
+	if err := e.c.Create(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	stale := pvc.DeepCopy()
+	other := pvc.DeepCopy()
+	other.Annotations = map[string]string{"volume.kubernetes.io/storage-provisioner": "example.com/csi"}
+	other.Finalizers = append(other.Finalizers, "example.com/other")
+	if err := e.c.Update(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := addFinalizerMerged(ctx, e.c, stale); err != nil {
+		t.Fatalf("add the finalizer from a stale copy: %v", err)
+	}
+	var stored corev1.PersistentVolumeClaim
+	if err := e.c.Get(ctx, client.ObjectKeyFromObject(pvc), &stored); err != nil {
+		t.Fatal(err)
+	}
+	// A merged list puts the patch's entries first: compare as sets.
+	want := slices.Sorted(slices.Values(append(slices.Clone(other.Finalizers), Finalizer)))
+	if !slices.Equal(slices.Sorted(slices.Values(stored.Finalizers)), want) || stored.Annotations["volume.kubernetes.io/storage-provisioner"] != "example.com/csi" {
+		t.Errorf("stored finalizers %v, annotations %v; want %v and the other writer's annotation", stored.Finalizers, stored.Annotations, want)
+	}
+	if stale.ResourceVersion != stored.ResourceVersion || !slices.Equal(slices.Sorted(slices.Values(stale.Finalizers)), want) {
+		t.Errorf("the patched copy is at %s with %v; want the stored claim, %s with %v", stale.ResourceVersion, stale.Finalizers, stored.ResourceVersion, want)
+	}
+	if err := addFinalizerMerged(ctx, e.c, stale); err != nil || stale.ResourceVersion != stored.ResourceVersion {
+		t.Errorf("second call: %v, resourceVersion %s; want nothing written (%s)", err, stale.ResourceVersion, stored.ResourceVersion)
+	}
+	stored.Finalizers = nil // let the namespace go
+	if err := e.c.Update(ctx, &stored); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitPodRecord waits for the populator pod of pvc whose environment carries
