@@ -77,11 +77,12 @@ func TestBlockRunAsUserValidation(t *testing.T) {
 
 // TestDeviceAccess: a permission error opening the device (as the engine
 // returns it, wrapped) is ErrDeviceAccess, permanent, and says what a
-// non-root pod needs; other errors pass unchanged and are not permanent.
+// non-root pod needs; other errors, a permission error on another path
+// included, pass unchanged and are not permanent.
 func TestDeviceAccess(t *testing.T) {
 	t.Parallel()
 	open := fmt.Errorf("open target: %w", &os.PathError{Op: "open", Path: DevicePath, Err: syscall.EACCES})
-	err := deviceAccess(open, 65532)
+	err := deviceAccess(open, DevicePath, 65532)
 	if !errors.Is(err, ErrDeviceAccess) || !errors.Is(err, fs.ErrPermission) || !Permanent(err) {
 		t.Fatalf("%v: want ErrDeviceAccess wrapping the permission error, permanent", err)
 	}
@@ -90,11 +91,15 @@ func TestDeviceAccess(t *testing.T) {
 			t.Errorf("%q does not say %q", err, want)
 		}
 	}
-	if err := deviceAccess(open, 0); !errors.Is(err, ErrDeviceAccess) || !strings.Contains(err.Error(), "as root") {
+	if err := deviceAccess(open, DevicePath, 0); !errors.Is(err, ErrDeviceAccess) || !strings.Contains(err.Error(), "as root") {
 		t.Errorf("as root: %v; want ErrDeviceAccess saying the node denies the device to root", err)
 	}
-	other := fmt.Errorf("open target: %w", &os.PathError{Op: "open", Path: DevicePath, Err: syscall.ENOSPC})
-	if err := deviceAccess(other, 65532); err != other || Permanent(err) {
-		t.Errorf("no space: %v (permanent %v); want the error unchanged, retryable", err, Permanent(err))
+	for name, other := range map[string]error{
+		"no space on the device":   fmt.Errorf("open target: %w", &os.PathError{Op: "open", Path: DevicePath, Err: syscall.ENOSPC}),
+		"an unreadable block file": fmt.Errorf("block at offset 0: %w", &os.PathError{Op: "open", Path: "/backups/backupstore/volumes/a/b/vol/blocks/x.blk", Err: syscall.EACCES}),
+	} {
+		if err := deviceAccess(other, DevicePath, 65532); err != other || Permanent(err) {
+			t.Errorf("%s: %v (permanent %v); want the error unchanged, retryable", name, err, Permanent(err))
+		}
 	}
 }

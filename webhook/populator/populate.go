@@ -176,7 +176,7 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 		Concurrency: o.Concurrency, BatchChecksums: true, Resume: true, Force: true, Progress: o.Progress, Record: store,
 		RecordDiscarded: func(err error) { o.Logf("ignoring the resume record, restoring from the first block: %v", err) }})
 	if err != nil {
-		res, err := fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, deviceAccess(err, os.Geteuid())))
+		res, err := fail(fmt.Errorf("restore %s to %s: %w", ref.Handle(), o.Device, deviceAccess(err, o.Device, os.Geteuid())))
 		res.ResumeRecord = store.Last()
 		return res, err
 	}
@@ -194,10 +194,12 @@ func Populate(ctx context.Context, o PopulateOptions) (Result, error) {
 // runs the same user against the same device, so it is permanent.
 var ErrDeviceAccess = errors.New("the populator pod's user cannot write the block device")
 
-// deviceAccess explains a permission error of the restore as ErrDeviceAccess,
-// for the process's effective user euid; any other error is returned as it is.
-func deviceAccess(err error, euid int) error {
-	if !errors.Is(err, fs.ErrPermission) {
+// deviceAccess explains a permission error of the restore on device as
+// ErrDeviceAccess, for the process's effective user euid; any other error (a
+// backupstore file the user may not read included) is returned as it is.
+func deviceAccess(err error, device string, euid int) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != device || !errors.Is(pe.Err, fs.ErrPermission) {
 		return err
 	}
 	if euid == 0 {
