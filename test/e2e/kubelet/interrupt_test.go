@@ -50,38 +50,42 @@ func populateProcess(id string) int {
 	return 0
 }
 
+// procValue is the rest of the line of /proc/pid/<file> that starts with
+// key, trimmed; false when the file cannot be read or has no such line.
+func procValue(pid int, file, key string) (string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
 // processUser is the real and effective user of pid (/proc/pid/status).
 func processUser(t *testing.T, pid int) (real, effective int) {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
+	v, ok := procValue(pid, "status", "Uid:")
+	if !ok {
+		t.Fatalf("/proc/%d/status: no Uid line", pid)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
-			if _, err := fmt.Sscan(v, &real, &effective); err != nil {
-				t.Fatalf("/proc/%d/status %q: %v", pid, line, err)
-			}
-			return real, effective
-		}
+	if _, err := fmt.Sscan(v, &real, &effective); err != nil {
+		t.Fatalf("/proc/%d/status Uid %q: %v", pid, v, err)
 	}
-	t.Fatalf("/proc/%d/status has no Uid line:\n%s", pid, b)
-	return 0, 0
+	return real, effective
 }
 
 // written is the wchar count of /proc/pid/io: what the process has written.
 func written(pid int) (int64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
-	if err != nil {
+	v, ok := procValue(pid, "io", "wchar:")
+	if !ok {
 		return 0, false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }
 
 // waitMidRestore waits until the populator of the PVC of uid runs in its
