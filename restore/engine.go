@@ -239,6 +239,14 @@ func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *tar
 	}
 	pool := newBufPool(conc)
 	prog := progressTracker{fn: o.Progress, total: Progress{TotalBlocks: p.blocks, TotalBytes: int64(p.blocks) * bs}}
+	todo := 0
+	for _, grp := range p.groups {
+		if !done[grp.checksum] {
+			todo++
+		}
+	}
+	slots := announceSlots(conc, todo)
+	defer slots.close()
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
@@ -254,7 +262,9 @@ func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *tar
 		g.Go(func() error {
 			buf := pool.get(bs)
 			defer pool.put(buf)
-			if err := fetchBlock(gctx, st, r.Ref.Handle(), r.Backup, grp, buf); err != nil {
+			err := fetchBlock(gctx, st, r.Ref.Handle(), r.Backup, grp, buf)
+			slots.fetched()
+			if err != nil {
 				return err
 			}
 			written, zeroed, err := writeBlock(t, grp, buf.block)

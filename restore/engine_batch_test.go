@@ -79,3 +79,47 @@ func TestRestoreVerifiesEveryBlockConcurrently(t *testing.T) {
 		t.Fatalf("Verify = %v, %v; expected one checksum mismatch at offset %d", rep.Problems, err, bad)
 	}
 }
+
+// TestFetchSlots: a restore with 16 fetch slots announces one checksum per
+// slot to the batcher, keeps them announced while more blocks remain than
+// slots, withdraws one per fetch after that and the rest when the run stops
+// early; with fewer slots than two batches it announces nothing.
+func TestFetchSlots(t *testing.T) {
+	t.Parallel()
+	var expected int
+	expect := func(n int) func() {
+		expected += n
+		return func() { expected-- }
+	}
+	f := newFetchSlots(16, 20, expect)
+	if expected != 16 {
+		t.Fatalf("16 slots, 20 blocks: %d announced, expected 16", expected)
+	}
+	for i := 1; i <= 20; i++ {
+		f.fetched()
+		if want := min(16, 20-i); expected != want {
+			t.Fatalf("after %d of 20 fetches: %d announced, expected %d", i, expected, want)
+		}
+	}
+	f.close()
+	if expected != 0 {
+		t.Fatalf("after close: %d announced, expected 0", expected)
+	}
+
+	f = newFetchSlots(16, 5, expect)
+	if expected != 5 {
+		t.Fatalf("16 slots, 5 blocks: %d announced, expected 5", expected)
+	}
+	f.fetched()
+	f.close() // stopped by an error after one fetch
+	if expected != 0 {
+		t.Fatalf("closed after 1 of 5 fetches: %d announced, expected 0", expected)
+	}
+
+	f = newFetchSlots(minAnnouncedSlots-1, 100, expect)
+	f.fetched()
+	f.close()
+	if expected != 0 {
+		t.Fatalf("%d slots: %d announced, expected none", minAnnouncedSlots-1, expected)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/snaprestore/snaprestore/restore/backupstore"
+	"github.com/snaprestore/snaprestore/restore/internal/batchsha"
 )
 
 // workBuf is one worker's memory: the compressed object, the plain block and
@@ -40,6 +42,58 @@ func (p bufPool) get(blockSize int64) *workBuf {
 }
 
 func (p bufPool) put(b *workBuf) { p <- b }
+
+// fetchSlots tells the checksum batcher (batchsha.Expect) that each of the
+// engine's fetch slots will bring it a block while blocks remain to be
+// fetched. A block decoded while the other slots write theirs then waits for
+// them to fill a batch, instead of being hashed alone because no other block
+// happened to be waiting (unannounced, 16 slots hashed only 41 of a 1 GiB
+// restore's 512 blocks in batches; announced, about 505, for 45 % less CPU).
+// Once fewer blocks remain than slots, each fetch withdraws its slot.
+type fetchSlots struct {
+	mu        sync.Mutex
+	left      int    // blocks not yet fetched
+	announced int    // slots the batcher still expects
+	withdraw  func() // batchsha.Expect's, once per slot
+}
+
+// minAnnouncedSlots is the fewest slots worth announcing: two batches, one
+// hashed while the next fills. With fewer, a block waiting for company keeps
+// a CPU idle that hashing it alone would use (4 slots on 2 CPUs: 5 % slower
+// announced, though with less CPU).
+const minAnnouncedSlots = 2 * batchsha.Lanes
+
+func announceSlots(slots, blocks int) *fetchSlots {
+	return newFetchSlots(slots, blocks, batchsha.Expect)
+}
+
+func newFetchSlots(slots, blocks int, expect func(n int) (done func())) *fetchSlots {
+	n := min(slots, blocks)
+	if slots < minAnnouncedSlots {
+		n = 0
+	}
+	return &fetchSlots{left: blocks, announced: n, withdraw: expect(n)}
+}
+
+// fetched records one fetch ended, its block verified or not.
+func (f *fetchSlots) fetched() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.left--
+	for f.announced > max(f.left, 0) {
+		f.withdraw()
+		f.announced--
+	}
+}
+
+// close withdraws the slots still announced: a run stopped early.
+func (f *fetchSlots) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ; f.announced > 0; f.announced-- {
+		f.withdraw()
+	}
+}
 
 // retry policy for transient store errors (S3 5xx, timeouts, resets).
 const (

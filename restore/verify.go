@@ -58,6 +58,8 @@ func Verify(ctx context.Context, st *backupstore.Store, volume, backup string, o
 	rep := Report{Backup: r.Ref.Handle(), VolumeSize: r.Volume.Size, Blocks: p.blocks, Objects: len(p.groups), Bytes: int64(p.blocks) * bs}
 	pool := newBufPool(conc)
 	prog := progressTracker{fn: o.Progress, total: Progress{TotalBlocks: p.blocks, TotalBytes: rep.Bytes}}
+	slots := announceSlots(conc, len(p.groups))
+	defer slots.close()
 	var mu sync.Mutex
 	g := new(errgroup.Group)
 	g.SetLimit(conc)
@@ -69,6 +71,7 @@ func Verify(ctx context.Context, st *backupstore.Store, volume, backup string, o
 			buf := pool.get(bs)
 			defer pool.put(buf)
 			err := fetchBlock(ctx, st, r.Ref.Handle(), r.Backup, grp, buf)
+			slots.fetched()
 			if err != nil && ctx.Err() == nil {
 				var be *backupstore.BlockError
 				if errors.As(err, &be) {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/snaprestore/snaprestore/test/e2e/cluster"
 	"github.com/snaprestore/snaprestore/test/nodeagent"
@@ -120,9 +121,13 @@ func setup(tmp string) (stop func(), err error) {
 	if !mountFilesystems {
 		fmt.Fprintln(os.Stderr, "populator bench: not root: the Filesystem benchmark writes into directories of", tmp, "instead of fresh filesystems, and measures that filesystem's state too")
 	}
+	logger := funcr.New(func(prefix, args string) { fmt.Fprintln(agentLog, prefix, args) }, funcr.Options{Verbosity: 1})
+	// The agent's caches log through controller-runtime's global logger too;
+	// unset, it prints a warning with a stack trace into the benchmark's output.
+	ctrllog.SetLogger(logger)
 	agent, err = nodeagent.Start(context.Background(), c.Config, nodeagent.Options{
 		Dir: filepath.Join(tmp, "agent"), Assets: assets, MountFilesystems: mountFilesystems,
-		Logger: funcr.New(func(prefix, args string) { fmt.Fprintln(agentLog, prefix, args) }, funcr.Options{Verbosity: 1}),
+		Logger: logger,
 		Images: map[string]string{"snaprestore:e2e": bin, "busybox": "/bin/sh"},
 		// The populator pod reports progress on itself through the API.
 		Env: []string{"KUBECONFIG=" + c.Kubeconfig},
