@@ -1,6 +1,7 @@
 package measure
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 type Rounds struct {
 	// Baseline names the series the others are compared with ("restore").
 	Baseline string
+	// Goals holds, by series, the goal for the median of its
+	// throughput ratios against the baseline: Report says PASS or MISS.
+	Goals map[string]float64
 	// ways are the ways of doing the work (Add); parts are series reported
 	// on their own, never as a ratio (Part).
 	ways, parts series
@@ -45,7 +49,8 @@ func (r *Rounds) Part(name string, d time.Duration) { r.parts.add(name, d) }
 // Report reports each series' mean seconds per round ("<name>-s/op") and, for
 // every series but the baseline, the median of the per-round throughput
 // ratios baseline/series ("<name>/<baseline>-throughput"; above 1 the series
-// is faster); it logs each ratio's spread and the load average.
+// is faster); it logs each ratio's spread, its goal's verdict and the load
+// average.
 func (r *Rounds) Report(b *testing.B) {
 	b.Helper()
 	base := r.ways.times[r.Baseline]
@@ -71,7 +76,11 @@ func (r *Rounds) Report(b *testing.B) {
 		}
 		s := NewSpread(ratios)
 		b.ReportMetric(s.Median, name+"/"+r.Baseline+"-throughput")
-		b.Logf("%s/%s throughput: %s; load average %s", name, r.Baseline, s, LoadAverage())
+		verdict := ""
+		if g, ok := r.Goals[name]; ok {
+			verdict = fmt.Sprintf(" (goal >= %g: %s)", g, Verdict(s.Median >= g))
+		}
+		b.Logf("%s/%s throughput: %s%s; load average %s", name, r.Baseline, s, verdict, LoadAverage())
 	}
 	for _, name := range r.parts.order {
 		secs := make([]float64, len(r.parts.times[name]))
