@@ -91,6 +91,13 @@ func runPopulate(cmd *cobra.Command, o populator.PopulateOptions) error {
 	if werr := populator.WriteResult(o.ResultFile, res); werr != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "snaprestore:", werr)
 	}
+	if rep != nil && err == nil && res.Succeeded {
+		// The controller may hand the volume over now; without this it
+		// learns of the success when the kubelet notices the exit.
+		if perr := rep.Succeeded(cmd.Context(), res); perr != nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "snaprestore:", perr)
+		}
+	}
 	if err != nil {
 		code := 1
 		if res.Permanent {

@@ -74,6 +74,7 @@ func testBuiltinRelease(t *testing.T, s *apiServer) {
 		checkVerdict(t, r, code, resp)
 	}
 	checkRBAC(t, s, w.serviceAccount)
+	checkPopulatorPodPolicy(t, s)
 	w.stop(t)
 	checkUpgradeUninstall(t, s, bundle)
 }

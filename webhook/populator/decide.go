@@ -224,27 +224,44 @@ func hasFinalizer(fs []string) bool {
 	return false
 }
 
-// podResult is the Result the pod wrote as its termination message.
+// podResult is the Result the pod wrote as its termination message or,
+// while its container has not exited, the success it published on itself.
 func podResult(p *corev1.Pod) (Result, bool) {
 	for _, s := range p.Status.ContainerStatuses {
 		if t := s.State.Terminated; t != nil {
 			return ParseResult(t.Message)
 		}
 	}
-	return Result{}, false
+	return publishedSuccess(p)
 }
 
-// phaseOf is the pod's phase, except that a pod whose containers have all
-// exited 0, with a Result that says it succeeded, counts as Succeeded at
-// once: the kubelet sets the phase only after tearing the sandbox down (a
-// second on a real node), and the pod synced the volume before it wrote the
-// Result, so the rebind need not wait for that.
+// publishedSuccess is the Result the pod published as AnnResult, if it is a
+// success: the pod does so once its volume is written, verified and synced.
+func publishedSuccess(p *corev1.Pod) (Result, bool) {
+	r, ok := ParseResult(p.Annotations[AnnResult])
+	if !ok || !r.Succeeded || r.InProgress {
+		return Result{}, false
+	}
+	return r, true
+}
+
+// phaseOf is the pod's phase, except that a pod that published its success
+// (AnnResult), or whose containers have all exited 0 with a Result that says
+// it succeeded, counts as Succeeded at once: the kubelet notices an exit at
+// its next relist of containers (every second) and sets the phase only after
+// tearing the sandbox down (another second on a real node), and the pod
+// synced the volume before it wrote either, so the rebind need not wait.
 func phaseOf(p *corev1.Pod, res Result, ok bool) corev1.PodPhase {
-	if p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending || !ok || !res.Succeeded || len(p.Status.ContainerStatuses) == 0 {
+	if p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending || !ok || !res.Succeeded {
+		return p.Status.Phase
+	}
+	_, published := publishedSuccess(p)
+	if !published && len(p.Status.ContainerStatuses) == 0 {
 		return p.Status.Phase
 	}
 	for _, s := range p.Status.ContainerStatuses {
-		if t := s.State.Terminated; t == nil || t.ExitCode != 0 {
+		t := s.State.Terminated
+		if t != nil && t.ExitCode != 0 || t == nil && !published {
 			return p.Status.Phase
 		}
 	}

@@ -65,6 +65,19 @@ func exited(phase corev1.PodPhase, msg string, code int32) *corev1.Pod {
 	return p
 }
 
+// running is a pod whose container the kubelet reports running.
+func running() *corev1.Pod {
+	p := pod(corev1.PodRunning, "", 0)
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+	return p
+}
+
+// published is p with doc as the Result it published on itself (AnnResult).
+func published(p *corev1.Pod, doc string) *corev1.Pod {
+	p.Annotations = map[string]string{AnnResult: doc}
+	return p
+}
+
 func pv(claim *corev1.ObjectReference) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-1"}, Spec: corev1.PersistentVolumeSpec{ClaimRef: claim}}
 }
@@ -148,6 +161,18 @@ func TestDecide(t *testing.T) {
 		{name: "container exited 0 without a succeeded result: wait for the phase", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: exited(corev1.PodRunning, progress(rec12), 0)},
 			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
 		{name: "container exited 1 with a succeeded result: wait for the phase", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: exited(corev1.PodRunning, ok, 1)},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
+		{name: "container running, success published: rebind", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: published(running(), ok)},
+			want: actRebind, reason: "PopulateVerified", message: "PVC team-a/data: restored and verified bak://vol/backup-1"},
+		{name: "success published before the kubelet reported the container: rebind", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "snaprestore", Name: "prime-u1"}), Pod: published(pod(corev1.PodPending, "", 0), ok)},
+			want: actRebind, reason: "PopulateVerified", message: "PVC team-a/data: restored and verified bak://vol/backup-1"},
+		{name: "published result not a success: ignored", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: published(running(), damaged)},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
+		{name: "published progress document: ignored", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: published(running(), `{"succeeded":true,"inProgress":true,"message":"restoring"}`)},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
+		{name: "published result unreadable: ignored", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: published(running(), "yes")},
+			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
+		{name: "success published, container exited 1 without a result: the exit decides", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), Pod: published(exited(corev1.PodRunning, "", 1), ok)},
 			want: actProgress, reason: "PopulateProgress", message: "populating PVC team-a/data"},
 		{name: "pod succeeded, PV handed over", f: facts{PVC: userClaim(), Source: testSource(), Prime: prime(nil, "pv-1"), PV: pv(&corev1.ObjectReference{Namespace: "team-a", Name: "data", UID: "u1"}), Pod: pod(corev1.PodSucceeded, ok, 0)},
 			want: actWait, reason: "Rebinding", message: "volume pv-1 is handed to PVC team-a/data"},

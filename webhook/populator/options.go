@@ -30,6 +30,11 @@ const (
 	Finalizer = "snaprestore.io/populate"
 	// AnnProgress is set by the populator pod on itself: "<bytes>/<total>".
 	AnnProgress = "snaprestore.io/progress"
+	// AnnResult is set by the populator pod on itself once its volume is
+	// written, verified and synced: the Result of its termination message,
+	// so the controller hands the volume over without waiting for the
+	// kubelet to notice the exit (its PLEG relists containers every second).
+	AnnResult = "snaprestore.io/result"
 	// AnnAttempts on the prime PVC counts failed pods of a population.
 	AnnAttempts = "snaprestore.io/populate-attempts"
 	// AnnPopulatedFor on the prime PVC and the pod names the user's PVC as

@@ -234,17 +234,9 @@ func Permanent(err error) bool {
 // complete new one, which ParseResult ignores. The message is shortened to
 // keep the document under 4000 bytes.
 func WriteResult(path string, r Result) error {
-	b, err := json.Marshal(r)
+	b, err := encodeResult(r)
 	if err != nil {
 		return err
-	}
-	// Dropping over+8 runes drops at least over+8 bytes of JSON and "…" adds
-	// 3, so one cut fits; a message too short to absorb it becomes "…" (still
-	// a message, so the document parses) and the loop ends either way.
-	for over := len(b) - 4000; over > 0 && r.Message != "…"; over = len(b) - 4000 {
-		rs := []rune(r.Message)
-		r.Message = string(rs[:max(0, len(rs)-over-8)]) + "…"
-		b, _ = json.Marshal(r)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
@@ -260,6 +252,23 @@ func WriteResult(path string, r Result) error {
 		return fmt.Errorf("write result %s: %w", path, err)
 	}
 	return nil
+}
+
+// encodeResult is r as JSON of at most 4000 bytes, the message shortened to fit.
+func encodeResult(r Result) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	// Dropping over+8 runes drops at least over+8 bytes of JSON and "…" adds
+	// 3, so one cut fits; a message too short to absorb it becomes "…" (still
+	// a message, so the document parses) and the loop ends either way.
+	for over := len(b) - 4000; over > 0 && r.Message != "…"; over = len(b) - 4000 {
+		rs := []rune(r.Message)
+		r.Message = string(rs[:max(0, len(rs)-over-8)]) + "…"
+		b, _ = json.Marshal(r)
+	}
+	return b, nil
 }
 
 // ParseResult reads a termination message: a final Result or a progress

@@ -84,3 +84,22 @@ func (r *Reporter) Update(ctx context.Context, p restore.Progress) {
 
 // Wait waits for the patch in flight, if any.
 func (r *Reporter) Wait() { r.inflight.Wait() }
+
+// Succeeded publishes res, the Result of a population whose volume is
+// written and synced, as AnnResult on the pod, after any progress patch in
+// flight. Only a success is published this way: a failure's retry or stop
+// follows the pod's exit code and phase.
+func (r *Reporter) Succeeded(ctx context.Context, res Result) error {
+	r.Wait()
+	doc, err := encodeResult(res)
+	if err != nil {
+		return err
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnResult: string(doc)}}})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := r.pods.Patch(ctx, r.namespace, r.name, patch); err != nil {
+		return fmt.Errorf("publish the result on pod %s/%s: %w", r.namespace, r.name, err)
+	}
+	return nil
+}
