@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/snaprestore/snaprestore/restore"
 )
 
@@ -92,5 +94,27 @@ func TestReporterSucceeded(t *testing.T) {
 	p.err = errors.New("forbidden")
 	if err := r.Succeeded(ctx, res); err == nil || !errors.Is(err, p.err) {
 		t.Fatalf("Succeeded with a failing patch: %v; expected the patch's error", err)
+	}
+}
+
+// TestNewReporterWaitsAnInterval: the first progress goes out an interval
+// after the reporter was made, not at the restore's first block.
+func TestNewReporterWaitsAnInterval(t *testing.T) {
+	r, err := NewReporter(&rest.Config{Host: "https://127.0.0.1:1"}, "snaprestore", "populate-u1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &recordingPatcher{}
+	r.pods = p
+	r.Update(context.Background(), restore.Progress{Bytes: 1, TotalBytes: 4})
+	r.Wait()
+	if got := p.sent(); len(got) != 0 {
+		t.Fatalf("patches %v at once; expected none before the interval", got)
+	}
+	r.last = r.last.Add(-time.Hour)
+	r.Update(context.Background(), restore.Progress{Bytes: 2, TotalBytes: 4})
+	r.Wait()
+	if got := p.sent(); len(got) != 1 || got[0][AnnProgress] != "2/4" {
+		t.Fatalf("patches %v an interval later; expected %s=2/4", got, AnnProgress)
 	}
 }
