@@ -88,6 +88,9 @@ func (r *Reporter) Update(ctx context.Context, p restore.Progress) {
 // Wait waits for the patch in flight, if any.
 func (r *Reporter) Wait() { r.inflight.Wait() }
 
+// succeededTimeout bounds Reporter.Succeeded's patch.
+const succeededTimeout = time.Second
+
 // Succeeded publishes res, the Result of a population whose volume is
 // written and synced, as AnnResult on the pod, after any progress patch in
 // flight. Only a success is published this way: a failure's retry or stop
@@ -99,7 +102,10 @@ func (r *Reporter) Succeeded(ctx context.Context, res Result) error {
 		return err
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnResult: string(doc)}}})
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// No longer than the kubelet takes to notice the exit, which reports the
+	// same result: where the API server is out of the pod's reach (a network
+	// policy), the pod exits after a second, not after a long timeout.
+	ctx, cancel := context.WithTimeout(ctx, succeededTimeout)
 	defer cancel()
 	if err := r.pods.Patch(ctx, r.namespace, r.name, patch); err != nil {
 		return fmt.Errorf("publish the result on pod %s/%s: %w", r.namespace, r.name, err)

@@ -118,3 +118,22 @@ func TestNewReporterWaitsAnInterval(t *testing.T) {
 		t.Fatalf("patches %v an interval later; expected %s=2/4", got, AnnProgress)
 	}
 }
+
+// blockingPatcher never answers: the API server out of the pod's reach.
+type blockingPatcher struct{}
+
+func (blockingPatcher) Patch(ctx context.Context, _, _ string, _ []byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestReporterSucceededUnreachable: with no answer from the API server,
+// Succeeded gives up with the patch's deadline rather than keeping the pod
+// from exiting.
+func TestReporterSucceededUnreachable(t *testing.T) {
+	r := &Reporter{pods: blockingPatcher{}, namespace: "snaprestore", name: "populate-u1", interval: time.Hour}
+	err := r.Succeeded(context.Background(), Result{Succeeded: true, Message: "restored"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Succeeded against an unreachable API server: %v; expected its deadline to end it", err)
+	}
+}
