@@ -239,23 +239,22 @@ func run(ctx context.Context, st *backupstore.Store, r *Resolved, p plan, t *tar
 	}
 	pool := newBufPool(conc)
 	prog := progressTracker{fn: o.Progress, total: Progress{TotalBlocks: p.blocks, TotalBytes: int64(p.blocks) * bs}}
-	todo := 0
-	for _, grp := range p.groups {
-		if !done[grp.checksum] {
-			todo++
-		}
-	}
-	slots := announceSlots(conc, todo)
-	defer slots.close()
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
+	// What an interrupted run wrote counts at once; the rest is fetched.
+	var todo []group
 	for _, grp := range p.groups {
 		if done[grp.checksum] {
 			sum.Resumed++
 			prog.add(len(grp.offsets), bs)
 			continue
 		}
+		todo = append(todo, grp)
+	}
+	slots := announceSlots(conc, len(todo))
+	defer slots.close()
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for _, grp := range todo {
 		if gctx.Err() != nil {
 			break
 		}
