@@ -128,8 +128,8 @@ func decidePodless(f facts, name string) decision {
 
 // decidePod: a populator pod exists.
 func decidePod(f facts, name string) decision {
-	res, ok := podResult(f.Pod)
-	switch phaseOf(f.Pod, res, ok) {
+	res, ok, published := podResult(f.Pod)
+	switch phaseOf(f.Pod, res, ok, published) {
 	case corev1.PodSucceeded:
 		if !ok || !res.Succeeded {
 			res = Result{Succeeded: true, Message: "the populator pod succeeded"}
@@ -225,43 +225,40 @@ func hasFinalizer(fs []string) bool {
 }
 
 // podResult is the Result the pod wrote as its termination message or,
-// while its container has not exited, the success it published on itself.
-func podResult(p *corev1.Pod) (Result, bool) {
+// while its container has not exited, the success it published on itself
+// as AnnResult once its volume was written, verified and synced (published).
+func podResult(p *corev1.Pod) (res Result, ok, published bool) {
 	for _, s := range p.Status.ContainerStatuses {
 		if t := s.State.Terminated; t != nil {
-			return ParseResult(t.Message)
+			res, ok = ParseResult(t.Message)
+			return res, ok, false
 		}
 	}
-	return publishedSuccess(p)
-}
-
-// publishedSuccess is the Result the pod published as AnnResult, if it is a
-// success: the pod does so once its volume is written, verified and synced.
-func publishedSuccess(p *corev1.Pod) (Result, bool) {
-	r, ok := ParseResult(p.Annotations[AnnResult])
-	if !ok || !r.Succeeded || r.InProgress {
-		return Result{}, false
+	res, ok = ParseResult(p.Annotations[AnnResult])
+	if !ok || !res.Succeeded || res.InProgress {
+		return Result{}, false, false
 	}
-	return r, true
+	return res, true, true
 }
 
-// phaseOf is the pod's phase, except that a pod that published its success
-// (AnnResult), or whose containers have all exited 0 with a Result that says
-// it succeeded, counts as Succeeded at once: the kubelet notices an exit at
-// its next relist of containers (every second) and sets the phase only after
+// phaseOf is the pod's phase, except that a pod that published its success,
+// or whose containers have all exited 0 with a Result that says it
+// succeeded, counts as Succeeded at once: the kubelet notices an exit at its
+// next relist of containers (every second) and sets the phase only after
 // tearing the sandbox down (another second on a real node), and the pod
 // synced the volume before it wrote either, so the rebind need not wait.
-func phaseOf(p *corev1.Pod, res Result, ok bool) corev1.PodPhase {
+func phaseOf(p *corev1.Pod, res Result, ok, published bool) corev1.PodPhase {
 	if p.Status.Phase != corev1.PodRunning && p.Status.Phase != corev1.PodPending || !ok || !res.Succeeded {
 		return p.Status.Phase
 	}
-	_, published := publishedSuccess(p)
-	if !published && len(p.Status.ContainerStatuses) == 0 {
+	if published {
+		return corev1.PodSucceeded
+	}
+	if len(p.Status.ContainerStatuses) == 0 {
 		return p.Status.Phase
 	}
 	for _, s := range p.Status.ContainerStatuses {
-		t := s.State.Terminated
-		if t != nil && t.ExitCode != 0 || t == nil && !published {
+		if t := s.State.Terminated; t == nil || t.ExitCode != 0 {
 			return p.Status.Phase
 		}
 	}

@@ -71,8 +71,7 @@ func (r *Reporter) Update(ctx context.Context, p restore.Progress) {
 		return
 	}
 	r.last, r.busy = now, true
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		AnnProgress: fmt.Sprintf("%d/%d", p.Bytes, p.TotalBytes)}}})
+	patch := annotationPatch(AnnProgress, fmt.Sprintf("%d/%d", p.Bytes, p.TotalBytes))
 	r.inflight.Add(1)
 	go func() {
 		defer r.inflight.Done()
@@ -101,7 +100,7 @@ func (r *Reporter) Succeeded(ctx context.Context, res Result) error {
 	if err != nil {
 		return err
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnResult: string(doc)}}})
+	patch := annotationPatch(AnnResult, string(doc))
 	// No longer than the kubelet takes to notice the exit, which reports the
 	// same result: where the API server is out of the pod's reach (a network
 	// policy), the pod exits after a second, not after a long timeout.
@@ -111,4 +110,10 @@ func (r *Reporter) Succeeded(ctx context.Context, res Result) error {
 		return fmt.Errorf("publish the result on pod %s/%s: %w", r.namespace, r.name, err)
 	}
 	return nil
+}
+
+// annotationPatch is the merge patch setting the pod's annotation key to value.
+func annotationPatch(key, value string) []byte {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}})
+	return patch
 }
