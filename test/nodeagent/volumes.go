@@ -63,6 +63,11 @@ func (k *kubelet) podVolumes(ctx context.Context, pod *corev1.Pod, podDir string
 	return vols, nil
 }
 
+// bound: the claim names its volume and is Bound.
+func bound(pvc *corev1.PersistentVolumeClaim) bool {
+	return pvc.Spec.VolumeName != "" && pvc.Status.Phase == corev1.ClaimBound
+}
+
 // claimVolume is the backing of a bound claim whose PV this agent provisioned.
 func (k *kubelet) claimVolume(ctx context.Context, ns, name string, fp *field.Path) (hostVolume, error) {
 	// The scheduler places a pod once it sees the claim bound, which the
@@ -71,13 +76,13 @@ func (k *kubelet) claimVolume(ctx context.Context, ns, name string, fp *field.Pa
 	var pvc corev1.PersistentVolumeClaim
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	err := k.c.Get(ctx, key, &pvc)
-	if err != nil || pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
+	if err != nil || !bound(&pvc) {
 		err = k.api.Get(ctx, key, &pvc)
 	}
 	if err != nil {
 		return hostVolume{}, fmt.Errorf("%s: claim %s/%s: %w", fp, ns, name, err)
 	}
-	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
+	if !bound(&pvc) {
 		return hostVolume{}, fmt.Errorf("%s: claim %s/%s is %s, expected Bound", fp, ns, name, pvc.Status.Phase)
 	}
 	var pv corev1.PersistentVolume
