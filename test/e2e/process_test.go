@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/snaprestore/snaprestore/test/testenv"
 )
 
 // webhookProcess is a second `snaprestore webhook` a test starts beside the
@@ -36,14 +37,9 @@ func startWebhook(t *testing.T, v *variant, args ...string) *webhookProcess {
 // environment, e.g. the backupstore's AWS_* settings.
 func startWebhookEnv(t *testing.T, v *variant, env []string, args ...string) *webhookProcess {
 	t.Helper()
-	ports := make([]int, 2)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
+	ports, err := testenv.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
 	}
 	w := &webhookProcess{t: t, addr: "127.0.0.1:" + strconv.Itoa(ports[0]),
 		probe: "http://127.0.0.1:" + strconv.Itoa(ports[1]), log: filepath.Join(t.TempDir(), "webhook.log"), done: make(chan error, 1)}

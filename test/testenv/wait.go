@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -38,8 +39,18 @@ func FreePort(t testing.TB) int {
 	return ports[0]
 }
 
-// FreePorts asks the kernel for n distinct unused loopback ports, holding each until all
-// are found.
+// handedOut holds every port FreePorts returned in this process. Between its
+// return and the caller's bind a port is free again, and the kernel may offer
+// it to the next caller: two webhook processes started back to back were
+// given the same port, and the second to bind failed "address already in
+// use". So a port is handed out once per process.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePorts asks the kernel for n distinct unused loopback ports that this process
+// has not been given before, holding each until all are found.
 func FreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
@@ -48,13 +59,18 @@ func FreePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
-	for range n {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("find a free port: %w", err)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ls = append(ls, l) // held, given out or not, so the kernel offers another
+		if p := l.Addr().(*net.TCPAddr).Port; !handedOut.ports[p] {
+			handedOut.ports[p] = true
+			ports = append(ports, p)
+		}
 	}
 	return ports, nil
 }
